@@ -1,0 +1,52 @@
+# flagstorm — make help lists the targets.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+PKGS := ./...
+# Test timeout for the whole suite (2-core CI machine).
+TEST_TIMEOUT ?= 10m
+# Benchmark knobs (bench-target).
+BENCH_DURATION ?= 10s
+BENCH_CONNECTIONS ?= 50
+BENCH_ROUNDS ?= 3
+
+.DEFAULT_GOAL := help
+.PHONY: help build test test-short lint check-imports fmt bench bench-target run-target fuzz clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build bin/flagserver (and later bin/flagstorm)
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./target/cmd/...
+
+test: ## run the whole suite with -race (needs redis-server; PostgreSQL is found or started)
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+
+test-short: ## the suite without the long tests
+	$(GO) test -race -count=1 -short $(PKGS)
+
+lint: check-imports ## gofmt check, go vet, import-direction check
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+check-imports: ## keep dependencies pointing one way (see ARCHITECTURE.md)
+	$(GO) run ./internal/importcheck
+
+fmt: ## format the code
+	gofmt -w $$(git ls-files '*.go')
+
+bench: bench-target ## all benchmarks (figures go to BENCHMARKS.md by hand)
+
+bench-target: build ## wrk at $(BENCH_CONNECTIONS) connections against flagserver and two reference handlers
+	$(GO) run ./target/internal/benchtarget -duration $(BENCH_DURATION) -connections $(BENCH_CONNECTIONS) -rounds $(BENCH_ROUNDS)
+
+run-target: build ## run flagserver on 127.0.0.1:8080 (SQLite unless DATABASE_URL; Redis if REDIS_URL)
+	SEED_FLAGS=$${SEED_FLAGS:-100} ADMIN_TOKEN=$${ADMIN_TOKEN:-dev-token} $(BIN)/flagserver serve
+
+fuzz: ## run each fuzz target for 30 s
+	$(GO) test -run '^$$' -fuzz FuzzDecodePatch -fuzztime 30s ./target/internal/httpapi/
+
+clean: ## remove build output
+	rm -rf $(BIN) out

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestRepositoryDependenciesPointOneWay(t *testing.T) {
+	vs, err := check("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		t.Error(v)
+	}
+}
+
+func TestViolationsAreFound(t *testing.T) {
+	pkgs := []pkg{
+		{ImportPath: module + "/target/internal/app", Deps: []string{"fmt", module + "/toxics"}},
+		{ImportPath: module + "/harness/internal/cli [" + module + "/harness/internal/cli.test]", Deps: []string{module + "/toxics", module + "/target/internal/flags"}},
+		{ImportPath: module + "/harness/internal/load", Deps: []string{"go.k6.io/k6/lib"}},
+		{ImportPath: module + "/toxics", Deps: []string{module + "/internal/testenv"}},
+	}
+	want := []string{
+		"/harness/internal/cli imports " + module + "/target/internal/flags: harness must not depend on target",
+		"/harness/internal/load links AGPL package go.k6.io/k6/lib",
+		"/target/internal/app imports " + module + "/toxics: target must not depend on toxics",
+	}
+	if got := violations(pkgs); !slices.Equal(got, want) {
+		t.Errorf("violations:\n got %q\nwant %q", got, want)
+	}
+}

@@ -1,0 +1,229 @@
+// Package app is the flag server's composition root (AC14): the one place
+// that turns a Config into a store, a cache, a service and an HTTP server,
+// and tears them down in order.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/flagstorm/flagstorm/target/internal/flags"
+	"github.com/flagstorm/flagstorm/target/internal/httpapi"
+	"github.com/flagstorm/flagstorm/target/internal/rediscache"
+	"github.com/flagstorm/flagstorm/target/internal/store/postgres"
+	"github.com/flagstorm/flagstorm/target/internal/store/sqlite"
+)
+
+// store is what the composition root needs of a storage adapter.
+type store interface {
+	flags.Store
+	Seed(ctx context.Context, envs []string, n int) (int, error)
+	Close()
+}
+
+// Server is a running flag server.
+type Server struct {
+	addr     string
+	profile  Profile
+	log      *slog.Logger
+	registry *prometheus.Registry
+	store    store
+	cache    *rediscache.Cache
+	service  *flags.Service
+	http     *http.Server
+	served   chan error
+}
+
+// Start opens the store (seeding it if asked), connects the cache (waiting
+// at most the profile's ConnectWait), builds the service and starts serving
+// on cfg.ListenAddr. Close stops it.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	profile, err := LookupProfile(cfg.Profile)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{profile: profile, log: log, registry: prometheus.NewRegistry(), served: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			s.release(context.WithoutCancel(ctx))
+		}
+	}()
+	s.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfo(profile.Name),
+	)
+
+	s.store, err = openStore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.SeedFlags > 0 {
+		n, err := s.store.Seed(ctx, cfg.Environments, cfg.SeedFlags)
+		if err != nil {
+			return nil, fmt.Errorf("seed: %w", err)
+		}
+		log.Info("seeded flags", "created", n, "per_environment", cfg.SeedFlags, "environments", cfg.Environments)
+	}
+
+	svcCfg := profile.Service
+	svcCfg.Store = s.store
+	svcCfg.Environments = cfg.Environments
+	svcCfg.Logger = log
+	svcCfg.Registerer = s.registry
+	if cfg.CacheTTL > 0 {
+		svcCfg.CacheTTL = cfg.CacheTTL
+		svcCfg.CacheTTLJitter = min(svcCfg.CacheTTLJitter, cfg.CacheTTL/10)
+	}
+	if cfg.MemoryCacheTTL != nil {
+		svcCfg.MemoryTTL = *cfg.MemoryCacheTTL
+	}
+	if cfg.RedisURL != "" {
+		rc := profile.Redis
+		rc.URL = cfg.RedisURL
+		rc.Logger = log
+		rc.Registerer = s.registry
+		s.cache, err = rediscache.New(rc)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.cache.Connect(ctx, profile.ConnectWait); err != nil {
+			log.Warn("redis not ready at start; serving from the database and reconnecting in the background", "wait", profile.ConnectWait, "err", err)
+		}
+		svcCfg.Cache = s.cache
+	} else {
+		log.Info("REDIS_URL is not set: no shared cache")
+	}
+	s.service, err = flags.New(svcCfg)
+	if err != nil {
+		return nil, err
+	}
+
+	h, err := httpapi.New(s.service, httpapi.Config{
+		AdminToken: cfg.AdminToken,
+		Logger:     log,
+		Registerer: s.registry,
+		Gatherer:   s.registry,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.AdminToken == "" {
+		log.Warn("ADMIN_TOKEN is not set: every PATCH will be refused")
+	}
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("LISTEN_ADDR: %w", err)
+	}
+	s.addr = ln.Addr().String()
+	s.http = httpapi.NewServer(s.addr, h)
+	go func() { s.served <- s.http.Serve(ln) }()
+	log.Info("flagserver listening", "addr", s.addr, "profile", profile.Name,
+		"store", storeKind(cfg), "cache", s.service.Ready(ctx).Cache)
+	return s, nil
+}
+
+func openStore(ctx context.Context, cfg Config, log *slog.Logger) (store, error) {
+	if cfg.DatabaseURL != "" {
+		st, err := postgres.Open(ctx, postgres.Config{URL: cfg.DatabaseURL})
+		if err != nil {
+			return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		}
+		return st, nil
+	}
+	log.Info("DATABASE_URL is not set: using the embedded SQLite database", "path", cfg.SQLitePath)
+	st, err := sqlite.Open(ctx, sqlite.Config{Path: cfg.SQLitePath})
+	if err != nil {
+		return nil, fmt.Errorf("SQLITE_PATH: %w", err)
+	}
+	return st, nil
+}
+
+func storeKind(cfg Config) string {
+	if cfg.DatabaseURL != "" {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.addr }
+
+// URL is the server's base URL.
+func (s *Server) URL() string { return "http://" + s.addr }
+
+// Profile is the cache profile in use.
+func (s *Server) Profile() Profile { return s.profile }
+
+// Registry holds the server's metrics.
+func (s *Server) Registry() *prometheus.Registry { return s.registry }
+
+// Done yields the error that ended serving on its own (http.ErrServerClosed after Close).
+func (s *Server) Done() <-chan error { return s.served }
+
+// Close stops accepting requests, waits for those in flight (bounded by
+// ctx), delivers pending cache invalidations, and closes the cache and the
+// store.
+func (s *Server) Close(ctx context.Context) error {
+	var errs []error
+	if s.http != nil {
+		if err := s.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+	}
+	errs = append(errs, s.release(ctx))
+	return errors.Join(errs...)
+}
+
+func (s *Server) release(ctx context.Context) error {
+	var errs []error
+	if s.service != nil {
+		if err := s.service.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.cache != nil {
+		if err := s.cache.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close redis: %w", err))
+		}
+	}
+	if s.store != nil {
+		s.store.Close()
+	}
+	return errors.Join(errs...)
+}
+
+func buildInfo(profile string) prometheus.Collector {
+	version, goVersion := "(devel)", "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goVersion = bi.GoVersion
+		if bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "flagserver_build_info",
+		Help:        "Build and configuration of this flagserver; always 1.",
+		ConstLabels: prometheus.Labels{"version": version, "goversion": goVersion, "profile": profile},
+	})
+	g.Set(1)
+	return g
+}
+
+// shutdownTimeout bounds a graceful stop in main.
+const shutdownTimeout = 10 * time.Second

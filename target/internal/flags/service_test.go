@@ -1,0 +1,477 @@
+package flags
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// These are narrow unit tests of the service's read and invalidation logic
+// over hand-written fakes of our own Store and Cache interfaces. The
+// behaviour against real Redis and PostgreSQL under faults is tested in
+// target/internal/app.
+
+type fakeStore struct {
+	mu    sync.Mutex
+	flags map[string]Flag
+	err   error
+	reads int
+	gate  chan struct{} // when not nil, Get waits for it
+}
+
+func newFakeStore() *fakeStore {
+	return &fakeStore{flags: map[string]Flag{
+		"production/a": {Key: "a", Environment: "production", Version: 1},
+		"production/b": {Key: "b", Environment: "production", Version: 1},
+	}}
+}
+
+func (s *fakeStore) Get(ctx context.Context, env, key string) (Flag, error) {
+	s.mu.Lock()
+	s.reads++
+	f, ok := s.flags[env+"/"+key]
+	err, gate := s.err, s.gate
+	s.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	switch {
+	case err != nil:
+		return Flag{}, err
+	case !ok:
+		return Flag{}, ErrNotFound
+	}
+	return f, nil
+}
+
+func (s *fakeStore) List(ctx context.Context, env string) ([]Flag, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reads++
+	if s.err != nil {
+		return nil, s.err
+	}
+	var fs []Flag
+	for _, k := range []string{"a", "b"} {
+		if f, ok := s.flags[env+"/"+k]; ok {
+			fs = append(fs, f)
+		}
+	}
+	return fs, nil
+}
+
+func (s *fakeStore) Update(ctx context.Context, env, key string, p Patch, ifVersion int64) (Flag, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return Flag{}, s.err
+	}
+	f, ok := s.flags[env+"/"+key]
+	if !ok {
+		return Flag{}, ErrNotFound
+	}
+	if ifVersion != 0 && ifVersion != f.Version {
+		return Flag{}, ErrVersionConflict
+	}
+	f = p.Apply(f)
+	f.Version++
+	s.flags[env+"/"+key] = f
+	return f, nil
+}
+
+func (s *fakeStore) Ping(context.Context) error { return s.err }
+
+func (s *fakeStore) setErr(err error) {
+	s.mu.Lock()
+	s.err = err
+	s.mu.Unlock()
+}
+
+func (s *fakeStore) readCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reads
+}
+
+type fakeCache struct {
+	mu     sync.Mutex
+	data   map[string][]byte
+	getErr error
+	delErr error
+	dels   int
+}
+
+func newFakeCache() *fakeCache { return &fakeCache{data: map[string][]byte{}} }
+
+func (c *fakeCache) Get(ctx context.Context, key string) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.getErr != nil {
+		return nil, c.getErr
+	}
+	b, ok := c.data[key]
+	if !ok {
+		return nil, ErrCacheMiss
+	}
+	return b, nil
+}
+
+func (c *fakeCache) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.getErr != nil {
+		return c.getErr
+	}
+	c.data[key] = value
+	return nil
+}
+
+func (c *fakeCache) Delete(ctx context.Context, keys ...string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.dels++
+	if c.delErr != nil {
+		return c.delErr
+	}
+	for _, k := range keys {
+		delete(c.data, k)
+	}
+	return nil
+}
+
+func (c *fakeCache) set(getErr, delErr error) {
+	c.mu.Lock()
+	c.getErr, c.delErr = getErr, delErr
+	c.mu.Unlock()
+}
+
+func (c *fakeCache) has(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.data[key]
+	return ok
+}
+
+func newService(t *testing.T, cfg Config) *Service {
+	t.Helper()
+	cfg.Environments = []string{"production", "staging"}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s
+}
+
+func version(t *testing.T, r Result) int64 {
+	t.Helper()
+	var f Flag
+	if err := json.Unmarshal(r.Body, &f); err != nil {
+		t.Fatalf("decode %s: %v", r.Body, err)
+	}
+	return f.Version
+}
+
+func TestReadSources(t *testing.T) {
+	errDown := errors.New("connection refused")
+	tests := []struct {
+		name string
+		cfg  func(st *fakeStore, c *fakeCache) Config
+		prep func(t *testing.T, s *Service, st *fakeStore, c *fakeCache)
+		want []Source // sources of consecutive reads of production/a
+	}{
+		{"no cache reads the store", func(st *fakeStore, c *fakeCache) Config { return Config{Store: st} }, nil,
+			[]Source{SourceDB, SourceDB}},
+		{"miss then hit", func(st *fakeStore, c *fakeCache) Config { return Config{Store: st, Cache: c} }, nil,
+			[]Source{SourceDB, SourceRedis}},
+		{"cache error falls back", func(st *fakeStore, c *fakeCache) Config { return Config{Store: st, Cache: c} },
+			func(t *testing.T, s *Service, st *fakeStore, c *fakeCache) { c.set(errDown, nil) },
+			[]Source{SourceDBFallback, SourceDBFallback}},
+		{"circuit open falls back", func(st *fakeStore, c *fakeCache) Config { return Config{Store: st, Cache: c} },
+			func(t *testing.T, s *Service, st *fakeStore, c *fakeCache) { c.set(ErrCircuitOpen, nil) },
+			[]Source{SourceDBFallback}},
+		{"memory after first read", func(st *fakeStore, c *fakeCache) Config {
+			return Config{Store: st, Cache: c, MemoryTTL: time.Hour}
+		}, nil, []Source{SourceDB, SourceMemory, SourceMemory}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, c := newFakeStore(), newFakeCache()
+			s := newService(t, tt.cfg(st, c))
+			if tt.prep != nil {
+				tt.prep(t, s, st, c)
+			}
+			var got []Source
+			for range tt.want {
+				r, err := s.Get(t.Context(), "production", "a")
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, r.Source)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("sources (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestStaleOnErrorOnlyAfterFreshTimeAndWithinStaleTTL(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := newFakeStore()
+		s := newService(t, Config{Store: st, MemoryTTL: time.Second, StaleTTL: time.Minute})
+		if _, err := s.Get(t.Context(), "production", "a"); err != nil {
+			t.Fatal(err)
+		}
+		st.setErr(errors.New("database down"))
+		time.Sleep(2 * time.Second)
+		r, err := s.Get(t.Context(), "production", "a")
+		if err != nil || r.Source != SourceStale {
+			t.Fatalf("within StaleTTL with the store down: source %v, err %v; want stale copy", r.Source, err)
+		}
+		time.Sleep(time.Minute)
+		if _, err := s.Get(t.Context(), "production", "a"); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("after StaleTTL with the store down: err %v, want ErrUnavailable", err)
+		}
+	})
+}
+
+func TestUpdateInvalidatesAndNextReadSeesNewVersion(t *testing.T) {
+	st, c := newFakeStore(), newFakeCache()
+	s := newService(t, Config{Store: st, Cache: c, MemoryTTL: time.Hour})
+	for range 2 {
+		if _, err := s.Get(t.Context(), "production", "a"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.List(t.Context(), "production"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	on := true
+	if _, err := s.Update(t.Context(), "production", "a", Patch{Enabled: &on}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if c.has(CacheKey("production", "a")) || c.has(ListCacheKey("production")) {
+		t.Error("both cache keys must be deleted after an update")
+	}
+	r, err := s.Get(t.Context(), "production", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := version(t, r); v != 2 || r.Source != SourceDB {
+		t.Errorf("read after update: version %d from %v, want 2 from db", v, r.Source)
+	}
+	if _, err := s.Update(t.Context(), "production", "a", Patch{Enabled: &on}, 1); !errors.Is(err, ErrVersionConflict) {
+		t.Errorf("stale If-Match: err %v, want ErrVersionConflict", err)
+	}
+}
+
+// A read that fetched version 1 from the store before an update committed
+// must not write version 1 into the caches after the update invalidated
+// them: that would serve stale data for the whole TTL.
+func TestReadRacingUpdateDoesNotCacheOldValue(t *testing.T) {
+	st, c := newFakeStore(), newFakeCache()
+	s := newService(t, Config{Store: st, Cache: c, MemoryTTL: time.Hour})
+	gate := make(chan struct{})
+	st.gate = gate
+	done := make(chan Result)
+	go func() {
+		r, err := s.Get(context.Background(), "production", "a")
+		if err != nil {
+			t.Error(err)
+		}
+		done <- r
+	}()
+	// Wait until the read is inside the store (holding version 1).
+	deadline := time.Now().Add(5 * time.Second)
+	for st.readCount() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("read never reached the store")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	st.mu.Lock()
+	st.gate = nil
+	st.mu.Unlock()
+	on := true
+	if _, err := s.Update(t.Context(), "production", "a", Patch{Enabled: &on}, 0); err != nil {
+		t.Fatal(err)
+	}
+	close(gate)
+	if v := version(t, <-done); v != 1 {
+		t.Fatalf("racing read returned version %d, want the 1 it read", v)
+	}
+	if c.has(CacheKey("production", "a")) {
+		t.Error("the racing read wrote its old value to Redis after the update")
+	}
+	r, err := s.Get(t.Context(), "production", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := version(t, r); v != 2 {
+		t.Errorf("read after update returned version %d from %v, want 2", v, r.Source)
+	}
+}
+
+func TestDurableInvalidation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st, c := newFakeStore(), newFakeCache()
+		reg := prometheus.NewRegistry()
+		s := newService(t, Config{Store: st, Cache: c, DurableInvalidation: true, Registerer: reg})
+		if _, err := s.Get(t.Context(), "production", "a"); err != nil { // fills Redis with version 1
+			t.Fatal(err)
+		}
+		c.set(nil, errors.New("partitioned"))
+		on := true
+		if _, err := s.Update(t.Context(), "production", "a", Patch{Enabled: &on}, 0); err != nil {
+			t.Fatalf("update must succeed while Redis fails: %v", err)
+		}
+		// Redis still holds version 1, but the key bypasses it.
+		r, err := s.Get(t.Context(), "production", "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := version(t, r); v != 2 || r.Source != SourceDBFallback {
+			t.Errorf("read while the DEL is pending: version %d from %v, want 2 from db-fallback", v, r.Source)
+		}
+		if got := testutil.ToFloat64(s.m.pending); got != 2 {
+			t.Errorf("pending invalidations gauge = %v, want 2 (flag and list keys)", got)
+		}
+		c.set(nil, nil) // Redis heals; the retry delivers the DEL.
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if c.has(CacheKey("production", "a")) {
+			t.Error("the pending DEL was never delivered")
+		}
+		if got := testutil.ToFloat64(s.m.pending); got != 0 {
+			t.Errorf("pending invalidations gauge = %v after delivery, want 0", got)
+		}
+		r, err = s.Get(t.Context(), "production", "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Source != SourceDB {
+			t.Errorf("after delivery reads use Redis again; got source %v, want db (a miss)", r.Source)
+		}
+	})
+}
+
+func TestSeedStyleInvalidationFailureIsLost(t *testing.T) {
+	st, c := newFakeStore(), newFakeCache()
+	s := newService(t, Config{Store: st, Cache: c})
+	if _, err := s.Get(t.Context(), "production", "a"); err != nil {
+		t.Fatal(err)
+	}
+	c.set(nil, errors.New("partitioned"))
+	on := true
+	if _, err := s.Update(t.Context(), "production", "a", Patch{Enabled: &on}, 0); err != nil {
+		t.Fatalf("update must succeed while Redis fails (AC3): %v", err)
+	}
+	c.set(nil, nil)
+	r, err := s.Get(t.Context(), "production", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := version(t, r); v != 1 || r.Source != SourceRedis {
+		t.Errorf("without durable invalidation Redis keeps the old value: got version %d from %v", v, r.Source)
+	}
+}
+
+func TestNegativeCaching(t *testing.T) {
+	st, c := newFakeStore(), newFakeCache()
+	s := newService(t, Config{Store: st, Cache: c, NegativeTTL: time.Minute})
+	for range 3 {
+		if _, err := s.Get(t.Context(), "production", "nope"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("err %v, want ErrNotFound", err)
+		}
+	}
+	if n := st.readCount(); n != 1 {
+		t.Errorf("store read %d times for an unknown key, want 1", n)
+	}
+}
+
+func TestSingleflightCoalescesStoreReads(t *testing.T) {
+	st := newFakeStore()
+	gate := make(chan struct{})
+	st.gate = gate
+	s := newService(t, Config{Store: st, Singleflight: true})
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if _, err := s.Get(context.Background(), "production", "a"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for st.readCount() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	close(gate)
+	wg.Wait()
+	if n := st.readCount(); n >= 20 {
+		t.Errorf("20 concurrent reads made %d store reads; singleflight should share them", n)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	s := newService(t, Config{Store: newFakeStore()})
+	var fe *FieldError
+	if _, err := s.Get(t.Context(), "qa", "a"); !errors.Is(err, ErrUnknownEnvironment) {
+		t.Errorf("unknown environment: %v", err)
+	}
+	if _, err := s.Get(t.Context(), "production", "A:b"); !errors.As(err, &fe) || fe.Field != "key" {
+		t.Errorf("bad key: %v", err)
+	}
+	pct := 101
+	if _, err := s.Update(t.Context(), "production", "a", Patch{RolloutPercentage: &pct}, 0); !errors.As(err, &fe) || fe.Field != "rolloutPercentage" {
+		t.Errorf("rollout 101: %v", err)
+	}
+	if _, err := s.Update(t.Context(), "production", "a", Patch{}, 0); !errors.As(err, &fe) {
+		t.Errorf("empty patch: %v", err)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	st := newFakeStore()
+	for name, cfg := range map[string]Config{
+		"no store":        {Environments: []string{"p"}},
+		"no environments": {Store: st},
+		"bad environment": {Store: st, Environments: []string{"Prod"}},
+		"jitter over ttl": {Store: st, Environments: []string{"p"}, CacheTTL: time.Second, CacheTTLJitter: time.Second},
+		"negative":        {Store: st, Environments: []string{"p"}, MemoryTTL: -1},
+	} {
+		if _, err := New(cfg); err == nil {
+			t.Errorf("%s: New accepted it", name)
+		}
+	}
+}
+
+func TestTTLJitterNeverExceedsTTL(t *testing.T) {
+	s := newService(t, Config{Store: newFakeStore(), CacheTTL: 300 * time.Second, CacheTTLJitter: 30 * time.Second})
+	for range 1000 {
+		if d := s.ttl(); d > 300*time.Second || d <= 270*time.Second {
+			t.Fatalf("ttl %v outside (270s, 300s]", d)
+		}
+	}
+}
+
+func TestMetricsLint(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	newService(t, Config{Store: newFakeStore(), Registerer: reg})
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+}
