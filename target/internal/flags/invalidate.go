@@ -152,8 +152,9 @@ func (inv *invalidator) deliverDue(ctx context.Context, bo *backoff.ExponentialB
 	return next
 }
 
-// close stops the loop after one last delivery of every queued key,
-// recheck or not, bounded by ctx.
+// close stops the loop and then delivers every queued key, recheck or not,
+// retrying with backoff until they are all delivered or ctx ends (a circuit
+// breaker may need a second to let a call through).
 func (inv *invalidator) close(ctx context.Context) error {
 	close(inv.stop)
 	<-inv.done
@@ -162,18 +163,25 @@ func (inv *invalidator) close(ctx context.Context) error {
 		it.due = time.Time{}
 		inv.items[k] = it
 	}
-	n := len(inv.items)
 	inv.mu.Unlock()
-	if n == 0 {
-		return nil
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = 50 * time.Millisecond
+	for {
+		inv.deliverDue(ctx, bo)
+		inv.mu.Lock()
+		left := len(inv.items)
+		inv.mu.Unlock()
+		if left == 0 {
+			return nil
+		}
+		t := time.NewTimer(bo.NextBackOff())
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return &undeliveredError{n: left}
+		case <-t.C:
+		}
 	}
-	inv.deliverDue(ctx, backoff.NewExponentialBackOff())
-	inv.mu.Lock()
-	defer inv.mu.Unlock()
-	if left := len(inv.items); left > 0 {
-		return &undeliveredError{n: left}
-	}
-	return nil
 }
 
 type undeliveredError struct{ n int }

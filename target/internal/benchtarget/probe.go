@@ -1,0 +1,247 @@
+package main
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+const (
+	// warmRequests are sent to each server before it is measured, from
+	// warmWorkers concurrent clients.
+	warmRequests = 400
+	warmWorkers  = 8
+	// sourceAttempts is how many responses the path check reads: with the
+	// in-process cache on, one read a second per key refreshes from Redis,
+	// so a single "redis" among "memory" answers is expected.
+	sourceAttempts = 3
+	// sourceHeader names where flagserver's answer came from.
+	sourceHeader = "X-Flag-Source"
+	// readsMetric counts flagserver's reads by source.
+	readsMetric = "flagserver_reads_total"
+)
+
+// prober makes the benchmark's own HTTP requests: readiness, warm-up, the
+// path checks and metric scrapes. Nothing it does overlaps a wrk run.
+type prober struct {
+	client *http.Client
+}
+
+func newProber() *prober {
+	return &prober{client: &http.Client{
+		Timeout:   5 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: warmWorkers},
+	}}
+}
+
+func (p *prober) close() { p.client.CloseIdleConnections() }
+
+// get fetches url and returns its status, headers and body.
+func (p *prober) get(ctx context.Context, url string) (int, http.Header, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("read %s: %w", url, err)
+	}
+	return resp.StatusCode, resp.Header, body, nil
+}
+
+// ready is a readiness check: url answers 200.
+func (p *prober) ready(url string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		status, _, _, err := p.get(ctx, url)
+		if err != nil {
+			return err
+		}
+		if status != http.StatusOK {
+			return fmt.Errorf("%s: status %d", url, status)
+		}
+		return nil
+	}
+}
+
+// warmUp sends warmRequests GETs to url and fails on the first that is
+// not a 200.
+func (p *prober) warmUp(ctx context.Context, url string) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	per := warmRequests / warmWorkers
+	for range warmWorkers {
+		wg.Go(func() {
+			for range per {
+				status, _, _, err := p.get(ctx, url)
+				if err == nil && status != http.StatusOK {
+					err = fmt.Errorf("status %d", status)
+				}
+				if err != nil {
+					cancel(fmt.Errorf("warm up %s: %w", url, err))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// checkPath proves that url is answered by the intended path: for
+// flagserver (want != "") the X-Flag-Source header is want, within
+// sourceAttempts responses; for a reference handler the body is
+// referenceBody.
+func (p *prober) checkPath(ctx context.Context, url, want string) error {
+	var got []string
+	for range sourceAttempts {
+		status, hdr, body, err := p.get(ctx, url)
+		if err != nil {
+			return fmt.Errorf("check %s: %w", url, err)
+		}
+		if status != http.StatusOK {
+			return fmt.Errorf("check %s: status %d: %s", url, status, body)
+		}
+		if want == "" {
+			if string(body) != referenceBody {
+				return fmt.Errorf("check %s: unexpected body %q", url, body)
+			}
+			return nil
+		}
+		src := hdr.Get(sourceHeader)
+		if src == want {
+			return nil
+		}
+		got = append(got, strconv.Quote(src))
+	}
+	return fmt.Errorf("check %s: %s is %s, want %q: the intended path is not the one measured",
+		url, sourceHeader, strings.Join(got, ", then "), want)
+}
+
+// reads scrapes flagserver's /metrics for its reads by source.
+func (p *prober) reads(ctx context.Context, base string) (map[string]float64, error) {
+	status, _, body, err := p.get(ctx, base+"/metrics")
+	if err != nil {
+		return nil, fmt.Errorf("scrape %s/metrics: %w", base, err)
+	}
+	if status != http.StatusOK {
+		return nil, fmt.Errorf("scrape %s/metrics: status %d", base, status)
+	}
+	return parseReads(string(body))
+}
+
+// parseReads reads the flagserver_reads_total{source="..."} samples of a
+// Prometheus text exposition.
+func parseReads(text string) (map[string]float64, error) {
+	reads := map[string]float64{}
+	sc := bufio.NewScanner(strings.NewReader(text))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), readsMetric+`{source="`)
+		if !ok {
+			continue
+		}
+		src, value, ok := strings.Cut(rest, `"} `)
+		if !ok {
+			continue // other labels: not the shape this reads
+		}
+		v, err := strconv.ParseFloat(strings.Fields(value)[0], 64)
+		if err != nil {
+			return nil, fmt.Errorf("parse %s sample %q: %w", readsMetric, sc.Text(), err)
+		}
+		reads[src] = v
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read metrics: %w", err)
+	}
+	if len(reads) == 0 {
+		return nil, fmt.Errorf("no %s samples", readsMetric)
+	}
+	return reads, nil
+}
+
+// delta is how many reads each source answered between two scrapes.
+func delta(before, after map[string]float64) map[string]float64 {
+	d := map[string]float64{}
+	for src, v := range after {
+		if n := v - before[src]; n > 0 {
+			d[src] = n
+		}
+	}
+	return d
+}
+
+// share is the fraction of reads that source answered; NaN when there
+// were none.
+func share(reads map[string]float64, source string) float64 {
+	var total float64
+	for _, v := range reads {
+		total += v
+	}
+	if total <= 0 {
+		return math.NaN()
+	}
+	return reads[source] / total
+}
+
+// others describes the reads not answered by source, largest first, like
+// "db-fallback 26.92 %, db 0.01 %"; "" when there are none.
+func others(reads map[string]float64, source string) string {
+	var srcs []string
+	for src := range reads {
+		if src != source {
+			srcs = append(srcs, src)
+		}
+	}
+	slices.SortFunc(srcs, func(a, b string) int { return cmp.Compare(reads[b], reads[a]) })
+	var parts []string
+	for _, src := range srcs {
+		parts = append(parts, src+" "+pct(share(reads, src)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// redisReady is a readiness check for redis-server: PING answers +PONG.
+func redisReady(addr string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if dl, ok := ctx.Deadline(); ok {
+			_ = conn.SetDeadline(dl)
+		}
+		if _, err := io.WriteString(conn, "PING\r\n"); err != nil {
+			return err
+		}
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(line) != "+PONG" {
+			return errors.New("redis answered " + strconv.Quote(line))
+		}
+		return nil
+	}
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"math"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseReads(t *testing.T) {
+	text := `# HELP flagserver_reads_total Flag reads answered, by where the data came from.
+# TYPE flagserver_reads_total counter
+flagserver_reads_total{source="db"} 3
+flagserver_reads_total{source="memory"} 1.234567e+06
+flagserver_reads_total{source="redis"} 12
+flagserver_reads_total_created{source="redis"} 1.7e9
+flagserver_http_requests_total{code="200",method="GET",route="GET /readyz"} 4
+`
+	got, err := parseReads(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"db": 3, "memory": 1234567, "redis": 12}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("parseReads (-want +got):\n%s", diff)
+	}
+	if _, err := parseReads("go_goroutines 7\n"); err == nil {
+		t.Error("parseReads without the metric: want an error")
+	}
+}
+
+func TestShare(t *testing.T) {
+	before := map[string]float64{"db": 1, "redis": 10}
+	tests := []struct {
+		name       string
+		after      map[string]float64
+		want       float64
+		wantOthers string
+	}{
+		{"all from redis", map[string]float64{"db": 1, "redis": 110}, 1, ""},
+		{"one in ten from the database", map[string]float64{"db": 11, "redis": 100}, 0.9, "db 10.00 %"},
+		{"new sources appear", map[string]float64{"db": 2, "redis": 10, "db-fallback": 3}, 0, "db-fallback 75.00 %, db 25.00 %"},
+		{"no reads", map[string]float64{"db": 1, "redis": 10}, math.NaN(), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reads := delta(before, tt.after)
+			got := share(reads, "redis")
+			if !cmp.Equal(tt.want, got, cmp.Comparer(func(a, b float64) bool {
+				return a == b || math.IsNaN(a) && math.IsNaN(b)
+			})) {
+				t.Errorf("share = %v, want %v", got, tt.want)
+			}
+			if o := others(reads, "redis"); o != tt.wantOthers {
+				t.Errorf("others = %q, want %q", o, tt.wantOthers)
+			}
+		})
+	}
+}

@@ -1,0 +1,283 @@
+// Command benchtarget measures flagserver's hot paths with wrk, next to
+// two reference handlers run the same way (a hello-world net/http handler
+// and one doing a single go-redis GET), in one invocation, alternating the
+// cases round-robin so that machine noise hits them alike. It prints a
+// Markdown report (medians, ratios, peak RSS, goal verdicts) on stdout.
+//
+//	go run ./target/internal/benchtarget -duration 10s -connections 50 -rounds 3
+//
+// Every server under test is its own process on a free loopback port, with
+// a dedicated redis-server; all of them are stopped on every exit path.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// config is the command line.
+type config struct {
+	// Duration of each wrk run; whole seconds, at least 1 s. Default 10s.
+	Duration time.Duration
+	// Connections wrk keeps open. Default 50.
+	Connections int
+	// Threads of wrk. Default 2.
+	Threads int
+	// Rounds: each case is run once per round, round-robin. Default 3.
+	Rounds int
+	// Markdown is a file the report is also written to; empty: none.
+	Markdown string
+	// Strict makes a failed goal exit with status 1. Default false: a
+	// failed goal is reported, not an error.
+	Strict bool
+	// Flagserver is the binary under test. Default bin/flagserver.
+	Flagserver string
+}
+
+// usageError is a bad command line or a missing tool: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// run is the command; it returns the exit status: 0 done, 1 failed (or a
+// goal failed under -strict), 2 usage or a missing tool.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 1 && (args[1] == "-serve" || strings.HasPrefix(args[1], "-serve=")) {
+		return serve(ctx, args[1:], stderr)
+	}
+	cfg, err := parseFlags(args[1:], stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err == nil {
+		var rep *report
+		rep, err = bench(ctx, cfg, commandLine(args), stderr)
+		if err == nil {
+			err = rep.write(stdout, cfg.Markdown)
+		}
+		if err == nil && cfg.Strict && !rep.passed() {
+			err = errors.New("a goal failed (-strict)")
+		}
+	}
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, ue.msg)
+		return 2
+	default:
+		fmt.Fprintln(stderr, "benchtarget:", err)
+		return 1
+	}
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet("benchtarget", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c config
+	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "length of each wrk run (whole seconds)")
+	fs.IntVar(&c.Connections, "connections", 50, "connections wrk keeps open")
+	fs.IntVar(&c.Threads, "threads", 2, "wrk threads")
+	fs.IntVar(&c.Rounds, "rounds", 3, "rounds; each case runs once per round, round-robin")
+	fs.StringVar(&c.Markdown, "markdown", "", "also write the Markdown report to this file")
+	fs.BoolVar(&c.Strict, "strict", false, "exit with status 1 when a goal fails")
+	fs.StringVar(&c.Flagserver, "flagserver", filepath.Join("bin", "flagserver"), "flagserver binary (make build)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, err
+		}
+		return c, usageError{"benchtarget: " + err.Error()}
+	}
+	var errs []string
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Sprintf("unexpected arguments %q", fs.Args()))
+	}
+	if c.Duration < time.Second || c.Duration%time.Second != 0 {
+		errs = append(errs, fmt.Sprintf("-duration: want whole seconds, at least 1s, got %v", c.Duration))
+	}
+	if c.Threads < 1 || c.Connections < c.Threads {
+		errs = append(errs, fmt.Sprintf("-threads %d -connections %d: want 1 <= threads <= connections", c.Threads, c.Connections))
+	}
+	if c.Rounds < 1 {
+		errs = append(errs, fmt.Sprintf("-rounds: want at least 1, got %d", c.Rounds))
+	}
+	if len(errs) > 0 {
+		return c, usageError{"benchtarget: " + strings.Join(errs, "; ")}
+	}
+	return c, nil
+}
+
+// commandLine is how the benchmark was started, for the report. Under
+// "go run" the program is a temporary binary; the report names the package.
+func commandLine(args []string) string {
+	prog := args[0]
+	if strings.Contains(prog, "go-build") {
+		prog = "go run ./target/internal/benchtarget"
+	}
+	return strings.Join(append([]string{prog}, args[1:]...), " ")
+}
+
+// server is one server under test.
+type server struct {
+	name       string
+	proc       *proc
+	base       string // http://host:port
+	flagserver bool   // the system under test, not a reference handler
+}
+
+// benchCase is one measured endpoint.
+type benchCase struct {
+	name   string
+	what   string
+	srv    *server
+	path   string
+	source string // X-Flag-Source that proves the path; "" for a reference handler
+}
+
+func (c benchCase) url() string { return c.srv.base + c.path }
+
+// bench starts Redis and the four servers, warms and checks each case,
+// runs the rounds and returns the report. Every child is stopped before it
+// returns, whatever happens.
+func bench(ctx context.Context, cfg config, command string, stderr io.Writer) (rep *report, err error) {
+	wrkPath, err := exec.LookPath("wrk")
+	if err != nil {
+		return nil, usageError{"install wrk: apt-get install -y wrk"}
+	}
+	redisPath, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, usageError{"install redis-server: apt-get install -y redis-server"}
+	}
+	if _, err := os.Stat(cfg.Flagserver); err != nil {
+		return nil, usageError{fmt.Sprintf("flagserver binary %s not found: run `make build` first (%v)", cfg.Flagserver, err)}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own executable: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "benchtarget-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	w, err := newWrk(wrkPath, dir, cfg.Threads, cfg.Connections, cfg.Duration)
+	if err != nil {
+		return nil, err
+	}
+
+	const cases = 6
+	budget := 2*time.Minute + time.Duration(cfg.Rounds*cases)*(cfg.Duration+wrkSlack)
+	ctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
+	children := &procs{dir: dir}
+	defer func() {
+		if serr := children.stopAll(ctx); serr != nil {
+			err = errors.Join(err, fmt.Errorf("stop child processes: %w", serr))
+		}
+	}()
+	pr := newProber()
+	defer pr.close()
+
+	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "benchtarget: "+format+"\n", a...) }
+	loadStart := loadAvg()
+	srv, err := startServers(ctx, children, pr, redisPath, self, cfg.Flagserver, dir)
+	if err != nil {
+		return nil, err
+	}
+	logf("redis-server %s, hello %s, redis-get %s, flagserver %s (memory cache) and %s (MEMORY_CACHE_TTL=0)",
+		srv.redis, srv.hello.base, srv.redisGet.base, srv.memory.base, srv.noMemory.base)
+
+	list := []benchCase{
+		{"hello", "net/http handler writing a fixed JSON body", srv.hello, "/", ""},
+		{"redis-get", "one go-redis GET (default options) per request", srv.redisGet, "/", ""},
+		{"flag-memory", "one flag, in-process cache (default MEMORY_CACHE_TTL)", srv.memory, flagPath, "memory"},
+		{"list-memory", "list of 100 flags, in-process cache", srv.memory, listPath, "memory"},
+		{"flag-redis", "one flag, MEMORY_CACHE_TTL=0: Redis on every read", srv.noMemory, flagPath, "redis"},
+		{"list-redis", "list of 100 flags, MEMORY_CACHE_TTL=0", srv.noMemory, listPath, "redis"},
+	}
+	results := make([]*caseResult, len(list))
+	for i, c := range list {
+		if err := pr.warmUp(ctx, c.url()); err != nil {
+			return nil, fmt.Errorf("%s: %w", c.name, err)
+		}
+		if err := pr.checkPath(ctx, c.url(), c.source); err != nil {
+			return nil, fmt.Errorf("%s: %w", c.name, err)
+		}
+		results[i] = &caseResult{benchCase: c}
+	}
+	logf("warmed up and checked %d cases; %d rounds of %v each (about %v)",
+		len(list), cfg.Rounds, cfg.Duration, time.Duration(cfg.Rounds*len(list))*(cfg.Duration+time.Second))
+
+	for round := 1; round <= cfg.Rounds; round++ {
+		for _, cr := range results {
+			m, err := measure(ctx, w, pr, cr.benchCase)
+			if err != nil {
+				return nil, fmt.Errorf("round %d, %s: %w", round, cr.name, err)
+			}
+			cr.runs = append(cr.runs, m)
+			logf("round %d/%d %-11s %s", round, cfg.Rounds, cr.name, m)
+		}
+	}
+
+	rep = newReport(cfg, command, wrkVersion(ctx, w.path), w, results)
+	rep.loadStart = loadStart
+	for _, s := range []*server{srv.memory, srv.noMemory, srv.hello, srv.redisGet} {
+		b, err := s.proc.peakRSS()
+		rep.rss = append(rep.rss, rssResult{name: s.name, bytes: b, err: err, flagserver: s.flagserver})
+	}
+	return rep, nil
+}
+
+// Paths of the flagserver cases.
+const (
+	flagPath = "/api/config/flags/flag-007?environment=production"
+	listPath = "/api/config/flags?environment=production"
+)
+
+// measure runs wrk once against c, with flagserver's reads by source
+// scraped before and after to show which path answered.
+func measure(ctx context.Context, w *wrk, pr *prober, c benchCase) (measurement, error) {
+	var before map[string]float64
+	if c.source != "" {
+		var err error
+		if before, err = pr.reads(ctx, c.srv.base); err != nil {
+			return measurement{}, err
+		}
+	}
+	res, err := w.run(ctx, c.url())
+	if err == nil && c.srv.proc.exited() {
+		err = fmt.Errorf("%s exited during the run (%v)\n--- %s log tail ---\n%s",
+			c.srv.name, c.srv.proc.err, c.srv.name, c.srv.proc.tail())
+	}
+	if err != nil {
+		return measurement{}, err
+	}
+	m := measurement{wrkResult: res}
+	if c.source != "" {
+		after, err := pr.reads(ctx, c.srv.base)
+		if err != nil {
+			return measurement{}, err
+		}
+		m.source, m.reads = c.source, delta(before, after)
+		m.share = share(m.reads, c.source)
+	}
+	return m, nil
+}
