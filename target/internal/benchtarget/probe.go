@@ -220,6 +220,56 @@ func others(reads map[string]float64, source string) string {
 	return strings.Join(parts, ", ")
 }
 
+// redisCommands is how many commands Redis has executed since it started,
+// from INFO commandstats (the INFO asking counts once it is done).
+func redisCommands(ctx context.Context, addr string) (int64, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return 0, fmt.Errorf("redis INFO: %w", err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	if _, err := io.WriteString(conn, "INFO commandstats\r\n"); err != nil {
+		return 0, fmt.Errorf("redis INFO: %w", err)
+	}
+	rd := bufio.NewReader(conn)
+	head, err := rd.ReadString('\n')
+	if err != nil {
+		return 0, fmt.Errorf("redis INFO: %w", err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(head, "$")))
+	if !strings.HasPrefix(head, "$") || err != nil || n < 0 {
+		return 0, fmt.Errorf("redis INFO: unexpected reply %q", head)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(rd, body); err != nil {
+		return 0, fmt.Errorf("redis INFO: %w", err)
+	}
+	return parseCommandStats(string(body))
+}
+
+// parseCommandStats sums the calls of every "cmdstat_<name>:calls=N,..."
+// line of INFO commandstats.
+func parseCommandStats(info string) (int64, error) {
+	var total int64
+	for line := range strings.Lines(info) {
+		_, stats, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(line, "cmdstat_") {
+			continue
+		}
+		calls, _, _ := strings.Cut(strings.TrimPrefix(stats, "calls="), ",")
+		n, err := strconv.ParseInt(calls, 10, 64)
+		if err != nil || !strings.HasPrefix(stats, "calls=") {
+			return 0, fmt.Errorf("redis INFO: unexpected line %q", strings.TrimSpace(line))
+		}
+		total += n
+	}
+	return total, nil
+}
+
 // redisReady is a readiness check for redis-server: PING answers +PONG.
 func redisReady(addr string) func(context.Context) error {
 	return func(ctx context.Context) error {

@@ -57,3 +57,17 @@ func TestShare(t *testing.T) {
 		})
 	}
 }
+
+func TestParseCommandStats(t *testing.T) {
+	info := "# Commandstats\r\n" +
+		"cmdstat_get:calls=300123,usec=150000,usec_per_call=0.50,rejected_calls=0,failed_calls=0\r\n" +
+		"cmdstat_info:calls=7,usec=700,usec_per_call=100.00,rejected_calls=0,failed_calls=0\r\n" +
+		"cmdstat_client|setinfo:calls=4,usec=4,usec_per_call=1.00,rejected_calls=0,failed_calls=0\r\n"
+	got, err := parseCommandStats(info)
+	if err != nil || got != 300134 {
+		t.Errorf("parseCommandStats = %d, %v; want 300134", got, err)
+	}
+	if _, err := parseCommandStats("cmdstat_get:usec=1\r\n"); err == nil {
+		t.Error("a line without calls=: want an error")
+	}
+}

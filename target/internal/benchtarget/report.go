@@ -38,10 +38,20 @@ type measurement struct {
 	share float64
 	// reads are flagserver's reads during the run, by source.
 	reads map[string]float64
+	// redisCommands is how many commands Redis executed during the run.
+	redisCommands int64
+}
+
+// commandsPerRequest is Redis commands per completed request.
+func (m measurement) commandsPerRequest() float64 {
+	if m.Requests == 0 {
+		return 0
+	}
+	return float64(m.redisCommands) / float64(m.Requests)
 }
 
 func (m measurement) String() string {
-	s := fmt.Sprintf("%8.0f req/s  p95 %s  p99 %s", m.RPS(), ms(m.P95), ms(m.P99))
+	s := fmt.Sprintf("%8.0f req/s  p95 %s  p99 %s  %.3f Redis cmds/req", m.RPS(), ms(m.P95), ms(m.P99), m.commandsPerRequest())
 	if m.source != "" {
 		s += "  " + m.source + " " + pct(m.share)
 		if o := others(m.reads, m.source); o != "" {
@@ -298,11 +308,11 @@ func (r *report) markdown(w io.Writer) {
 	p("")
 	p("### Results (medians over valid runs)")
 	p("")
-	p("| case | what | req/s | p95 | p99 | valid runs | req/s by round | intended path |")
-	p("|---|---|---:|---:|---:|---:|---|---|")
+	p("| case | what | req/s | p95 | p99 | Redis cmds/req | valid runs | req/s by round | intended path |")
+	p("|---|---|---:|---:|---:|---:|---:|---|---|")
 	var invalid, offPath []string
 	for _, c := range r.cases {
-		rps, p95, p99 := "—", "—", "—"
+		rps, p95, p99, cmds := "—", "—", "—", "—"
 		if v, ok := c.rps(); ok {
 			rps = fmt.Sprintf("%.0f", v)
 		}
@@ -311,6 +321,9 @@ func (r *report) markdown(w io.Writer) {
 		}
 		if v, ok := c.p99(); ok {
 			p99 = ms(v)
+		}
+		if v, ok := c.median(measurement.commandsPerRequest); ok {
+			cmds = fmt.Sprintf("%.3f", v)
 		}
 		var rounds []string
 		for i, m := range c.runs {
@@ -333,13 +346,14 @@ func (r *report) markdown(w io.Writer) {
 				offPath = append(offPath, c.name)
 			}
 		}
-		p("| %s | %s | %s | %s | %s | %d/%d | %s | %s |", c.name, c.what, rps, p95, p99,
+		p("| %s | %s | %s | %s | %s | %s | %d/%d | %s | %s |", c.name, c.what, rps, p95, p99, cmds,
 			len(c.valid()), len(c.runs), strings.Join(rounds, " · "), path)
 	}
 	p("")
 	p("Intended path: before measuring, each flagserver case answered with that `X-Flag-Source` after warm-up; " +
 		"the figure is the lowest share, over the rounds, of the reads counted by `flagserver_reads_total` during a run " +
-		"that came from it (other sources of that run in brackets).")
+		"that came from it (other sources of that run in brackets). " +
+		"Redis cmds/req: commands Redis executed during a run (`INFO commandstats`) per request wrk completed.")
 	if len(offPath) > 0 {
 		p("")
 		p("⚠ Off the intended path in at least one run (less than %.0f %% of its reads): %s. "+
@@ -398,8 +412,13 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
 func pct(x float64) string {
-	if math.IsNaN(x) {
+	switch {
+	case math.IsNaN(x):
 		return "no reads counted"
+	case x > 0 && x < 0.0001:
+		return "< 0.01 %"
+	case x > 0.9999 && x < 1:
+		return "> 99.99 %"
 	}
 	return fmt.Sprintf("%.2f %%", 100*x)
 }

@@ -228,7 +228,7 @@ func bench(ctx context.Context, cfg config, command string, stderr io.Writer) (r
 
 	for round := 1; round <= cfg.Rounds; round++ {
 		for _, cr := range results {
-			m, err := measure(ctx, w, pr, cr.benchCase)
+			m, err := measure(ctx, w, pr, srv.redis, cr.benchCase)
 			if err != nil {
 				return nil, fmt.Errorf("round %d, %s: %w", round, cr.name, err)
 			}
@@ -252,15 +252,20 @@ const (
 	listPath = "/api/config/flags?environment=production"
 )
 
-// measure runs wrk once against c, with flagserver's reads by source
-// scraped before and after to show which path answered.
-func measure(ctx context.Context, w *wrk, pr *prober, c benchCase) (measurement, error) {
+// measure runs wrk once against c. Redis's command count, and for
+// flagserver its reads by source, are read before and after, to show which
+// path answered.
+func measure(ctx context.Context, w *wrk, pr *prober, redisAddr string, c benchCase) (measurement, error) {
 	var before map[string]float64
 	if c.source != "" {
 		var err error
 		if before, err = pr.reads(ctx, c.srv.base); err != nil {
 			return measurement{}, err
 		}
+	}
+	cmdsBefore, err := redisCommands(ctx, redisAddr)
+	if err != nil {
+		return measurement{}, err
 	}
 	res, err := w.run(ctx, c.url())
 	if err == nil && c.srv.proc.exited() {
@@ -270,7 +275,11 @@ func measure(ctx context.Context, w *wrk, pr *prober, c benchCase) (measurement,
 	if err != nil {
 		return measurement{}, err
 	}
-	m := measurement{wrkResult: res}
+	cmdsAfter, err := redisCommands(ctx, redisAddr)
+	if err != nil {
+		return measurement{}, err
+	}
+	m := measurement{wrkResult: res, redisCommands: max(cmdsAfter-cmdsBefore-1, 0)} // -1: the first INFO
 	if c.source != "" {
 		after, err := pr.reads(ctx, c.srv.base)
 		if err != nil {

@@ -1,0 +1,168 @@
+package rediscache
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/flagstorm/flagstorm/internal/testenv"
+	"github.com/flagstorm/flagstorm/target/internal/flags"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func newCache(t *testing.T, cfg Config) *Cache {
+	t.Helper()
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestGetSetDelete(t *testing.T) {
+	r := testenv.Redis(t)
+	c := newCache(t, Config{URL: r.URL()})
+	ctx := t.Context()
+	if _, err := c.Get(ctx, "k"); !errors.Is(err, flags.ErrCacheMiss) {
+		t.Fatalf("Get of an absent key: %v, want ErrCacheMiss", err)
+	}
+	if err := c.Set(ctx, "k", []byte("v"), 300*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := c.Get(ctx, "k"); err != nil || string(b) != "v" {
+		t.Fatalf("Get = %q, %v", b, err)
+	}
+	if ttl := r.Client(t).TTL(ctx, "k").Val(); ttl <= 299*time.Second || ttl > 300*time.Second {
+		t.Errorf("TTL %v, want 300s", ttl)
+	}
+	if err := c.Delete(ctx, "k", "other"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, "k"); !errors.Is(err, flags.ErrCacheMiss) {
+		t.Fatalf("Get after Delete: %v", err)
+	}
+}
+
+func TestRetriesWithBackoff(t *testing.T) {
+	r := testenv.Redis(t)
+	p := testenv.NewProxy(t, "redis", r.Addr())
+	reg := prometheus.NewRegistry()
+	c := newCache(t, Config{
+		URL: "redis://" + p.Addr() + "/0", DialTimeout: time.Second, DialerRetries: 1,
+		MaxRetries: 3, RetryBackoff: func(n int) time.Duration { return time.Duration(n) * 100 * time.Millisecond },
+		Registerer: reg,
+	})
+	p.Disable(t)
+	begin := time.Now()
+	_, err := c.Get(t.Context(), "k")
+	took := time.Since(begin)
+	if err == nil || errors.Is(err, flags.ErrCacheMiss) {
+		t.Fatalf("Get with Redis refusing: %v, want a failure", err)
+	}
+	if took < 600*time.Millisecond {
+		t.Errorf("three retries waiting 100, 200 and 300 ms took %v", took)
+	}
+	if got := testutil.ToFloat64(c.m.retries[opGet]); got != 3 {
+		t.Errorf("retries counted: %v, want 3", got)
+	}
+	if got := testutil.ToFloat64(c.m.ops[opGet][resError]); got != 1 {
+		t.Errorf("errors counted: %v, want 1", got)
+	}
+}
+
+func TestBreakerOpensAndRecovers(t *testing.T) {
+	r := testenv.Redis(t)
+	p := testenv.NewProxy(t, "redis", r.Addr())
+	c := newCache(t, Config{
+		URL: "redis://" + p.Addr() + "/0", DialTimeout: 25 * time.Millisecond,
+		ReadTimeout: 15 * time.Millisecond, WriteTimeout: 15 * time.Millisecond, DialerRetries: 1,
+		Breaker: &BreakerConfig{ConsecutiveFailures: 5, OpenTimeout: 200 * time.Millisecond},
+	})
+	ctx := t.Context()
+	if err := c.Connect(ctx, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	remove := p.Blackhole(t)
+	for i := 0; i < 5; i++ {
+		if _, err := c.Get(ctx, "k"); err == nil || errors.Is(err, flags.ErrCircuitOpen) {
+			t.Fatalf("call %d under a blackhole: %v, want a timeout", i, err)
+		}
+	}
+	begin := time.Now()
+	_, err := c.Get(ctx, "k")
+	if !errors.Is(err, flags.ErrCircuitOpen) {
+		t.Fatalf("after 5 failures: %v, want ErrCircuitOpen", err)
+	}
+	if took := time.Since(begin); took > 20*time.Millisecond {
+		t.Errorf("a call refused by the open breaker took %v; it should not touch the network", took)
+	}
+	if s := c.State(); s != "circuit-open" {
+		t.Errorf("State = %q, want circuit-open", s)
+	}
+	remove()
+	eventually(t, 5*time.Second, "breaker closes after Redis recovers", func() bool {
+		_, err := c.Get(ctx, "k")
+		return errors.Is(err, flags.ErrCacheMiss)
+	})
+}
+
+func TestConnectGivesUpAndHealthCheckReconnects(t *testing.T) {
+	r := testenv.Redis(t)
+	p := testenv.NewProxy(t, "redis", r.Addr())
+	p.Disable(t)
+	c := newCache(t, Config{URL: "redis://" + p.Addr() + "/0", DialTimeout: 100 * time.Millisecond, DialerRetries: 1, HealthInterval: 50 * time.Millisecond})
+	begin := time.Now()
+	if err := c.Connect(t.Context(), 500*time.Millisecond); err == nil {
+		t.Fatal("Connect succeeded with Redis refusing")
+	}
+	if took := time.Since(begin); took > 2*time.Second {
+		t.Errorf("Connect took %v; it must give up after its wait (500 ms)", took)
+	}
+	if s := c.State(); s != "down" {
+		t.Errorf("State = %q, want down", s)
+	}
+	p.Enable(t)
+	eventually(t, 5*time.Second, "health check sees Redis up", func() bool { return c.State() == "up" })
+}
+
+func TestConfigErrors(t *testing.T) {
+	for name, cfg := range map[string]Config{
+		"no URL":           {},
+		"bad URL":          {URL: "http://x"},
+		"negative retries": {URL: "redis://127.0.0.1:1/0", MaxRetries: -1},
+	} {
+		if _, err := New(cfg); err == nil {
+			t.Errorf("%s: New accepted it", name)
+		}
+	}
+}
+
+func TestMetricsLint(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	r := testenv.Redis(t)
+	c := newCache(t, Config{URL: r.URL(), Registerer: reg, Breaker: &BreakerConfig{}})
+	c.Get(t.Context(), "k")
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+}
