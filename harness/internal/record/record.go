@@ -99,6 +99,7 @@ type series struct {
 	min     float64
 	max     float64
 	last    float64
+	seq     uint64                  // the recorder's update count when last was set
 	hist    *hdrhistogram.Histogram // trends only
 	clamped int64                   // trend values beyond hdrMax
 }
@@ -145,6 +146,7 @@ type Recorder struct {
 	start   time.Time
 	kinds   map[string]Kind
 	series  map[key]*series
+	seq     uint64
 	buckets []Bucket // one per second since start
 }
 
@@ -175,6 +177,8 @@ func (r *Recorder) addLocked(metric string, tags Tags, v float64) {
 		s = newSeries(kind)
 		r.series[k] = s
 	}
+	r.seq++
+	s.seq = r.seq
 	s.add(v)
 }
 
@@ -286,6 +290,7 @@ func (r *Recorder) Summarize(sel Selector) (Summary, bool) {
 		return Summary{}, false
 	}
 	out := Summary{Kind: kind, Min: math.Inf(1), Max: math.Inf(-1)}
+	var lastSeq uint64
 	for k, s := range r.series {
 		if k.metric != sel.Metric || s.count == 0 || !k.tags.Match(sel.Tags) {
 			continue
@@ -294,7 +299,9 @@ func (r *Recorder) Summarize(sel Selector) (Summary, bool) {
 		out.Sum += s.sum
 		out.Min = min(out.Min, s.min)
 		out.Max = max(out.Max, s.max)
-		out.Last = s.last
+		if s.seq > lastSeq {
+			out.Last, lastSeq = s.last, s.seq
+		}
 		out.Clamped += s.clamped
 		if s.hist != nil {
 			if out.hist == nil {

@@ -88,6 +88,14 @@ func TestGaugeKeepsLastMinMax(t *testing.T) {
 	if s.Last != 20 || s.Min != 5 || s.Max != 50 {
 		t.Errorf("gauge last %v min %v max %v", s.Last, s.Min, s.Max)
 	}
+	// Across tag sets, value is the one updated last, not a random one.
+	for i := range 20 {
+		r.Add("vus", Tags{Scenario: string(rune('a' + i))}, float64(i))
+	}
+	r.Add("vus", Tags{Scenario: "c"}, 99)
+	if s, _ := r.Summarize(Selector{Metric: "vus"}); s.Last != 99 {
+		t.Errorf("gauge value across tag sets = %v, want the last update 99", s.Last)
+	}
 }
 
 func TestBucketsPerSecondWithBoundedError(t *testing.T) {
