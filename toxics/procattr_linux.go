@@ -1,0 +1,13 @@
+package toxics
+
+import "syscall"
+
+// childAttr puts a child process in its own process group, so that a
+// signal to the group also reaches what it forks (redis-server forks for
+// replication and saves), and has the kernel SIGKILL it when this process
+// dies without cleaning up. Pdeathsig follows the OS thread that started
+// the child; the Go runtime only retires a thread when a goroutine exits
+// while locked to it, which this package never does.
+func childAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}
