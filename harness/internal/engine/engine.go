@@ -1,0 +1,324 @@
+// Package engine runs one load test: it drives the executors, sends the
+// templated HTTP requests, records every measurement, judges thresholds
+// live (abortOnFail) and at the end, and returns the material for the
+// reports. It knows nothing of scenario files or the stack: the CLI maps
+// those onto a Config.
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/flagstorm/flagstorm/harness/internal/load"
+	"github.com/flagstorm/flagstorm/harness/internal/record"
+	"github.com/flagstorm/flagstorm/harness/internal/request"
+	"github.com/flagstorm/flagstorm/harness/internal/verdict"
+)
+
+// Phase is a named span of the run, used to tag measurements.
+type Phase struct {
+	Name       string
+	Start, End time.Duration // offsets from the run's start; End 0 means the end of the run
+}
+
+// Config is one run.
+type Config struct {
+	Plan       load.Plan
+	Mix        *request.Mix
+	Thresholds []verdict.Threshold
+	Catalog    verdict.Catalog
+	Phases     []Phase
+	// RequestTimeout bounds each request. Default 10s.
+	RequestTimeout time.Duration
+	// MaxVUs sizes the HTTP connection pool. Default 100.
+	MaxVUs int
+	// Progress, when not nil, receives a status line every second.
+	Progress func(Status)
+	// Observe, when not nil, sees every response (the oracle, telemetry).
+	// It runs on the VU's goroutine: it must be fast and must not retain
+	// the body.
+	Observe func(Response)
+	Logger  *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Response is one request's outcome, for observers.
+type Response struct {
+	Template *request.Compiled
+	Drawn    request.Drawn
+	Phase    string
+	Status   int
+	Source   string
+	Body     []byte
+	Err      error
+	Intended time.Time
+	Sent     time.Time
+	Done     time.Time
+}
+
+// Status is the live state of a run.
+type Status struct {
+	Elapsed  time.Duration
+	Phase    string
+	VUs      int
+	RPS      float64 // requests completed in the last full second
+	P95      time.Duration
+	Errors   int64 // failed requests so far
+	Requests int64
+	Dropped  int64
+}
+
+// Result is what a run produced.
+type Result struct {
+	Start, End time.Time
+	Recorder   *record.Recorder
+	Summary    verdict.Summary
+	// Aborted names the abortOnFail threshold that stopped the run.
+	Aborted *verdict.Result
+	// Interrupted is true when ctx ended the run early.
+	Interrupted bool
+	Stats       []load.Stats
+}
+
+// Run executes cfg. It returns an error only when the run could not
+// happen; failed thresholds are in the Result.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if cfg.Mix == nil {
+		return nil, errors.New("engine: no request mix")
+	}
+	if err := cfg.Plan.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 10 * time.Second
+	}
+	if cfg.MaxVUs <= 0 {
+		cfg.MaxVUs = 100
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	runner, err := load.New(cfg.Plan)
+	if err != nil {
+		return nil, err
+	}
+	start := cfg.Now()
+	rec := record.New(start, recordKinds(cfg.Catalog))
+	e := &run{
+		cfg:    cfg,
+		rec:    rec,
+		client: request.NewClient(cfg.MaxVUs, cfg.RequestTimeout),
+		start:  start,
+	}
+	e.pool.New = func() any {
+		return &vuState{rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), body: make([]byte, 0, 4096)}
+	}
+	defer e.client.CloseIdleConnections()
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	res := &Result{Start: start, Recorder: rec}
+
+	var bg sync.WaitGroup
+	stopBG := make(chan struct{})
+	bg.Go(func() { e.watch(runCtx, cancel, runner, res, stopBG) })
+
+	hooks := load.Hooks{
+		Dropped: func(scenario string, intended time.Time) {
+			rec.Add("dropped_iterations", record.Tags{Scenario: scenario, Phase: e.phaseAt(intended)}, 1)
+		},
+		Late: func(scenario string, lag time.Duration) {
+			rec.Add("late_iterations", record.Tags{Scenario: scenario}, 1)
+		},
+		VUs: func(scenario string, active, allocated int) {
+			rec.Add("vus", record.Tags{Scenario: scenario}, float64(active))
+			rec.Add("vus_max", record.Tags{Scenario: scenario}, float64(allocated))
+		},
+	}
+	runErr := runner.Run(runCtx, e.iterate, hooks)
+	close(stopBG)
+	bg.Wait()
+	res.End = cfg.Now()
+	res.Stats = runner.Progress(nil)
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		return nil, runErr
+	}
+	res.Interrupted = ctx.Err() != nil
+	res.Summary = verdict.EvaluateAll(cfg.Thresholds, e.stats())
+	return res, nil
+}
+
+type run struct {
+	cfg    Config
+	rec    *record.Recorder
+	client *http.Client
+	start  time.Time
+	pool   sync.Pool
+}
+
+type vuState struct {
+	rng  *rand.Rand
+	buf  bytes.Buffer
+	body []byte
+}
+
+func (e *run) stats() stats { return stats{rec: e.rec, cat: e.cfg.Catalog, now: e.cfg.Now} }
+
+func (e *run) phaseAt(t time.Time) string {
+	off := t.Sub(e.start)
+	name := ""
+	for _, p := range e.cfg.Phases {
+		if off >= p.Start && (p.End == 0 || off < p.End) {
+			name = p.Name
+		}
+	}
+	return name
+}
+
+// iterate is one iteration: one request from the mix.
+func (e *run) iterate(ctx context.Context, it load.Iteration) {
+	st := e.pool.Get().(*vuState)
+	defer e.pool.Put(st)
+	tpl := e.cfg.Mix.Pick(st.rng)
+	phase := e.phaseAt(it.Intended)
+	tags := record.Tags{Scenario: it.Scenario, Name: tpl.Name, Method: tpl.Method, Phase: phase}
+	req, drawn, err := e.cfg.Mix.Build(ctx, tpl, st.rng, &st.buf)
+	if err != nil {
+		tags.Status = "0"
+		e.rec.AddRequest(record.Request{Tags: tags, At: it.Intended, Failed: true})
+		return
+	}
+	sent := e.cfg.Now()
+	resp, err := e.client.Do(req)
+	var first time.Time
+	status, source := 0, ""
+	var bytesIn int64
+	st.body = st.body[:0]
+	if err == nil {
+		first = e.cfg.Now()
+		status, source = resp.StatusCode, resp.Header.Get("X-Flag-Source")
+		st.body, err = readAll(resp.Body, st.body)
+		resp.Body.Close()
+		bytesIn = int64(len(st.body))
+	}
+	done := e.cfg.Now()
+	if ctx.Err() != nil && err != nil {
+		// Cut short by gracefulStop or Ctrl-C: not the target's fault.
+		return
+	}
+	if first.IsZero() {
+		first = done
+	}
+	tags.Status = strconv.Itoa(status)
+	tags.Source = source
+	failed := err != nil || !tpl.Expected(status)
+	e.rec.AddRequest(record.Request{
+		Tags:     tags,
+		At:       it.Intended,
+		Duration: done.Sub(it.Intended),
+		Waiting:  first.Sub(sent),
+		Service:  done.Sub(sent),
+		Failed:   failed,
+		BytesIn:  bytesIn,
+		BytesOut: req.ContentLength,
+	})
+	check := 1.0
+	if failed {
+		check = 0
+	}
+	e.rec.Add("checks", record.Tags{Scenario: it.Scenario, Name: tpl.Name, Phase: phase}, check)
+	e.rec.Add("iterations", record.Tags{Scenario: it.Scenario}, 1)
+	if e.cfg.Observe != nil {
+		e.cfg.Observe(Response{Template: tpl, Drawn: drawn, Phase: phase, Status: status, Source: source,
+			Body: st.body, Err: err, Intended: it.Intended, Sent: sent, Done: done})
+	}
+}
+
+func readAll(r io.Reader, b []byte) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return b, nil
+			}
+			return b, err
+		}
+	}
+}
+
+// watch reports progress every second and evaluates abortOnFail
+// thresholds every two seconds.
+func (e *run) watch(ctx context.Context, cancel context.CancelFunc, runner *load.Runner, res *Result, stop <-chan struct{}) {
+	watcher := verdict.NewWatcher(e.cfg.Thresholds)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var progress []load.Stats
+	for n := 1; ; n++ {
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		now := e.cfg.Now()
+		if e.cfg.Progress != nil {
+			progress = runner.Progress(progress[:0])
+			e.cfg.Progress(e.status(now, progress))
+		}
+		if n%2 == 0 && watcher.Active() {
+			if r, failed := watcher.Check(now.Sub(e.start), e.stats()); failed {
+				e.cfg.Logger.Warn("threshold failed with abortOnFail; stopping the run", "threshold", r.Threshold.String())
+				res.Aborted = &r
+				cancel()
+				return
+			}
+		}
+	}
+}
+
+func (e *run) status(now time.Time, progress []load.Stats) Status {
+	s := Status{Elapsed: now.Sub(e.start), Phase: e.phaseAt(now)}
+	for _, p := range progress {
+		s.VUs += p.ActiveVUs
+		s.Dropped += p.Dropped
+	}
+	buckets := e.rec.Buckets()
+	if n := len(buckets); n >= 2 {
+		last := buckets[n-2] // the last complete second
+		s.RPS = float64(last.Requests)
+		s.P95 = time.Duration(last.Quantile(95)) * time.Microsecond
+	}
+	for _, b := range buckets {
+		s.Requests += b.Requests
+		s.Errors += b.Failed
+	}
+	return s
+}
+
+// String is the live progress line.
+func (s Status) String() string {
+	phase := s.Phase
+	if phase == "" {
+		phase = "-"
+	}
+	return fmt.Sprintf("%6.1fs  phase %-10s  VUs %4d  %7.0f req/s  p95 %8s  errors %d/%d  dropped %d",
+		s.Elapsed.Seconds(), phase, s.VUs, s.RPS, s.P95.Round(10*time.Microsecond), s.Errors, s.Requests, s.Dropped)
+}
