@@ -1,0 +1,109 @@
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func filled() *Metrics {
+	m := New()
+	m.Request("redis-outage", "outage", "get", "db-fallback", 200, 3*time.Millisecond)
+	m.Dropped("redis-outage")
+	m.StaleRead("redis-outage", "recovery", "redis")
+	m.Fault("redis-outage", "outage", "redis", "blackhole", true)
+	m.Verdict("redis-outage", "http_req_duration{phase:outage} p(95)<50", "pass")
+	m.Run("redis-outage", "hardened", "pass")
+	return m
+}
+
+func TestLint(t *testing.T) {
+	problems, err := testutil.GatherAndLint(filled().Registry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func TestServe(t *testing.T) {
+	m := filled()
+	addr, stop, err := m.Serve(t.Context(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	body := get(t, "http://"+addr+"/metrics")
+	for _, want := range []string{
+		`flagstorm_http_requests_total{name="get",phase="outage",scenario="redis-outage",source="db-fallback",status="200"} 1`,
+		`flagstorm_fault_active{phase="outage",proxy="redis",scenario="redis-outage",type="blackhole"} 1`,
+		`flagstorm_threshold_passed{scenario="redis-outage",threshold="http_req_duration{phase:outage} p(95)<50"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// TestPushToRealPushgateway pushes to Debian's prometheus-pushgateway
+// started on a free loopback port (skipped when it is not installed).
+func TestPushToRealPushgateway(t *testing.T) {
+	bin, err := exec.LookPath("prometheus-pushgateway")
+	if err != nil {
+		t.Skip("prometheus-pushgateway not installed (apt-get install -y prometheus-pushgateway)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "--web.listen-address="+addr, "--persistence.file=")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); cmd.Wait() })
+	url := "http://" + addr
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if resp, err := http.Get(url + "/-/ready"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("pushgateway did not become ready")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := filled().Push(t.Context(), url, "redis-outage"); err != nil {
+		t.Fatal(err)
+	}
+	body := get(t, url+"/metrics")
+	want := fmt.Sprintf(`flagstorm_run_info{instance="",job="flagstorm",profile="hardened",run="redis-outage",scenario="redis-outage",verdict="pass"} 1`)
+	if !strings.Contains(body, want) {
+		t.Errorf("pushgateway lacks %s", want)
+	}
+}
