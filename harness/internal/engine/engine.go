@@ -32,8 +32,11 @@ type Phase struct {
 
 // Config is one run.
 type Config struct {
-	Plan       load.Plan
-	Mix        *request.Mix
+	Plan load.Plan
+	// Mix is the request mix of every scenario not in Mixes.
+	Mix *request.Mix
+	// Mixes, by scenario name, restrict scenarios to their own requests.
+	Mixes      map[string]*request.Mix
 	Thresholds []verdict.Threshold
 	Catalog    verdict.Catalog
 	Phases     []Phase
@@ -192,10 +195,14 @@ func (e *run) phaseAt(t time.Time) string {
 func (e *run) iterate(ctx context.Context, it load.Iteration) {
 	st := e.pool.Get().(*vuState)
 	defer e.pool.Put(st)
-	tpl := e.cfg.Mix.Pick(st.rng)
+	mix := e.cfg.Mix
+	if m, ok := e.cfg.Mixes[it.Scenario]; ok {
+		mix = m
+	}
+	tpl := mix.Pick(st.rng)
 	phase := e.phaseAt(it.Intended)
 	tags := record.Tags{Scenario: it.Scenario, Name: tpl.Name, Method: tpl.Method, Phase: phase}
-	req, drawn, err := e.cfg.Mix.Build(ctx, tpl, st.rng, &st.buf)
+	req, drawn, err := mix.Build(ctx, tpl, st.rng, &st.buf)
 	if err != nil {
 		tags.Status = "0"
 		e.rec.AddRequest(record.Request{Tags: tags, At: it.Intended, Failed: true})

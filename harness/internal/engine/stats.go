@@ -76,3 +76,9 @@ func (s stats) Aggregate(metric string, sel verdict.Tags, agg verdict.Agg) (floa
 	}
 	return 0, false
 }
+
+// Stats answers threshold queries over a recorder; now is the clock that
+// counter rates divide by (the run's end for a finished run).
+func Stats(rec *record.Recorder, cat verdict.Catalog, now func() time.Time) verdict.Stats {
+	return stats{rec: rec, cat: cat, now: now}
+}

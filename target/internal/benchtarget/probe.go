@@ -30,6 +30,9 @@ const (
 	sourceHeader = "X-Flag-Source"
 	// readsMetric counts flagserver's reads by source.
 	readsMetric = "flagserver_reads_total"
+	// fallbacksMetric counts flagserver's reads that went to the
+	// database, by reason.
+	fallbacksMetric = "flagserver_db_fallbacks_total"
 )
 
 // prober makes the benchmark's own HTTP requests: readiness, warm-up, the
@@ -137,46 +140,60 @@ func (p *prober) checkPath(ctx context.Context, url, want string) error {
 		url, sourceHeader, strings.Join(got, ", then "), want)
 }
 
-// reads scrapes flagserver's /metrics for its reads by source.
-func (p *prober) reads(ctx context.Context, base string) (map[string]float64, error) {
-	status, _, body, err := p.get(ctx, base+"/metrics")
-	if err != nil {
-		return nil, fmt.Errorf("scrape %s/metrics: %w", base, err)
-	}
-	if status != http.StatusOK {
-		return nil, fmt.Errorf("scrape %s/metrics: status %d", base, status)
-	}
-	return parseReads(string(body))
+// counters are flagserver's read counters at one moment.
+type counters struct {
+	sources   map[string]float64 // flagserver_reads_total by source
+	fallbacks map[string]float64 // flagserver_db_fallbacks_total by reason
 }
 
-// parseReads reads the flagserver_reads_total{source="..."} samples of a
-// Prometheus text exposition.
-func parseReads(text string) (map[string]float64, error) {
-	reads := map[string]float64{}
-	sc := bufio.NewScanner(strings.NewReader(text))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), readsMetric+`{source="`)
+// counters scrapes flagserver's /metrics for its read counters.
+func (p *prober) counters(ctx context.Context, base string) (counters, error) {
+	status, _, body, err := p.get(ctx, base+"/metrics")
+	if err != nil {
+		return counters{}, fmt.Errorf("scrape %s/metrics: %w", base, err)
+	}
+	if status != http.StatusOK {
+		return counters{}, fmt.Errorf("scrape %s/metrics: status %d", base, status)
+	}
+	return parseCounters(string(body))
+}
+
+// parseCounters reads the read counters from a Prometheus text exposition.
+func parseCounters(text string) (counters, error) {
+	c := counters{
+		sources:   samples(text, readsMetric, "source"),
+		fallbacks: samples(text, fallbacksMetric, "reason"),
+	}
+	if len(c.sources) == 0 {
+		return counters{}, fmt.Errorf("no %s samples in flagserver's metrics", readsMetric)
+	}
+	return c, nil
+}
+
+// samples returns the values of metric's samples that have label as their
+// only label, keyed by the label's value. Samples of other shapes are
+// ignored.
+func samples(text, metric, label string) map[string]float64 {
+	m := map[string]float64{}
+	prefix := metric + "{" + label + `="`
+	for line := range strings.Lines(text) {
+		rest, ok := strings.CutPrefix(line, prefix)
 		if !ok {
 			continue
 		}
-		src, value, ok := strings.Cut(rest, `"} `)
+		v, value, ok := strings.Cut(rest, `"} `)
 		if !ok {
-			continue // other labels: not the shape this reads
+			continue
 		}
-		v, err := strconv.ParseFloat(strings.Fields(value)[0], 64)
-		if err != nil {
-			return nil, fmt.Errorf("parse %s sample %q: %w", readsMetric, sc.Text(), err)
+		f := strings.Fields(value)
+		if len(f) == 0 {
+			continue
 		}
-		reads[src] = v
+		if n, err := strconv.ParseFloat(f[0], 64); err == nil {
+			m[v] = n
+		}
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read metrics: %w", err)
-	}
-	if len(reads) == 0 {
-		return nil, fmt.Errorf("no %s samples", readsMetric)
-	}
-	return reads, nil
+	return m
 }
 
 // delta is how many reads each source answered between two scrapes.
@@ -206,16 +223,33 @@ func share(reads map[string]float64, source string) float64 {
 // others describes the reads not answered by source, largest first, like
 // "db-fallback 26.92 %, db 0.01 %"; "" when there are none.
 func others(reads map[string]float64, source string) string {
-	var srcs []string
-	for src := range reads {
-		if src != source {
-			srcs = append(srcs, src)
+	return describe(reads, source, func(src string) string { return pct(share(reads, src)) })
+}
+
+// counts describes counts, largest first, like "circuit_open 2410,
+// cache_error 5"; "" when there are none.
+func counts(m map[string]float64) string {
+	return describe(m, "", func(k string) string { return strconv.FormatFloat(m[k], 'f', -1, 64) })
+}
+
+// describe lists the keys of m except skip, largest value first, each
+// followed by format(key).
+func describe(m map[string]float64, skip string, format func(string) string) string {
+	var keys []string
+	for k := range m {
+		if k != skip {
+			keys = append(keys, k)
 		}
 	}
-	slices.SortFunc(srcs, func(a, b string) int { return cmp.Compare(reads[b], reads[a]) })
+	slices.SortFunc(keys, func(a, b string) int {
+		if c := cmp.Compare(m[b], m[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
 	var parts []string
-	for _, src := range srcs {
-		parts = append(parts, src+" "+pct(share(reads, src)))
+	for _, k := range keys {
+		parts = append(parts, k+" "+format(k))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -7,25 +7,33 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func TestParseReads(t *testing.T) {
+func TestParseCounters(t *testing.T) {
 	text := `# HELP flagserver_reads_total Flag reads answered, by where the data came from.
 # TYPE flagserver_reads_total counter
 flagserver_reads_total{source="db"} 3
 flagserver_reads_total{source="memory"} 1.234567e+06
 flagserver_reads_total{source="redis"} 12
 flagserver_reads_total_created{source="redis"} 1.7e9
+flagserver_db_fallbacks_total{reason="circuit_open"} 2410
+flagserver_db_fallbacks_total{reason="miss"} 3
 flagserver_http_requests_total{code="200",method="GET",route="GET /readyz"} 4
 `
-	got, err := parseReads(text)
+	got, err := parseCounters(text)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]float64{"db": 3, "memory": 1234567, "redis": 12}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("parseReads (-want +got):\n%s", diff)
+	want := counters{
+		sources:   map[string]float64{"db": 3, "memory": 1234567, "redis": 12},
+		fallbacks: map[string]float64{"circuit_open": 2410, "miss": 3},
 	}
-	if _, err := parseReads("go_goroutines 7\n"); err == nil {
-		t.Error("parseReads without the metric: want an error")
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(counters{})); diff != "" {
+		t.Errorf("parseCounters (-want +got):\n%s", diff)
+	}
+	if got := counts(got.fallbacks); got != "circuit_open 2410, miss 3" {
+		t.Errorf("counts = %q", got)
+	}
+	if _, err := parseCounters("go_goroutines 7\n"); err == nil {
+		t.Error("parseCounters without the reads metric: want an error")
 	}
 }
 

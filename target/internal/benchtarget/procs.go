@@ -42,6 +42,9 @@ type proc struct {
 // procs owns every child process of a run; stopAll stops and reaps them.
 type procs struct {
 	dir string // log files go here
+	// cpus, when set, is the CPU list (taskset syntax, like "0") every
+	// child is confined to, through taskset.
+	cpus string
 
 	mu   sync.Mutex
 	list []*proc
@@ -56,6 +59,10 @@ func (g *procs) start(name, path string, args, env []string) (*proc, error) {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	defer logFile.Close() // the child holds its own descriptor
+	if g.cpus != "" {
+		// taskset execs the program: the process ID stays the child's.
+		path, args = pinned(g.cpus, path, args)
+	}
 	cmd := exec.Command(path, args...)
 	cmd.Env = env
 	cmd.Stdout = logFile
@@ -73,6 +80,12 @@ func (g *procs) start(name, path string, args, env []string) (*proc, error) {
 	g.list = append(g.list, p)
 	g.mu.Unlock()
 	return p, nil
+}
+
+// pinned wraps a command in taskset so that it (and the Go runtime's
+// GOMAXPROCS, read at start) sees only cpus.
+func pinned(cpus, path string, args []string) (string, []string) {
+	return "taskset", append([]string{"-c", cpus, path}, args...)
 }
 
 // stopAll stops every child, last started first, and waits for each. It
@@ -179,6 +192,41 @@ func (p *proc) peakRSS() (int64, error) {
 	return parseVmHWM(string(b))
 }
 
+// clockTick is the unit of utime and stime in /proc/<pid>/stat
+// (USER_HZ, 100 on every Linux architecture Go supports).
+const clockTick = 10 * time.Millisecond
+
+// cpuTime is the CPU time (user + system) the child has used so far.
+func (p *proc) cpuTime() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid()))
+	if err != nil {
+		return 0, fmt.Errorf("CPU time of %s: %w", p.name, err)
+	}
+	return parseCPUTime(string(b))
+}
+
+// parseCPUTime reads utime and stime (fields 14 and 15) of a
+// /proc/<pid>/stat line; the command name in field 2 may contain spaces.
+func parseCPUTime(stat string) (time.Duration, error) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("unexpected /proc stat %q", stat)
+	}
+	f := strings.Fields(stat[i+1:]) // f[0] is field 3 (state)
+	if len(f) < 13 {
+		return 0, fmt.Errorf("unexpected /proc stat %q", stat)
+	}
+	var ticks int64
+	for _, v := range f[11:13] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("unexpected /proc stat %q: %w", stat, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * clockTick, nil
+}
+
 // parseVmHWM reads the "VmHWM:   12345 kB" line of a /proc/<pid>/status.
 func parseVmHWM(status string) (int64, error) {
 	for line := range strings.Lines(status) {
@@ -260,7 +308,7 @@ func (g *procs) startServer(ctx context.Context, name, path string,
 		if err = p.waitReady(ctx, ready(addr)); err == nil {
 			return p, addr, nil
 		}
-		if !p.exited() || !strings.Contains(p.tail(), "address already in use") {
+		if !p.exited() || !strings.Contains(strings.ToLower(p.tail()), "address already in use") {
 			return nil, "", err
 		}
 	}
@@ -277,10 +325,12 @@ type servers struct {
 
 func startServers(ctx context.Context, g *procs, pr *prober, redisPath, self, flagserver, dir string) (*servers, error) {
 	var s servers
+	data := filepath.Join(dir, "redis")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		return nil, fmt.Errorf("redis-server data dir: %w", err)
+	}
 	_, addr, err := g.startServer(ctx, "redis-server", redisPath, func(addr string) ([]string, []string) {
 		_, port, _ := strings.Cut(addr, ":")
-		data := filepath.Join(dir, "redis-"+port)
-		_ = os.MkdirAll(data, 0o755)
 		return []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 			"--dir", data, "--daemonize", "no"}, childEnv()
 	}, redisReady)

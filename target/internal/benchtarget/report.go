@@ -38,8 +38,21 @@ type measurement struct {
 	share float64
 	// reads are flagserver's reads during the run, by source.
 	reads map[string]float64
+	// fallbacks are flagserver's reads during the run that went to the
+	// database, by reason (miss, cache_error, circuit_open, ...).
+	fallbacks map[string]float64
 	// redisCommands is how many commands Redis executed during the run.
 	redisCommands int64
+	// cpu is the CPU time the server under test used during the run.
+	cpu time.Duration
+}
+
+// cpuPerRequest is the server's CPU time per completed request, in µs.
+func (m measurement) cpuPerRequest() float64 {
+	if m.Requests == 0 {
+		return 0
+	}
+	return float64(m.cpu) / float64(time.Microsecond) / float64(m.Requests)
 }
 
 // commandsPerRequest is Redis commands per completed request.
@@ -51,11 +64,15 @@ func (m measurement) commandsPerRequest() float64 {
 }
 
 func (m measurement) String() string {
-	s := fmt.Sprintf("%8.0f req/s  p95 %s  p99 %s  %.3f Redis cmds/req", m.RPS(), ms(m.P95), ms(m.P99), m.commandsPerRequest())
+	s := fmt.Sprintf("%8.0f req/s  p95 %s  p99 %s  CPU %.1f µs/req  %.3f Redis cmds/req",
+		m.RPS(), ms(m.P95), ms(m.P99), m.cpuPerRequest(), m.commandsPerRequest())
 	if m.source != "" {
 		s += "  " + m.source + " " + pct(m.share)
 		if o := others(m.reads, m.source); o != "" {
 			s += " (" + o + ")"
+		}
+		if f := counts(m.fallbacks); f != "" {
+			s += "; database reads: " + f
 		}
 	}
 	if !m.Valid() {
@@ -304,15 +321,20 @@ func (r *report) markdown(w io.Writer) {
 	p("| load average (1, 5, 15 min) | %s at the start, %s at the end |", r.loadStart, r.loadEnd)
 	p("| Go | %s |", r.goVersion)
 	p("| flagserver | %s |", r.flagserver)
-	p("| wrk | %s: `%s`, %d rounds round-robin |", r.wrkVersion, r.wrkCommand, r.cfg.Rounds)
+	p("| wrk | %s: `%s`; %d round(s), the cases alternated round-robin |", r.wrkVersion, r.wrkCommand, r.cfg.Rounds)
+	pin := "none: wrk, the servers and redis-server share every CPU"
+	if r.cfg.Pin {
+		pin = "servers and redis-server on CPU 0, wrk on the others (`-pin`, taskset)"
+	}
+	p("| CPU pinning | %s |", pin)
 	p("")
 	p("### Results (medians over valid runs)")
 	p("")
-	p("| case | what | req/s | p95 | p99 | Redis cmds/req | valid runs | req/s by round | intended path |")
-	p("|---|---|---:|---:|---:|---:|---:|---|---|")
+	p("| case | what | req/s | p95 | p99 | server CPU/req | Redis cmds/req | valid runs | req/s by round | intended path |")
+	p("|---|---|---:|---:|---:|---:|---:|---:|---|---|")
 	var invalid, offPath []string
 	for _, c := range r.cases {
-		rps, p95, p99, cmds := "—", "—", "—", "—"
+		rps, p95, p99, cpu, cmds := "—", "—", "—", "—", "—"
 		if v, ok := c.rps(); ok {
 			rps = fmt.Sprintf("%.0f", v)
 		}
@@ -321,6 +343,9 @@ func (r *report) markdown(w io.Writer) {
 		}
 		if v, ok := c.p99(); ok {
 			p99 = ms(v)
+		}
+		if v, ok := c.median(measurement.cpuPerRequest); ok {
+			cpu = fmt.Sprintf("%.1f µs", v)
 		}
 		if v, ok := c.median(measurement.commandsPerRequest); ok {
 			cmds = fmt.Sprintf("%.3f", v)
@@ -341,18 +366,23 @@ func (r *report) markdown(w io.Writer) {
 			if o := others(w.reads, c.source); o != "" {
 				path += " (" + o + ")"
 			}
+			if f := counts(w.fallbacks); f != "" {
+				path += "; database reads by reason: " + f
+			}
 			if math.IsNaN(w.share) || w.share < minShare {
 				path += " ⚠"
 				offPath = append(offPath, c.name)
 			}
 		}
-		p("| %s | %s | %s | %s | %s | %s | %d/%d | %s | %s |", c.name, c.what, rps, p95, p99, cmds,
+		p("| %s | %s | %s | %s | %s | %s | %s | %d/%d | %s | %s |", c.name, c.what, rps, p95, p99, cpu, cmds,
 			len(c.valid()), len(c.runs), strings.Join(rounds, " · "), path)
 	}
 	p("")
 	p("Intended path: before measuring, each flagserver case answered with that `X-Flag-Source` after warm-up; " +
 		"the figure is the lowest share, over the rounds, of the reads counted by `flagserver_reads_total` during a run " +
 		"that came from it (other sources of that run in brackets). " +
+		"Server CPU/req: user + system CPU time of the server process under test during a run " +
+		"(`/proc/<pid>/stat`, 10 ms ticks) per request wrk completed; less sensitive to the machine's noise than req/s. " +
 		"Redis cmds/req: commands Redis executed during a run (`INFO commandstats`) per request wrk completed.")
 	if len(offPath) > 0 {
 		p("")

@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -49,6 +50,11 @@ type config struct {
 	Strict bool
 	// Flagserver is the binary under test. Default bin/flagserver.
 	Flagserver string
+	// Pin confines the servers and redis-server to CPU 0 and wrk to the
+	// other CPUs (taskset), so that the load generator does not compete
+	// with the server for a core. Default false: nothing is pinned, as in
+	// the recorded figures.
+	Pin bool
 }
 
 // usageError is a bad command line or a missing tool: exit status 2.
@@ -100,6 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.Markdown, "markdown", "", "also write the Markdown report to this file")
 	fs.BoolVar(&c.Strict, "strict", false, "exit with status 1 when a goal fails")
 	fs.StringVar(&c.Flagserver, "flagserver", filepath.Join("bin", "flagserver"), "flagserver binary (make build)")
+	fs.BoolVar(&c.Pin, "pin", false, "pin the servers and redis-server to CPU 0 and wrk to the other CPUs (taskset)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err
@@ -115,6 +122,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.Threads < 1 || c.Connections < c.Threads {
 		errs = append(errs, fmt.Sprintf("-threads %d -connections %d: want 1 <= threads <= connections", c.Threads, c.Connections))
+	}
+	if c.Pin && runtime.NumCPU() < 2 {
+		errs = append(errs, fmt.Sprintf("-pin needs at least 2 CPUs, this process may use %d", runtime.NumCPU()))
 	}
 	if c.Rounds < 1 {
 		errs = append(errs, fmt.Sprintf("-rounds: want at least 1, got %d", c.Rounds))
@@ -182,12 +192,19 @@ func bench(ctx context.Context, cfg config, command string, stderr io.Writer) (r
 	if err != nil {
 		return nil, err
 	}
+	children := &procs{dir: dir}
+	if cfg.Pin {
+		if _, err := exec.LookPath("taskset"); err != nil {
+			return nil, usageError{"-pin: install taskset: apt-get install -y util-linux"}
+		}
+		children.cpus = "0"
+		w.cpus = fmt.Sprintf("1-%d", runtime.NumCPU()-1)
+	}
 
 	const cases = 6
 	budget := 2*time.Minute + time.Duration(cfg.Rounds*cases)*(cfg.Duration+wrkSlack)
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
-	children := &procs{dir: dir}
 	defer func() {
 		if serr := children.stopAll(ctx); serr != nil {
 			err = errors.Join(err, fmt.Errorf("stop child processes: %w", serr))
@@ -252,18 +269,22 @@ const (
 	listPath = "/api/config/flags?environment=production"
 )
 
-// measure runs wrk once against c. Redis's command count, and for
-// flagserver its reads by source, are read before and after, to show which
-// path answered.
+// measure runs wrk once against c. The server's CPU time, Redis's command
+// count and, for flagserver, its reads by source are read before and
+// after: what a request cost and which path answered it.
 func measure(ctx context.Context, w *wrk, pr *prober, redisAddr string, c benchCase) (measurement, error) {
-	var before map[string]float64
+	var before counters
 	if c.source != "" {
 		var err error
-		if before, err = pr.reads(ctx, c.srv.base); err != nil {
+		if before, err = pr.counters(ctx, c.srv.base); err != nil {
 			return measurement{}, err
 		}
 	}
 	cmdsBefore, err := redisCommands(ctx, redisAddr)
+	if err != nil {
+		return measurement{}, err
+	}
+	cpuBefore, err := c.srv.proc.cpuTime()
 	if err != nil {
 		return measurement{}, err
 	}
@@ -275,17 +296,27 @@ func measure(ctx context.Context, w *wrk, pr *prober, redisAddr string, c benchC
 	if err != nil {
 		return measurement{}, err
 	}
+	cpuAfter, err := c.srv.proc.cpuTime()
+	if err != nil {
+		return measurement{}, err
+	}
 	cmdsAfter, err := redisCommands(ctx, redisAddr)
 	if err != nil {
 		return measurement{}, err
 	}
-	m := measurement{wrkResult: res, redisCommands: max(cmdsAfter-cmdsBefore-1, 0)} // -1: the first INFO
+	m := measurement{
+		wrkResult:     res,
+		cpu:           cpuAfter - cpuBefore,
+		redisCommands: max(cmdsAfter-cmdsBefore-1, 0), // -1: the first INFO
+	}
 	if c.source != "" {
-		after, err := pr.reads(ctx, c.srv.base)
+		after, err := pr.counters(ctx, c.srv.base)
 		if err != nil {
 			return measurement{}, err
 		}
-		m.source, m.reads = c.source, delta(before, after)
+		m.source = c.source
+		m.reads = delta(before.sources, after.sources)
+		m.fallbacks = delta(before.fallbacks, after.fallbacks)
 		m.share = share(m.reads, c.source)
 	}
 	return m, nil

@@ -46,6 +46,7 @@ type wrk struct {
 	threads     int
 	connections int
 	duration    time.Duration // whole seconds
+	cpus        string        // CPU list wrk is confined to; "": any
 }
 
 // newWrk writes wrk's done script into dir.
@@ -74,7 +75,11 @@ func (w *wrk) args(url string) []string {
 func (w *wrk) run(ctx context.Context, url string) (wrkResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, w.duration+wrkSlack)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, w.path, w.args(url)...)
+	path, args := w.path, w.args(url)
+	if w.cpus != "" {
+		path, args = pinned(w.cpus, path, args)
+	}
+	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.SysProcAttr = childAttr()
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second

@@ -287,7 +287,10 @@ func (s *Service) forget(ck string) {
 }
 
 // read answers from the in-process cache, Redis, the store, or a stale
-// in-process copy, in that order.
+// in-process copy, in that order. With Singleflight, everything after the
+// in-process cache is one flight per key: when a hot key's in-process
+// copy expires, one request refreshes it from Redis (or the store) and the
+// others wait for that answer instead of each asking.
 func (s *Service) read(ctx context.Context, ck string, load func(context.Context) ([]byte, error)) (*entry, Source, error) {
 	var old *entry
 	if s.mem != nil {
@@ -302,6 +305,42 @@ func (s *Service) read(ctx context.Context, ck string, load func(context.Context
 			old = e
 		}
 	}
+	var f fetched
+	if s.cfg.Singleflight {
+		// The flight outlives the caller who started it: one client giving
+		// up must not fail every reader waiting on the same key.
+		v, _, _ := s.sf.Do(ck, func() (any, error) {
+			return s.fetch(context.WithoutCancel(ctx), ck, load), nil
+		})
+		f = v.(fetched)
+	} else {
+		f = s.fetch(ctx, ck, load)
+	}
+	switch {
+	case f.err == nil:
+	case errors.Is(f.err, ErrNotFound):
+		s.m.readBySource[f.src].Inc()
+		return nil, f.src, ErrNotFound
+	case old != nil && s.cfg.StaleTTL > 0 && time.Since(old.at) < s.cfg.StaleTTL && !old.notFound:
+		s.m.readBySource[SourceStale].Inc()
+		return old, SourceStale, nil
+	default:
+		return nil, f.src, fmt.Errorf("%w: %w", ErrUnavailable, f.err)
+	}
+	s.m.readBySource[f.src].Inc()
+	return f.e, f.src, nil
+}
+
+// fetched is the outcome of one fetch, shared by a flight's waiters.
+type fetched struct {
+	e   *entry
+	src Source
+	err error
+}
+
+// fetch reads Redis and, on a miss or failure, the store, filling the
+// caches with what it found.
+func (s *Service) fetch(ctx context.Context, ck string, load func(context.Context) ([]byte, error)) fetched {
 	gen := s.gens.current(ck)
 	reason := ReasonNoCache
 	if s.cfg.Cache != nil {
@@ -313,11 +352,10 @@ func (s *Service) read(ctx context.Context, ck string, load func(context.Context
 			case err == nil:
 				e := &entry{body: b, notFound: bytes.Equal(b, notFoundBody), at: time.Now()}
 				s.remember(ck, gen, e)
-				s.m.readBySource[SourceRedis].Inc()
 				if e.notFound {
-					return nil, SourceRedis, ErrNotFound
+					return fetched{src: SourceRedis, err: ErrNotFound}
 				}
-				return e, SourceRedis, nil
+				return fetched{e: e, src: SourceRedis}
 			case errors.Is(err, ErrCacheMiss):
 				reason = ReasonMiss
 			case errors.Is(err, ErrCircuitOpen):
@@ -335,38 +373,8 @@ func (s *Service) read(ctx context.Context, ck string, load func(context.Context
 	if reason == ReasonMiss || reason == ReasonNoCache {
 		src = SourceDB
 	}
-	e, err := s.loadShared(ctx, ck, gen, reason, load)
-	switch {
-	case err == nil:
-	case errors.Is(err, ErrNotFound):
-		s.m.readBySource[src].Inc()
-		return nil, src, ErrNotFound
-	case old != nil && s.cfg.StaleTTL > 0 && time.Since(old.at) < s.cfg.StaleTTL && !old.notFound:
-		s.m.readBySource[SourceStale].Inc()
-		return old, SourceStale, nil
-	default:
-		return nil, src, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	s.m.readBySource[src].Inc()
-	return e, src, nil
-}
-
-// loadShared reads the store (one query per key at a time when
-// Singleflight is on) and fills the caches.
-func (s *Service) loadShared(ctx context.Context, ck string, gen uint64, reason string, load func(context.Context) ([]byte, error)) (*entry, error) {
-	fill := reason == ReasonMiss || reason == ReasonCacheError
-	if !s.cfg.Singleflight {
-		return s.load(ctx, ck, gen, fill, load)
-	}
-	// The flight outlives the caller who started it: one client giving up
-	// must not fail every reader waiting on the same key.
-	v, err, _ := s.sf.Do(ck, func() (any, error) {
-		return s.load(context.WithoutCancel(ctx), ck, gen, fill, load)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return v.(*entry), nil
+	e, err := s.load(ctx, ck, gen, reason == ReasonMiss || reason == ReasonCacheError, load)
+	return fetched{e: e, src: src, err: err}
 }
 
 func (s *Service) load(ctx context.Context, ck string, gen uint64, fill bool, load func(context.Context) ([]byte, error)) (*entry, error) {
