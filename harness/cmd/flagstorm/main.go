@@ -1,0 +1,21 @@
+// Command flagstorm is the load-testing and resilience harness: it starts
+// the stack, drives load, injects faults, checks answers against the
+// database's truth and judges thresholds. "flagstorm help" lists its
+// commands.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/flagstorm/flagstorm/harness/internal/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli.Main(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,174 @@
+// Package cli is the flagstorm command line: one flag.FlagSet per
+// subcommand, environment fallbacks (FLAGSTORM_*), and the exit codes of
+// ARCHITECTURE §5, decided in one place.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"sort"
+	"strings"
+)
+
+// Exit codes (k6 uses 99 for a failed threshold; we keep 1 for shells).
+const (
+	ExitOK           = 0   // every threshold passed
+	ExitFailed       = 1   // a threshold failed
+	ExitUsage        = 2   // invalid usage or scenario
+	ExitInconclusive = 3   // not enough data to judge
+	ExitInfra        = 4   // a component would not start
+	ExitInterrupted  = 130 // interrupted, after cleanup
+)
+
+// exitError carries an exit code; anything else returned by a command is
+// an infrastructure failure.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageError(format string, a ...any) error {
+	return &exitError{code: ExitUsage, err: fmt.Errorf(format, a...)}
+}
+
+// env is the command's view of the process environment and streams.
+type env struct {
+	getenv func(string) string
+	stdout io.Writer
+	stderr io.Writer
+}
+
+type command struct {
+	summary string
+	run     func(ctx context.Context, e env, args []string) error
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"stack":    {"start Redis (primary and replica), PostgreSQL, Toxiproxy and flagserver; print the endpoints; run until Ctrl-C", runStack},
+		"run":      {"run a scenario file against a target and judge its thresholds", runRun},
+		"validate": {"check scenario files without running them", runValidate},
+		"version":  {"print the version", runVersion},
+	}
+}
+
+// Main runs the flagstorm command and returns its exit code.
+func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	e := env{getenv: getenv, stdout: stdout, stderr: stderr}
+	cmds := commands()
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		printUsage(stdout, cmds)
+		return ExitOK
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "flagstorm: unknown command %q\n", args[0])
+		printUsage(stderr, cmds)
+		return ExitUsage
+	}
+	err := c.run(ctx, e, args[1:])
+	code := exitCode(ctx, err)
+	if err != nil && !errors.Is(err, flag.ErrHelp) && !errors.Is(err, errReported) {
+		fmt.Fprintf(stderr, "flagstorm %s: %v\n", args[0], err)
+	}
+	return code
+}
+
+// errReported marks an error whose message the command already printed
+// (flag parsing errors).
+var errReported = errors.New("reported")
+
+func exitCode(ctx context.Context, err error) int {
+	var ee *exitError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, flag.ErrHelp):
+		return ExitOK
+	case errors.As(err, &ee):
+		return ee.code
+	case ctx.Err() != nil:
+		return ExitInterrupted
+	default:
+		return ExitInfra
+	}
+}
+
+func printUsage(w io.Writer, cmds map[string]command) {
+	fmt.Fprintln(w, "flagstorm: load and resilience tests for a cache in front of a database.")
+	fmt.Fprintln(w, "\nUsage: flagstorm <command> [flags]\n\nCommands:")
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-9s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintln(w, "\nExit codes: 0 pass, 1 threshold failed, 2 invalid usage or scenario, 3 inconclusive, 4 infrastructure failure, 130 interrupted.")
+	fmt.Fprintln(w, "Every flag has an environment fallback FLAGSTORM_<FLAG> (e.g. --target-url: FLAGSTORM_TARGET_URL); a flag wins over the environment.")
+}
+
+// newFlagSet returns a FlagSet whose errors are printed once, with usage.
+func newFlagSet(name string, e env) *flag.FlagSet {
+	fs := flag.NewFlagSet("flagstorm "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	return fs
+}
+
+// parse applies FLAGSTORM_* environment fallbacks to flags not given on
+// the command line, then checks for stray arguments when want is 0.
+func parse(fs *flag.FlagSet, e env, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &exitError{code: ExitUsage, err: errReported}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] {
+			return
+		}
+		name := envName(f.Name)
+		if v := e.getenv(name); v != "" {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return &exitError{code: ExitUsage, err: err}
+	}
+	return nil
+}
+
+// envName is a flag's environment fallback: --target-url → FLAGSTORM_TARGET_URL.
+func envName(flagName string) string {
+	return "FLAGSTORM_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func runVersion(_ context.Context, e env, args []string) error {
+	fs := newFlagSet("version", e)
+	if err := parse(fs, e, args); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "flagstorm", version())
+	return nil
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version + " " + bi.GoVersion
+	}
+	return "(devel)"
+}

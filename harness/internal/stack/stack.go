@@ -1,0 +1,619 @@
+// Package stack starts flagstorm's local stack (ARCHITECTURE §1, §3): a
+// Redis primary and replica (real redis-server processes on free loopback
+// ports, no persistence), a database (a PostgreSQL server given by URL, a
+// throwaway cluster, or the flagserver's embedded SQLite), an in-process
+// Toxiproxy with the proxies redis, redis-replica and postgres, and N
+// flagserver processes wired through the proxies. `flagstorm stack` and
+// `flagstorm run` both use it.
+//
+// In external mode ([External]) it tests a service it did not start: only
+// the proxies run, in front of the user's Redis and PostgreSQL, and the
+// user points the service at them.
+//
+// Every child process runs in its own process group (a Ctrl-C at the
+// terminal reaches flagstorm only, which then stops the children in
+// order) and, on Linux, is SIGKILLed by the kernel if flagstorm dies
+// without stopping it. [Stack.Close] stops and reaps them all.
+//
+// The harness reaches flagserver only over HTTP and runs it as a binary;
+// it imports nothing from target/.
+package stack
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/flagstorm/flagstorm/internal/pgcluster"
+	"github.com/flagstorm/flagstorm/toxics"
+)
+
+const (
+	// closeTimeout bounds Close as a whole.
+	closeTimeout = 30 * time.Second
+	// stopGrace is how long a flagserver has to exit after SIGTERM before
+	// SIGKILL.
+	stopGrace = 5 * time.Second
+	// reapTimeout bounds the wait for a SIGKILLed process to be reaped.
+	reapTimeout = 5 * time.Second
+	// pollInterval is how often a condition being waited for is checked.
+	pollInterval = 10 * time.Millisecond
+	// logTail is how much of a process's log goes into an error.
+	logTail = 2048
+	// pgDirPrefix names the directories of throwaway clusters; the pid of
+	// the flagstorm process follows, so that a later stack can remove the
+	// clusters of one that died.
+	pgDirPrefix = "flagstorm-stack-pg-"
+	// pgDatabase is the database created in a throwaway cluster.
+	pgDatabase = "flagstorm"
+)
+
+// ErrFlagserverNotFound: there is no flagserver binary to run.
+var ErrFlagserverNotFound = errors.New("stack: flagserver binary not found")
+
+// ErrExternal: the operation needs a process the stack started, and in
+// external mode it started none.
+var ErrExternal = errors.New("stack: not available in external mode")
+
+// ComponentError says which component of the stack failed to start.
+type ComponentError struct {
+	// Component is "config", "redis primary", "redis replica", "postgres",
+	// "toxiproxy", "proxy <name>", "flagserver" or "flagserver[i]".
+	Component string
+	Err       error
+}
+
+func (e *ComponentError) Error() string { return e.Component + ": " + e.Err.Error() }
+func (e *ComponentError) Unwrap() error { return e.Err }
+
+func componentErr(component string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &ComponentError{Component: component, Err: err}
+}
+
+// Endpoints says where everything of a stack is.
+type Endpoints struct {
+	// TargetURLs are the flagservers' base URLs, by instance (in external
+	// mode: the service's URL).
+	TargetURLs []string `json:"target_urls"`
+	// Profiles are the instances' cache profiles, by instance.
+	Profiles []string `json:"profiles,omitempty"`
+	// RedisPrimary and RedisReplica are the servers' direct addresses.
+	RedisPrimary string `json:"redis_primary,omitempty"`
+	RedisReplica string `json:"redis_replica,omitempty"`
+	// Proxies maps each proxy's name to its listen address.
+	Proxies map[string]string `json:"proxies"`
+	// Upstreams maps each proxy's name to the address it forwards to.
+	Upstreams map[string]string `json:"upstreams"`
+	// Database is where the flags live: "url", "throwaway" or "sqlite";
+	// "" in external mode.
+	Database string `json:"database,omitempty"`
+	// DatabaseURL reaches PostgreSQL directly, not through the proxy, so
+	// that the oracle reads the truth whatever the faults.
+	DatabaseURL string `json:"database_url,omitempty"`
+	// SQLitePath is the flagservers' database file in SQLite mode.
+	SQLitePath string `json:"sqlite_path,omitempty"`
+	// ToxiproxyAPI is the base URL of the Toxiproxy HTTP API, if served.
+	ToxiproxyAPI string `json:"toxiproxy_api,omitempty"`
+	// AdminToken is the flagservers' bearer token for PATCH.
+	AdminToken string `json:"admin_token,omitempty"`
+	// Dir is the run directory.
+	Dir string `json:"dir,omitempty"`
+	// External is true in external mode.
+	External bool `json:"external"`
+	// Processes are the child processes running now.
+	Processes []Process `json:"processes"`
+}
+
+// Process is a child process of the stack.
+type Process struct {
+	// Name is "flagserver[i]", "redis-primary", "redis-replica" or
+	// "postgres".
+	Name string `json:"name"`
+	PID  int    `json:"pid"`
+	// Log is the process's log file.
+	Log string `json:"log,omitempty"`
+}
+
+// Stack is a running local stack. Its methods are safe for concurrent
+// use. Close stops everything.
+type Stack struct {
+	cfg     Config
+	log     *slog.Logger
+	dir     string
+	ownDir  bool
+	flagBin string
+	http    *http.Client
+
+	proxy     *toxics.Embedded
+	proxies   map[string]toxics.ProxyInfo
+	primary   *toxics.RedisServer
+	replica   *toxics.RedisServer
+	cluster   *pgcluster.Cluster
+	database  Database
+	dbURL     string // direct
+	sqlite    string
+	instances []*instance
+
+	readyIn time.Duration
+	pgSetup time.Duration
+
+	mu sync.Mutex // guards proxies
+
+	closeOnce sync.Once
+	closeErr  error
+	watchers  sync.WaitGroup // one per flagserver process
+}
+
+// Start starts the stack and waits until every component is ready:
+// Redis answers PING (directly and through its proxy), PostgreSQL accepts
+// connections, every flagserver answers /readyz with 200. What can start
+// concurrently does: Redis and the database first, then the proxies, then
+// the flagservers alongside the replica. On any failure it stops what it
+// started and returns a *ComponentError naming the component, with the
+// tail of its log. The caller must Close the stack.
+func Start(ctx context.Context, cfg Config) (*Stack, error) {
+	begin := time.Now()
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, componentErr("config", err)
+	}
+	s := &Stack{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		proxies: map[string]toxics.ProxyInfo{},
+		http: &http.Client{
+			Timeout:   time.Second,
+			Transport: &http.Transport{DisableKeepAlives: true},
+		},
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.External != nil {
+		err = s.startExternal(ctx)
+	} else {
+		err = s.start(ctx)
+	}
+	if err != nil {
+		if cerr := s.Close(context.WithoutCancel(ctx)); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("clean up after the failed start: %w", cerr))
+		}
+		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+			err = fmt.Errorf("%w (%w)", err, context.Cause(ctx))
+		}
+		return nil, err
+	}
+	s.readyIn = time.Since(begin)
+	attrs := []any{"duration", s.readyIn.Round(time.Millisecond)}
+	if s.pgSetup > 0 {
+		attrs = append(attrs, "postgres_setup", s.pgSetup.Round(time.Millisecond))
+	}
+	s.log.Info("stack ready", attrs...)
+	return s, nil
+}
+
+// start starts the local stack.
+func (s *Stack) start(ctx context.Context) error {
+	cfg := s.cfg
+	// Everything that can be found missing is, before anything starts.
+	bin, err := findFlagserver(cfg.FlagserverBin)
+	if err != nil {
+		return componentErr("flagserver", err)
+	}
+	s.flagBin = bin
+	redisBin := cmp.Or(cfg.RedisServerBin, "redis-server")
+	if _, err := lookPath(redisBin); err != nil {
+		if cfg.RedisServerBin == "" {
+			return componentErr("redis primary", toxics.ErrRedisNotFound)
+		}
+		return componentErr("redis primary", fmt.Errorf("%w (configured binary %q: %w)", toxics.ErrRedisNotFound, cfg.RedisServerBin, err))
+	}
+	s.database = cfg.Database
+	if s.database == DatabaseAuto {
+		if pgErr := pgcluster.Available(); pgErr != nil {
+			s.database = DatabaseSQLite
+			s.log.Info("no DATABASE_URL and no PostgreSQL server binaries: the flagservers use SQLite; database faults are unavailable (no postgres proxy)", "reason", pgErr)
+		} else {
+			s.database = DatabaseThrowaway
+		}
+	}
+	if s.database == DatabaseThrowaway {
+		if err := pgcluster.Available(); err != nil {
+			return componentErr("postgres", err)
+		}
+	}
+	if err := s.makeDir(); err != nil {
+		return componentErr("config", err)
+	}
+	s.proxy, err = toxics.NewEmbedded(toxics.EmbeddedConfig{APIAddr: cfg.ToxiproxyAPI})
+	if err != nil {
+		return componentErr("toxiproxy", err)
+	}
+
+	// Redis primary and the database, side by side.
+	var wg sync.WaitGroup
+	var redisErr, dbErr error
+	wg.Go(func() {
+		rctx, cancel := context.WithTimeout(ctx, cfg.ReadyTimeout)
+		defer cancel()
+		t := time.Now()
+		s.primary, redisErr = toxics.StartRedis(rctx, toxics.RedisConfig{
+			Dir: filepath.Join(s.dir, "redis-primary"), Binary: cfg.RedisServerBin,
+		})
+		if redisErr == nil {
+			redisErr = s.addProxy(rctx, ProxyRedis, "", s.primary.Addr())
+		}
+		if redisErr == nil {
+			redisErr = ping(rctx, s.proxies[ProxyRedis].Listen)
+			if redisErr != nil {
+				redisErr = fmt.Errorf("PING through proxy %s: %w", ProxyRedis, redisErr)
+			}
+		}
+		redisErr = componentErr("redis primary", redisErr)
+		s.log.Debug("redis primary ready", "duration", time.Since(t))
+	})
+	wg.Go(func() {
+		t := time.Now()
+		dbErr = componentErr("postgres", s.startDatabase(ctx))
+		s.log.Debug("database ready", "database", s.database.String(), "duration", time.Since(t))
+	})
+	wg.Wait()
+	if err := errors.Join(redisErr, dbErr); err != nil {
+		return err
+	}
+
+	// The replica beside the flagservers: they do not use it.
+	var replicaErr error
+	wg.Go(func() {
+		rctx, cancel := context.WithTimeout(ctx, cfg.ReadyTimeout)
+		defer cancel()
+		s.replica, replicaErr = toxics.StartRedis(rctx, toxics.RedisConfig{
+			Dir: filepath.Join(s.dir, "redis-replica"), Binary: cfg.RedisServerBin,
+			ReplicaOf: s.primary.Addr(),
+		})
+		if replicaErr == nil {
+			replicaErr = s.addProxy(rctx, ProxyRedisReplica, "", s.replica.Addr())
+		}
+		replicaErr = componentErr("redis replica", replicaErr)
+	})
+	s.instances = make([]*instance, cfg.Instances)
+	errs := make([]error, cfg.Instances)
+	for i := range s.instances {
+		s.instances[i] = s.newInstance(i)
+		wg.Go(func() { errs[i] = s.instances[i].start(ctx, true) })
+	}
+	wg.Wait()
+	return errors.Join(append(errs, replicaErr)...)
+}
+
+// startDatabase starts or checks the database and adds the postgres proxy.
+func (s *Stack) startDatabase(ctx context.Context) error {
+	switch s.database {
+	case DatabaseSQLite:
+		s.sqlite = filepath.Join(s.dir, "flagserver.db")
+		return nil
+	case DatabaseGiven:
+		s.dbURL = s.cfg.DatabaseURL
+		if err := s.checkPostgres(ctx, s.dbURL); err != nil {
+			return err
+		}
+	case DatabaseThrowaway:
+		t := time.Now()
+		pgcluster.RemoveStale(ctx, pgDirPrefix)
+		dir, err := os.MkdirTemp("", pgDirPrefix+strconv.Itoa(os.Getpid())+"-*")
+		if err != nil {
+			return fmt.Errorf("create the cluster directory: %w", err)
+		}
+		c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir})
+		if err != nil {
+			return fmt.Errorf("throwaway cluster: %w", err)
+		}
+		s.cluster = c
+		if s.dbURL, err = c.CreateDatabase(ctx, pgDatabase); err != nil {
+			return fmt.Errorf("throwaway cluster in %s: %w", c.Dir(), err)
+		}
+		s.pgSetup = time.Since(t)
+	}
+	upstream, _, err := proxiedURL(s.dbURL, "")
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.ReadyTimeout)
+	defer cancel()
+	return s.addProxy(rctx, ProxyPostgres, "", upstream)
+}
+
+// checkPostgres connects to the database and runs a query.
+func (s *Stack) checkPostgres(ctx context.Context, dbURL string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ReadyTimeout)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("connect to the database URL: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var one int
+	if err := conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("query the database URL: %w", err)
+	}
+	return nil
+}
+
+// startExternal starts the proxies in front of the user's services.
+func (s *Stack) startExternal(ctx context.Context) error {
+	x := s.cfg.External
+	var err error
+	s.proxy, err = toxics.NewEmbedded(toxics.EmbeddedConfig{APIAddr: s.cfg.ToxiproxyAPI})
+	if err != nil {
+		return componentErr("toxiproxy", err)
+	}
+	s.dbURL = s.cfg.DatabaseURL
+	pgUpstream := x.PostgresUpstream
+	if pgUpstream == "" && s.dbURL != "" {
+		pgUpstream, _, _ = proxiedURL(s.dbURL, "") // checked by withDefaults
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ReadyTimeout)
+	defer cancel()
+	var errs []error
+	for _, p := range []struct{ name, listen, upstream string }{
+		{ProxyRedis, x.RedisListen, x.RedisUpstream},
+		{ProxyRedisReplica, x.RedisReplicaListen, x.RedisReplicaUpstream},
+		{ProxyPostgres, x.PostgresListen, pgUpstream},
+	} {
+		if p.upstream == "" {
+			continue
+		}
+		if err := s.addProxy(ctx, p.name, p.listen, p.upstream); err != nil {
+			errs = append(errs, componentErr("proxy "+p.name, err))
+			continue
+		}
+		// The user's services may start later; say so rather than fail.
+		if c, err := net.DialTimeout("tcp", p.upstream, time.Second); err != nil {
+			s.log.Warn("upstream does not accept connections (yet)", "proxy", p.name, "upstream", p.upstream, "err", err)
+		} else {
+			_ = c.Close()
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// addProxy adds a proxy listening on listen (default 127.0.0.1:0).
+func (s *Stack) addProxy(ctx context.Context, name, listen, upstream string) error {
+	info, err := s.proxy.AddProxy(ctx, name, cmp.Or(listen, "127.0.0.1:0"), upstream)
+	if err != nil {
+		return fmt.Errorf("proxy %s (listen %s, upstream %s): %w", name, cmp.Or(listen, "127.0.0.1:0"), upstream, err)
+	}
+	s.mu.Lock()
+	s.proxies[name] = info
+	s.mu.Unlock()
+	return nil
+}
+
+// makeDir creates the run directory.
+func (s *Stack) makeDir() error {
+	if s.cfg.Dir == "" {
+		dir, err := os.MkdirTemp("", "flagstorm-stack-*")
+		if err != nil {
+			return fmt.Errorf("create the run directory: %w", err)
+		}
+		s.dir, s.ownDir = dir, true
+		return nil
+	}
+	dir, err := filepath.Abs(s.cfg.Dir)
+	if err != nil {
+		return fmt.Errorf("run directory: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create the run directory: %w", err)
+	}
+	s.dir = dir
+	return nil
+}
+
+// Endpoints says where everything is. Processes lists the processes
+// running now (a flagserver being restarted is missing).
+func (s *Stack) Endpoints() Endpoints {
+	s.mu.Lock()
+	proxies := maps.Clone(s.proxies)
+	s.mu.Unlock()
+	e := Endpoints{
+		Proxies:      map[string]string{},
+		Upstreams:    map[string]string{},
+		DatabaseURL:  s.dbURL,
+		SQLitePath:   s.sqlite,
+		ToxiproxyAPI: s.proxy.APIURL(),
+		AdminToken:   s.cfg.AdminToken,
+		Dir:          s.dir,
+		External:     s.cfg.External != nil,
+		Processes:    []Process{},
+	}
+	for name, p := range proxies {
+		e.Proxies[name] = p.Listen
+		e.Upstreams[name] = p.Upstream
+	}
+	if e.External {
+		e.TargetURLs = []string{s.cfg.External.TargetURL}
+		return e
+	}
+	e.Database = s.database.String()
+	e.Profiles = slices.Clone(s.cfg.Profiles)
+	for _, in := range s.instances {
+		e.TargetURLs = append(e.TargetURLs, in.url())
+		if pid := in.pid(); pid != 0 {
+			e.Processes = append(e.Processes, Process{Name: in.name, PID: pid, Log: in.logPath})
+		}
+	}
+	for _, r := range []struct {
+		name string
+		srv  *toxics.RedisServer
+		addr *string
+	}{{"redis-primary", s.primary, &e.RedisPrimary}, {"redis-replica", s.replica, &e.RedisReplica}} {
+		*r.addr = r.srv.Addr()
+		if pid := r.srv.PID(); pid != 0 {
+			e.Processes = append(e.Processes, Process{Name: r.name, PID: pid, Log: r.srv.LogPath()})
+		}
+	}
+	if s.cluster != nil {
+		if pid := s.cluster.PID(); pid != 0 {
+			e.Processes = append(e.Processes, Process{Name: "postgres", PID: pid, Log: s.cluster.LogPath()})
+		}
+	}
+	return e
+}
+
+// Controller is the embedded Toxiproxy that runs the proxies.
+func (s *Stack) Controller() toxics.Controller { return s.proxy }
+
+// Primary is the Redis primary; nil in external mode.
+func (s *Stack) Primary() *toxics.RedisServer { return s.primary }
+
+// Replica is the Redis replica of Primary; nil in external mode.
+func (s *Stack) Replica() *toxics.RedisServer { return s.replica }
+
+// ReadyIn is how long Start took, from its call until every component
+// was ready (a throwaway PostgreSQL's initdb included: see PostgresSetup).
+func (s *Stack) ReadyIn() time.Duration { return s.readyIn }
+
+// PostgresSetup is how long creating the throwaway PostgreSQL cluster and
+// its database took (initdb, start, CREATE DATABASE), in parallel with
+// Redis; 0 for another database.
+func (s *Stack) PostgresSetup() time.Duration { return s.pgSetup }
+
+// Restart stops flagserver instance i (SIGTERM, SIGKILL after 5 s) and
+// starts it again on the same address with the same configuration,
+// waiting until it is ready.
+func (s *Stack) Restart(ctx context.Context, i int) error {
+	if s.cfg.External != nil {
+		return ErrExternal
+	}
+	if i < 0 || i >= len(s.instances) {
+		return fmt.Errorf("stack: restart flagserver[%d]: there are %d instances", i, len(s.instances))
+	}
+	return s.instances[i].restart(ctx)
+}
+
+// Close stops everything in reverse order, each step bounded, even after
+// ctx is cancelled (30 s in all): the flagservers (SIGTERM, SIGKILL after
+// 5 s), the proxies, Redis, PostgreSQL; every process is reaped. Then it
+// removes the temporary run directory unless KeepDir. Closing again
+// returns the first result.
+func (s *Stack) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() { s.closeErr = s.close(ctx) })
+	return s.closeErr
+}
+
+func (s *Stack) close(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+	defer cancel()
+	var errs []error
+	var mu sync.Mutex
+	add := func(err error) {
+		if err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+	}
+
+	t := time.Now()
+	var wg sync.WaitGroup
+	for _, in := range s.instances {
+		if in != nil {
+			wg.Go(func() { add(in.stop(ctx)) })
+		}
+	}
+	wg.Wait()
+	s.watchers.Wait()
+	s.log.Debug("flagservers stopped", "duration", time.Since(t))
+	t = time.Now()
+	if s.proxy != nil {
+		add(s.proxy.Close(ctx))
+	}
+	s.log.Debug("proxies stopped", "duration", time.Since(t))
+	t = time.Now()
+	for _, r := range []*toxics.RedisServer{s.replica, s.primary} {
+		if r != nil {
+			wg.Go(func() { add(r.Stop(ctx)) })
+		}
+	}
+	if s.cluster != nil {
+		wg.Go(func() { add(s.cluster.Stop(ctx)) })
+	}
+	wg.Wait()
+	s.log.Debug("redis and postgres stopped", "duration", time.Since(t))
+	s.http.CloseIdleConnections()
+	if s.ownDir && !s.cfg.KeepDir {
+		if err := os.RemoveAll(s.dir); err != nil {
+			add(fmt.Errorf("remove the run directory: %w", err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("stack: close: %w", err)
+	}
+	s.log.Debug("stack stopped")
+	return nil
+}
+
+// ping sends PING over a new connection to addr and expects +PONG.
+func ping(ctx context.Context, addr string) error {
+	var last error
+	for {
+		last = pingOnce(ctx, addr)
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %w)", context.Cause(ctx), last)
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+func pingOnce(ctx context.Context, addr string) error {
+	d := net.Dialer{Timeout: time.Second}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.SetDeadline(time.Now().Add(time.Second)); err != nil {
+		return err
+	}
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	buf := make([]byte, 7)
+	if _, err := io.ReadFull(c, buf); err != nil {
+		return err
+	}
+	if string(buf) != "+PONG\r\n" {
+		return fmt.Errorf("PING answered %q", buf)
+	}
+	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails
+	return hex.EncodeToString(b)
+}
