@@ -11,14 +11,14 @@ BENCH_CONNECTIONS ?= 50
 BENCH_ROUNDS ?= 3
 
 .DEFAULT_GOAL := help
-.PHONY: help build test test-short lint check-imports fmt bench bench-target run-target fuzz clean
+.PHONY: help build test test-short lint check-imports fmt bench bench-target bench-engine run-target fuzz clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-build: ## build bin/flagserver (and later bin/flagstorm)
+build: ## build bin/flagserver and bin/flagstorm
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./target/cmd/...
+	$(GO) build -o $(BIN)/ ./target/cmd/... ./harness/cmd/...
 
 test: ## run the whole suite with -race (needs redis-server; PostgreSQL is found or started)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
@@ -37,10 +37,13 @@ check-imports: ## keep dependencies pointing one way (see ARCHITECTURE.md)
 fmt: ## format the code
 	gofmt -w $$(git ls-files '*.go')
 
-bench: bench-target ## all benchmarks (figures go to BENCHMARKS.md by hand)
+bench: bench-target bench-engine ## all benchmarks (figures go to BENCHMARKS.md by hand)
 
 bench-target: build ## wrk at $(BENCH_CONNECTIONS) connections against flagserver and two reference handlers
 	$(GO) run ./target/internal/benchtarget -duration $(BENCH_DURATION) -connections $(BENCH_CONNECTIONS) -rounds $(BENCH_ROUNDS)
+
+bench-engine: build ## flagstorm's engine vs wrk and hey at $(BENCH_CONNECTIONS) connections; accuracy behind 100 ms latency; memory
+	$(GO) run ./harness/internal/benchengine -duration $(BENCH_DURATION) -connections $(BENCH_CONNECTIONS) -rounds $(BENCH_ROUNDS)
 
 run-target: build ## run flagserver on 127.0.0.1:8080 (SQLite unless DATABASE_URL; Redis if REDIS_URL)
 	SEED_FLAGS=$${SEED_FLAGS:-100} ADMIN_TOKEN=$${ADMIN_TOKEN:-dev-token} $(BIN)/flagserver serve
