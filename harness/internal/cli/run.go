@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -52,12 +53,14 @@ func runValidate(_ context.Context, e env, args []string) error {
 }
 
 type runOptions struct {
-	targetURL   string
-	out         string
-	metricsAddr string
-	pushGateway string
-	adminToken  string
-	quiet       bool
+	targetURL     string
+	out           string
+	metricsAddr   string
+	pushGateway   string
+	adminToken    string
+	quiet         bool
+	flagserverBin string
+	logLevel      string
 }
 
 // runRun runs one scenario file.
@@ -70,8 +73,10 @@ func runRun(ctx context.Context, e env, args []string) error {
 	fs.StringVar(&o.pushGateway, "push-gateway", "", "push the final metrics to this Pushgateway URL")
 	fs.StringVar(&o.adminToken, "admin-token", "", "bearer token added to requests that write (PATCH)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no live progress line")
+	fs.StringVar(&o.flagserverBin, "flagserver-bin", "", "flagserver binary for the local stack (default: next to flagstorm, bin/flagserver, or PATH)")
+	fs.StringVar(&o.logLevel, "log-level", "warn", "log level of the stack and the timeline: debug, info, warn or error")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "Usage: flagstorm run FILE --target-url URL [flags]\n\nRuns a scenario file against an HTTP service and judges its thresholds.\nExit codes: 0 pass, 1 threshold failed, 2 invalid usage or scenario, 3 inconclusive, 4 infrastructure, 130 interrupted.\n\nFlags:")
+		fmt.Fprintln(e.stderr, "Usage: flagstorm run FILE [--target-url URL] [flags]\n\nRuns a scenario file and judges its thresholds. Without --target-url it starts the local\nstack (Redis primary and replica, PostgreSQL, Toxiproxy, flagserver) once per profile the\nscenario names, injects the timeline's faults and checks every answer against the database.\nWith --target-url it drives load against any HTTP service (no faults).\nExit codes: 0 pass, 1 threshold failed, 2 invalid usage or scenario, 3 inconclusive, 4 infrastructure, 130 interrupted.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	// Accept the file before or after the flags.
@@ -88,15 +93,19 @@ func runRun(ctx context.Context, e env, args []string) error {
 	case file == "" || fs.NArg() > 0:
 		return usageError("run takes exactly one scenario file (flagstorm run FILE --target-url URL)")
 	}
-	if o.targetURL == "" {
-		return usageError("--target-url is required (the local stack comes with the faults and scenarios issue): flagstorm run %s --target-url http://127.0.0.1:8080", file)
-	}
 	spec, ts, err := loadSpec(file)
 	if err != nil {
 		return err
 	}
+	if o.targetURL == "" {
+		outs, err := runLocal(ctx, e, spec, ts, o, newLogger(e.stderr, o.logLevel))
+		if err != nil {
+			return err
+		}
+		return worstExit(ctx, outs)
+	}
 	if f := faultsOf(spec); len(f) > 0 {
-		return usageError("%s injects faults (phases %s), which need the local stack; this run only drives load against --target-url", file, joinNames(f))
+		return usageError("%s injects faults (phases %s), which need the local stack: run it without --target-url", file, joinNames(f))
 	}
 	return execute(ctx, e, spec, ts, o)
 }
@@ -337,3 +346,34 @@ func engineStats(res *engine.Result) verdict.Stats {
 }
 
 var _ = errors.New
+
+// worstExit is the exit of several profiles' runs: interrupted, else
+// failed, else inconclusive, else pass.
+func worstExit(ctx context.Context, outs []localOutcome) error {
+	if ctx.Err() != nil {
+		return &exitError{code: ExitInterrupted, err: errReported}
+	}
+	code := ExitOK
+	for _, o := range outs {
+		switch {
+		case o.Run.ExitCode == ExitInterrupted:
+			return &exitError{code: ExitInterrupted, err: errReported}
+		case o.Run.ExitCode == ExitFailed:
+			code = ExitFailed
+		case o.Run.ExitCode == ExitInconclusive && code == ExitOK:
+			code = ExitInconclusive
+		}
+	}
+	if code != ExitOK {
+		return &exitError{code: code, err: errReported}
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelWarn
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}

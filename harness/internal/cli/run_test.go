@@ -148,7 +148,6 @@ func TestUsageErrorsExit2(t *testing.T) {
 	}{
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"run"}, "exactly one scenario file"},
-		{[]string{"run", bad}, "--target-url is required"},
 		{[]string{"run", bad, "--target-url", "http://127.0.0.1:1"}, "bad.yaml:5"},
 		{[]string{"validate", bad}, "p(95)"},
 		{[]string{"validate", filepath.Join(t.TempDir(), "missing.yaml")}, "missing.yaml"},

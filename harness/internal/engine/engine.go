@@ -53,6 +53,12 @@ type Config struct {
 	Logger  *slog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Start is the run's time zero, shared with the fault timeline.
+	// Zero: when Run is called.
+	Start time.Time
+	// OnStart, when not nil, receives the recorder before the first
+	// iteration, for observers that record metrics of their own.
+	OnStart func(*record.Recorder)
 }
 
 // Response is one request's outcome, for observers.
@@ -118,8 +124,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	start := cfg.Now()
+	start := cfg.Start
+	if start.IsZero() {
+		start = cfg.Now()
+	}
 	rec := record.New(start, recordKinds(cfg.Catalog))
+	if cfg.OnStart != nil {
+		cfg.OnStart(rec)
+	}
 	e := &run{
 		cfg:    cfg,
 		rec:    rec,
@@ -162,6 +174,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Interrupted = ctx.Err() != nil
 	res.Summary = verdict.EvaluateAll(cfg.Thresholds, e.stats())
 	return res, nil
+}
+
+// Reevaluate judges the thresholds again, after the caller recorded
+// metrics only known at the end (durability, recovery time).
+func (r *Result) Reevaluate(ts []verdict.Threshold, cat verdict.Catalog) {
+	r.Summary = verdict.EvaluateAll(ts, Stats(r.Recorder, cat, func() time.Time { return r.End }))
 }
 
 type run struct {
