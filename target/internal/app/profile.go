@@ -86,6 +86,13 @@ func SeedProfile() Profile {
 //     "stale") only when Redis and the database both fail.
 //   - Singleflight: a flushed or failed cache costs one database query per
 //     key at a time, not one per request.
+//   - Guarded fills: an update deletes the keys and advances the
+//     environment's generation in one MULTI/EXEC; a value read from the
+//     database is written to Redis (by a Lua script) only if that
+//     generation has not moved since the read began, on any instance. The
+//     seed profile's plain SET after a database read can put the old
+//     version back right after an update's DEL (measured: thousands of
+//     stale reads per minute at 5 % writes).
 //   - Durable invalidation: a failed DEL after an update is retried with
 //     backoff until Redis takes it, and reads of that key bypass Redis
 //     meanwhile; a second DEL 1 s later erases a value that a read racing
@@ -125,6 +132,7 @@ func HardenedProfile() Profile {
 			StaleTTL:            300 * time.Second,
 			Singleflight:        true,
 			DurableInvalidation: true,
+			GuardedFill:         true,
 			InvalidationRecheck: time.Second,
 		},
 	}

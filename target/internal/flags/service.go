@@ -57,6 +57,10 @@ type Config struct {
 	// failed DEL is logged, counted and forgotten (the stale entry lives
 	// until its TTL).
 	DurableInvalidation bool
+	// GuardedFill makes every fill of Redis conditional on no update of
+	// the environment having begun since the value was read (see
+	// GuardedCache); it needs a Cache that implements GuardedCache.
+	GuardedFill bool
 	// InvalidationRecheck deletes the keys a second time this long after a
 	// successful invalidation, erasing a value that a read racing with the
 	// update wrote back from its older database snapshot. 0: no second DEL.
@@ -91,6 +95,7 @@ type Service struct {
 	gens  generations
 	inv   *invalidator
 	state func() string
+	guard GuardedCache // nil unless GuardedFill
 }
 
 // New validates cfg and builds a Service. Close releases it.
@@ -149,6 +154,17 @@ func New(cfg Config) (*Service, error) {
 		if st, ok := cfg.Cache.(interface{ State() string }); ok {
 			s.state = st.State
 		}
+	}
+	if cfg.GuardedFill && cfg.Cache != nil {
+		g, ok := cfg.Cache.(GuardedCache)
+		if !ok {
+			return nil, errors.New("flags: config: GuardedFill needs a cache with generations (GuardedCache)")
+		}
+		s.guard = g
+		s.cfg.Cache = guardedDeleter{g}
+		cfg.Cache = s.cfg.Cache
+	}
+	if cfg.Cache != nil {
 		if cfg.DurableInvalidation || cfg.InvalidationRecheck > 0 {
 			s.inv = newInvalidator(cfg.Cache, cfg.InvalidationRecheck, m, log)
 		}
@@ -373,17 +389,28 @@ func (s *Service) fetch(ctx context.Context, ck string, load func(context.Contex
 	if reason == ReasonMiss || reason == ReasonNoCache {
 		src = SourceDB
 	}
-	e, err := s.load(ctx, ck, gen, reason == ReasonMiss || reason == ReasonCacheError, load)
+	fill := reason == ReasonMiss || reason == ReasonCacheError
+	rgen := ""
+	if fill && s.guard != nil {
+		// The generation must be read before the database: a fill is only
+		// safe if no invalidation happened after this point.
+		g, err := s.guard.Generation(ctx, GuardKey(envOf(ck)))
+		if err != nil {
+			fill = false
+		}
+		rgen = g
+	}
+	e, err := s.load(ctx, ck, gen, fill, rgen, load)
 	return fetched{e: e, src: src, err: err}
 }
 
-func (s *Service) load(ctx context.Context, ck string, gen uint64, fill bool, load func(context.Context) ([]byte, error)) (*entry, error) {
+func (s *Service) load(ctx context.Context, ck string, gen uint64, fill bool, rgen string, load func(context.Context) ([]byte, error)) (*entry, error) {
 	b, err := load(ctx)
 	if errors.Is(err, ErrNotFound) {
 		if s.cfg.NegativeTTL > 0 {
 			s.remember(ck, gen, &entry{body: notFoundBody, notFound: true, at: time.Now()})
 			if fill {
-				s.fillCache(ctx, ck, gen, notFoundBody, s.cfg.NegativeTTL)
+				s.fillCache(ctx, ck, gen, rgen, notFoundBody, s.cfg.NegativeTTL)
 			}
 		}
 		return nil, err
@@ -394,18 +421,24 @@ func (s *Service) load(ctx context.Context, ck string, gen uint64, fill bool, lo
 	e := &entry{body: b, at: time.Now()}
 	s.remember(ck, gen, e)
 	if fill {
-		s.fillCache(ctx, ck, gen, b, s.ttl())
+		s.fillCache(ctx, ck, gen, rgen, b, s.ttl())
 	}
 	return e, nil
 }
 
 // fillCache writes a value the store returned to Redis, unless an update
 // of the key began since the value was read.
-func (s *Service) fillCache(ctx context.Context, ck string, gen uint64, b []byte, ttl time.Duration) {
+func (s *Service) fillCache(ctx context.Context, ck string, gen uint64, rgen string, b []byte, ttl time.Duration) {
 	if s.gens.current(ck) != gen {
 		return
 	}
-	if err := s.cfg.Cache.Set(ctx, ck, b, ttl); err != nil && s.warn.allow() {
+	var err error
+	if s.guard != nil {
+		_, err = s.guard.SetIfGeneration(ctx, ck, b, ttl, GuardKey(envOf(ck)), rgen)
+	} else {
+		err = s.cfg.Cache.Set(ctx, ck, b, ttl)
+	}
+	if err != nil && s.warn.allow() {
 		s.log.Warn("cache set failed; ignored", "key", ck, "err", err)
 	}
 }

@@ -334,3 +334,59 @@ func b2f(b bool) float64 {
 	}
 	return 0
 }
+
+// fillScript sets KEYS[1] only while KEYS[2] (the environment's
+// invalidation generation) still holds ARGV[3] ("" for absent), so a value
+// read from the database before an invalidation is never written after it.
+var fillScript = redis.NewScript(`
+local g = redis.call('GET', KEYS[2])
+if (g == false and ARGV[3] == '') or g == ARGV[3] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0`)
+
+// Generation returns guard's invalidation generation, "" before the first.
+func (c *Cache) Generation(ctx context.Context, guard string) (string, error) {
+	start := time.Now()
+	b, err := c.do(ctx, opGet, func(ctx context.Context) ([]byte, error) {
+		b, err := c.client.Get(ctx, guard).Bytes()
+		if errors.Is(err, redis.Nil) {
+			return nil, nil
+		}
+		return b, err
+	})
+	c.m.observe(opGet, start, err)
+	return string(b), translate(err)
+}
+
+// SetIfGeneration writes value at key with ttl only if guard's generation
+// is still gen; skipped reports that an invalidation came first.
+func (c *Cache) SetIfGeneration(ctx context.Context, key string, value []byte, ttl time.Duration, guard, gen string) (skipped bool, err error) {
+	start := time.Now()
+	b, err := c.do(ctx, opSet, func(ctx context.Context) ([]byte, error) {
+		n, err := fillScript.Run(ctx, c.client, []string{key, guard}, value, ttl.Milliseconds(), gen).Int()
+		if n == 0 && err == nil {
+			return []byte{0}, nil
+		}
+		return nil, err
+	})
+	c.m.observe(opSet, start, err)
+	return len(b) == 1, translate(err)
+}
+
+// Invalidate deletes keys and advances guard's generation in one
+// transaction (MULTI/EXEC).
+func (c *Cache) Invalidate(ctx context.Context, guard string, keys ...string) error {
+	start := time.Now()
+	_, err := c.do(ctx, opDelete, func(ctx context.Context) ([]byte, error) {
+		_, err := c.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Del(ctx, keys...)
+			p.Incr(ctx, guard)
+			return nil
+		})
+		return nil, err
+	})
+	c.m.observe(opDelete, start, err)
+	return translate(err)
+}

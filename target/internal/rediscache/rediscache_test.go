@@ -166,3 +166,41 @@ func TestMetricsLint(t *testing.T) {
 		t.Errorf("%s: %s", p.Metric, p.Text)
 	}
 }
+
+func TestGuardedFillLosesToAnInvalidation(t *testing.T) {
+	r := testenv.Redis(t)
+	c := newCache(t, Config{URL: r.URL()})
+	ctx := t.Context()
+	const guard = "feature_flags_generation:production"
+	gen, err := c.Generation(ctx, guard)
+	if err != nil || gen != "" {
+		t.Fatalf("first generation %q, %v; want empty", gen, err)
+	}
+	// A reader noted the generation, then an update invalidated: its fill
+	// of the old value must be refused.
+	if err := c.Invalidate(ctx, guard, "feature_flags:production:a", "feature_flags:production"); err != nil {
+		t.Fatal(err)
+	}
+	skipped, err := c.SetIfGeneration(ctx, "feature_flags:production:a", []byte("old"), time.Minute, guard, gen)
+	if err != nil || !skipped {
+		t.Fatalf("fill after an invalidation: skipped %v, %v; want skipped", skipped, err)
+	}
+	if _, err := c.Get(ctx, "feature_flags:production:a"); !errors.Is(err, flags.ErrCacheMiss) {
+		t.Fatalf("the stale fill was written: %v", err)
+	}
+	// A reader that noted the current generation fills.
+	gen, _ = c.Generation(ctx, guard)
+	if gen != "1" {
+		t.Fatalf("generation after one invalidation %q, want 1", gen)
+	}
+	skipped, err = c.SetIfGeneration(ctx, "feature_flags:production:a", []byte("new"), time.Minute, guard, gen)
+	if err != nil || skipped {
+		t.Fatalf("fill at the current generation: skipped %v, %v", skipped, err)
+	}
+	if b, err := c.Get(ctx, "feature_flags:production:a"); err != nil || string(b) != "new" {
+		t.Fatalf("Get = %q, %v", b, err)
+	}
+	if ttl := r.Client(t).PTTL(ctx, "feature_flags:production:a").Val(); ttl <= 59*time.Second {
+		t.Errorf("guarded fill TTL %v, want 1m", ttl)
+	}
+}
