@@ -11,7 +11,7 @@ BENCH_CONNECTIONS ?= 50
 BENCH_ROUNDS ?= 3
 
 .DEFAULT_GOAL := help
-.PHONY: help build test test-short lint check-imports fmt bench bench-target bench-engine run-target fuzz clean
+.PHONY: help build loadtest test test-short lint check-imports fmt bench bench-target bench-engine run-target fuzz clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -19,6 +19,9 @@ help: ## list the targets
 build: ## build bin/flagserver and bin/flagstorm
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./target/cmd/... ./harness/cmd/...
+
+loadtest: build ## run the built-in resilience suite on a local stack, both profiles; matrix + out/index.html
+	$(BIN)/flagstorm suite --out out
 
 test: ## run the whole suite with -race (needs redis-server; PostgreSQL is found or started)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
