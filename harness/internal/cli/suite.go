@@ -53,14 +53,18 @@ func runSuite(ctx context.Context, e env, args []string) error {
 				want[n] = true
 			}
 		}
+		missing := map[string]bool{}
+		for n := range want {
+			missing[n] = true
+		}
 		for _, s := range all {
 			if len(want) == 0 || want[s.Name] {
 				specs = append(specs, s)
-				delete(want, s.Name)
+				delete(missing, s.Name)
 			}
 		}
-		if len(want) > 0 {
-			return usageError("--only names unknown built-in scenario(s) %v (have %s)", keys(want), strings.Join(scenarios.BuiltinNames(), ", "))
+		if len(missing) > 0 {
+			return usageError("--only names unknown built-in scenario(s) %v (have %s)", keys(missing), strings.Join(scenarios.BuiltinNames(), ", "))
 		}
 	}
 	log := newLogger(e.stderr, o.logLevel)
