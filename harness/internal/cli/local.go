@@ -152,10 +152,25 @@ func runLocalProfile(ctx context.Context, e env, spec *scenarios.Spec, ts []verd
 		}}, log)
 	}()
 	cfg.OnStart = func(r *record.Recorder) { rec = r }
+	cost := &redisCost{}
+	costCtx, costCancel := context.WithCancel(ctx)
+	costDone := make(chan struct{})
+	var redisAddrs []string
+	for _, r := range []*toxics.RedisServer{st.Primary(), st.Replica()} {
+		if r != nil {
+			redisAddrs = append(redisAddrs, r.Addr())
+		}
+	}
+	go func() {
+		defer close(costDone)
+		cost.run(costCtx, redisAddrs)
+	}()
 	fmt.Fprintf(e.stderr, "running %s (profile %s) for %s\n", spec.Name, profile, spec.Duration())
 	res, err := engine.Run(ctx, cfg)
 	tlCancel()
 	<-tlDone
+	costCancel()
+	<-costDone
 	if err != nil {
 		return localOutcome{}, err
 	}
@@ -176,6 +191,7 @@ func runLocalProfile(ctx context.Context, e env, spec *scenarios.Spec, ts []verd
 		notes = append(notes, "durability: not checked (SQLite database)")
 	}
 	notes = append(notes, recoveryTimes(spec, res, events)...)
+	notes = append(notes, cost.notes(spec, res.Recorder, start)...)
 	res.Reevaluate(ts, verdict.DefaultCatalog())
 
 	run := summarize(spec, profile, ep.TargetURLs[0], res)
