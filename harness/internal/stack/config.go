@@ -170,6 +170,12 @@ const (
 // every problem found.
 func (cfg Config) withDefaults() (Config, error) {
 	var errs []error
+	if cfg.ReadyTimeout == 0 {
+		cfg.ReadyTimeout = DefaultReadyTimeout
+	}
+	if cfg.ReadyTimeout < 0 {
+		errs = append(errs, fmt.Errorf("ready timeout: %v; want > 0", cfg.ReadyTimeout))
+	}
 	if cfg.External != nil {
 		errs = append(errs, cfg.External.validate(cfg.DatabaseURL))
 		if cfg.ToxiproxyAPI != "" {
@@ -256,12 +262,6 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.ToxiproxyAPI != "" {
 		errs = append(errs, checkHostPort("toxiproxy API address", cfg.ToxiproxyAPI))
-	}
-	if cfg.ReadyTimeout == 0 {
-		cfg.ReadyTimeout = DefaultReadyTimeout
-	}
-	if cfg.ReadyTimeout < 0 {
-		errs = append(errs, fmt.Errorf("ready timeout: %v; want > 0", cfg.ReadyTimeout))
 	}
 	return cfg, errors.Join(errs...)
 }

@@ -74,10 +74,10 @@ func (s *Stack) newInstance(i int) *instance {
 	if s.database == DatabaseSQLite {
 		set("SQLITE_PATH", s.sqlite)
 	} else {
-		_, proxied, _ := proxiedURL(s.dbURL, s.proxies[ProxyPostgres].Listen) // checked before
+		_, proxied, _ := proxiedURL(s.dbURL, s.proxyListen(ProxyPostgres)) // checked before
 		set("DATABASE_URL", proxied)
 	}
-	set("REDIS_URL", "redis://"+s.proxies[ProxyRedis].Listen+"/0")
+	set("REDIS_URL", "redis://"+s.proxyListen(ProxyRedis)+"/0")
 	set("CACHE_PROFILE", in.profile)
 	set("ADMIN_TOKEN", cfg.AdminToken)
 	set("SEED_FLAGS", strconv.Itoa(cfg.SeedFlags))
@@ -356,8 +356,6 @@ func findFlagserver(bin string) (string, error) {
 	return "", fmt.Errorf("%w (tried %s): run make build, or point the flagserver binary setting at it",
 		ErrFlagserverNotFound, strings.Join(tried, ", "))
 }
-
-func lookPath(bin string) (string, error) { return exec.LookPath(bin) }
 
 func isExecutable(path string) bool {
 	st, err := os.Stat(path)

@@ -32,6 +32,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -63,6 +64,16 @@ const (
 	// pgDatabase is the database created in a throwaway cluster.
 	pgDatabase = "flagstorm"
 )
+
+// redisArgs are given to both Redis servers (they swap roles in a
+// failover). A full sync through a file rather than a socket: after a
+// diskless sync, Redis 7 holds the replication stream back until the
+// replica's first ACK, which often comes only with its once-a-second cron,
+// so a replica took 30 ms or 1.03 s to be ready (toxics waits until the
+// stream flows); through a file it takes ~0.1 s every time. The file is
+// deleted after the sync and no snapshot is ever loaded at start (each run
+// of a server has an empty data directory).
+var redisArgs = []string{"--repl-diskless-sync", "no", "--rdb-del-sync-files", "yes"}
 
 // ErrFlagserverNotFound: there is no flagserver binary to run.
 var ErrFlagserverNotFound = errors.New("stack: flagserver binary not found")
@@ -221,7 +232,7 @@ func (s *Stack) start(ctx context.Context) error {
 	}
 	s.flagBin = bin
 	redisBin := cmp.Or(cfg.RedisServerBin, "redis-server")
-	if _, err := lookPath(redisBin); err != nil {
+	if _, err := exec.LookPath(redisBin); err != nil {
 		if cfg.RedisServerBin == "" {
 			return componentErr("redis primary", toxics.ErrRedisNotFound)
 		}
@@ -257,14 +268,14 @@ func (s *Stack) start(ctx context.Context) error {
 		defer cancel()
 		t := time.Now()
 		s.primary, redisErr = toxics.StartRedis(rctx, toxics.RedisConfig{
-			Dir: filepath.Join(s.dir, "redis-primary"), Binary: cfg.RedisServerBin,
+			Dir: filepath.Join(s.dir, "redis-primary"), Binary: cfg.RedisServerBin, Args: redisArgs,
 		})
+		var p toxics.ProxyInfo
 		if redisErr == nil {
-			redisErr = s.addProxy(rctx, ProxyRedis, "", s.primary.Addr())
+			p, redisErr = s.addProxy(rctx, ProxyRedis, "", s.primary.Addr())
 		}
 		if redisErr == nil {
-			redisErr = ping(rctx, s.proxies[ProxyRedis].Listen)
-			if redisErr != nil {
+			if redisErr = ping(rctx, p.Listen); redisErr != nil {
 				redisErr = fmt.Errorf("PING through proxy %s: %w", ProxyRedis, redisErr)
 			}
 		}
@@ -286,12 +297,14 @@ func (s *Stack) start(ctx context.Context) error {
 	wg.Go(func() {
 		rctx, cancel := context.WithTimeout(ctx, cfg.ReadyTimeout)
 		defer cancel()
+		t := time.Now()
+		defer func() { s.log.Debug("redis replica ready", "duration", time.Since(t)) }()
 		s.replica, replicaErr = toxics.StartRedis(rctx, toxics.RedisConfig{
-			Dir: filepath.Join(s.dir, "redis-replica"), Binary: cfg.RedisServerBin,
+			Dir: filepath.Join(s.dir, "redis-replica"), Binary: cfg.RedisServerBin, Args: redisArgs,
 			ReplicaOf: s.primary.Addr(),
 		})
 		if replicaErr == nil {
-			replicaErr = s.addProxy(rctx, ProxyRedisReplica, "", s.replica.Addr())
+			_, replicaErr = s.addProxy(rctx, ProxyRedisReplica, "", s.replica.Addr())
 		}
 		replicaErr = componentErr("redis replica", replicaErr)
 	})
@@ -299,7 +312,11 @@ func (s *Stack) start(ctx context.Context) error {
 	errs := make([]error, cfg.Instances)
 	for i := range s.instances {
 		s.instances[i] = s.newInstance(i)
-		wg.Go(func() { errs[i] = s.instances[i].start(ctx, true) })
+		wg.Go(func() {
+			t := time.Now()
+			errs[i] = s.instances[i].start(ctx, true)
+			s.log.Debug("flagserver ready", "instance", i, "duration", time.Since(t))
+		})
 	}
 	wg.Wait()
 	return errors.Join(append(errs, replicaErr)...)
@@ -339,7 +356,8 @@ func (s *Stack) startDatabase(ctx context.Context) error {
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.ReadyTimeout)
 	defer cancel()
-	return s.addProxy(rctx, ProxyPostgres, "", upstream)
+	_, err = s.addProxy(rctx, ProxyPostgres, "", upstream)
+	return err
 }
 
 // checkPostgres connects to the database and runs a query.
@@ -382,7 +400,7 @@ func (s *Stack) startExternal(ctx context.Context) error {
 		if p.upstream == "" {
 			continue
 		}
-		if err := s.addProxy(ctx, p.name, p.listen, p.upstream); err != nil {
+		if _, err := s.addProxy(ctx, p.name, p.listen, p.upstream); err != nil {
 			errs = append(errs, componentErr("proxy "+p.name, err))
 			continue
 		}
@@ -396,16 +414,25 @@ func (s *Stack) startExternal(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// addProxy adds a proxy listening on listen (default 127.0.0.1:0).
-func (s *Stack) addProxy(ctx context.Context, name, listen, upstream string) error {
-	info, err := s.proxy.AddProxy(ctx, name, cmp.Or(listen, "127.0.0.1:0"), upstream)
+// addProxy adds a proxy listening on listen (default 127.0.0.1:0) and
+// records it.
+func (s *Stack) addProxy(ctx context.Context, name, listen, upstream string) (toxics.ProxyInfo, error) {
+	listen = cmp.Or(listen, "127.0.0.1:0")
+	info, err := s.proxy.AddProxy(ctx, name, listen, upstream)
 	if err != nil {
-		return fmt.Errorf("proxy %s (listen %s, upstream %s): %w", name, cmp.Or(listen, "127.0.0.1:0"), upstream, err)
+		return info, fmt.Errorf("proxy %s (listen %s, upstream %s): %w", name, listen, upstream, err)
 	}
 	s.mu.Lock()
 	s.proxies[name] = info
 	s.mu.Unlock()
-	return nil
+	return info, nil
+}
+
+// proxyListen returns the listen address of a proxy the stack added.
+func (s *Stack) proxyListen(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.proxies[name].Listen
 }
 
 // makeDir creates the run directory.

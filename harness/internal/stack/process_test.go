@@ -1,0 +1,237 @@
+package stack
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flagstorm/flagstorm/internal/testenv"
+)
+
+// stackJSON is what `flagstorm stack --json` prints.
+type stackJSON struct {
+	Endpoints
+	ReadySeconds float64 `json:"ready_seconds"`
+}
+
+// flagstormStack runs `flagstorm stack args...` and returns the process,
+// its stdout lines and its stderr.
+type stackProc struct {
+	cmd    *exec.Cmd
+	lines  chan string
+	stderr *bytes.Buffer // read only after Wait
+	done   chan error
+}
+
+func runFlagstorm(t *testing.T, env []string, args ...string) *stackProc {
+	t.Helper()
+	_, flagstorm := binaries(t)
+	cmd := exec.Command(flagstorm, append([]string{"stack"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &stackProc{cmd: cmd, lines: make(chan string, 64), stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start flagstorm: %v", err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+	}()
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// line returns the next stdout line, failing at timeout or EOF.
+func (p *stackProc) line(t *testing.T, timeout time.Duration) string {
+	t.Helper()
+	select {
+	case l, ok := <-p.lines:
+		if !ok {
+			err := p.wait(t, timeout)
+			t.Fatalf("flagstorm stack ended without output (%v); stderr:\n%s", err, p.stderr)
+		}
+		return l
+	case <-time.After(timeout):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		t.Fatalf("no output from flagstorm stack within %v; stderr:\n%s", timeout, p.stderr)
+	}
+	return ""
+}
+
+// wait waits for the process to exit and returns its exit code.
+func (p *stackProc) wait(t *testing.T, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- err // for the cleanup
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatalf("wait for flagstorm: %v", err)
+		}
+		return 0
+	case <-time.After(timeout):
+		_ = p.cmd.Process.Kill()
+		t.Fatalf("flagstorm stack did not exit within %v; stderr:\n%s", timeout, p.stderr)
+	}
+	return -1
+}
+
+// TestCommandSignals runs `flagstorm stack --json`, stops it with SIGTERM
+// and with SIGINT, and checks that it exits 0 with every child reaped and
+// every port free.
+func TestCommandSignals(t *testing.T) {
+	t.Parallel()
+	flagserver, _ := binaries(t)
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel()
+			p := runFlagstorm(t, nil, "--json", "--flagserver-bin", flagserver,
+				"--database-url", testenv.PostgresURL(t), "--seed-flags", "5")
+			var out stackJSON
+			if err := json.Unmarshal([]byte(p.line(t, 60*time.Second)), &out); err != nil {
+				t.Fatalf("decode the JSON endpoints: %v", err)
+			}
+			t.Logf("ready in %.3f s", out.ReadySeconds)
+			if len(out.Processes) != 3 || out.ToxiproxyAPI == "" || len(out.TargetURLs) != 1 {
+				t.Fatalf("endpoints %+v; want 3 processes, the Toxiproxy API, one target", out.Endpoints)
+			}
+			res, err := http.Get(out.TargetURLs[0] + "/api/config/flags/flag-001?environment=production")
+			if err != nil {
+				t.Fatalf("GET through the stack: %v", err)
+			}
+			_, _ = io.Copy(io.Discard, res.Body)
+			_ = res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("GET = %s, want 200", res.Status)
+			}
+			if err := p.cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			if code := p.wait(t, 40*time.Second); code != 0 {
+				t.Fatalf("exit code %d after %v, want 0; stderr:\n%s", code, sig, p.stderr)
+			}
+			checkGone(t, out.Processes, endpointAddrs(t, out.Endpoints))
+			if _, err := os.Stat(out.Dir); !os.IsNotExist(err) {
+				t.Errorf("run directory %s remains (stat: %v)", out.Dir, err)
+			}
+		})
+	}
+}
+
+// TestCommandText checks the readable block, in external mode.
+func TestCommandText(t *testing.T) {
+	t.Parallel()
+	r := testenv.Redis(t)
+	listen := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	p := runFlagstorm(t, nil, "--target-url", "http://127.0.0.1:8080", "--redis-upstream", r.Addr(), "--redis-listen", listen)
+	var lines []string
+	for {
+		l := p.line(t, 30*time.Second)
+		lines = append(lines, l)
+		if strings.HasPrefix(l, "Stop with") {
+			break
+		}
+	}
+	text := strings.Join(lines, "\n")
+	for _, want := range []string{
+		"target (yours): http://127.0.0.1:8080",
+		"proxy redis         " + listen + " -> " + r.Addr(),
+		"Point your service at the proxies: Redis at " + listen,
+		"toxiproxy API  http://127.0.0.1:",
+		"ready in ",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit code %d, want 0; stderr:\n%s", code, p.stderr)
+	}
+	checkGone(t, nil, []string{listen})
+}
+
+// TestCommandFailures: a missing binary is exit 4 with a message that
+// names the component and the fix, and nothing left running.
+func TestCommandFailures(t *testing.T) {
+	t.Parallel()
+	flagserver, _ := binaries(t)
+	empty := t.TempDir() // a PATH without redis-server or flagserver
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{
+			name: "no redis-server",
+			args: []string{"--flagserver-bin", flagserver, "--database", "sqlite"},
+			want: []string{"redis primary would not start", "apt-get install -y redis-server"},
+		},
+		{
+			name: "no flagserver",
+			args: []string{"--database", "sqlite", "--flagserver-bin", filepath.Join(empty, "flagserver")},
+			want: []string{"flagserver would not start", "make build"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(t.TempDir(), "run")
+			p := runFlagstorm(t, []string{"PATH=" + empty}, append(tt.args, "--dir", dir)...)
+			if code := p.wait(t, 30*time.Second); code != 4 {
+				t.Fatalf("exit code %d, want 4; stderr:\n%s", code, p.stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(p.stderr.String(), w) {
+					t.Errorf("stderr lacks %q:\n%s", w, p.stderr)
+				}
+			}
+			if left := procsUnder(t, dir); len(left) > 0 {
+				t.Errorf("processes left running: %v", left)
+			}
+		})
+	}
+	t.Run("usage", func(t *testing.T) {
+		t.Parallel()
+		p := runFlagstorm(t, nil, "--instances", "2", "--profile", "seed,hardened,seed")
+		if code := p.wait(t, 30*time.Second); code != 2 {
+			t.Fatalf("exit code %d, want 2; stderr:\n%s", code, p.stderr)
+		}
+		if !strings.Contains(p.stderr.String(), "3 given for 2 instances") {
+			t.Errorf("stderr does not explain: %s", p.stderr)
+		}
+	})
+}
