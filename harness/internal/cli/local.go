@@ -70,6 +70,9 @@ func runLocalProfile(ctx context.Context, e env, spec *scenarios.Spec, ts []verd
 		Logger:         log,
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			return localOutcome{}, &exitError{code: ExitInterrupted, err: err}
+		}
 		return localOutcome{}, &exitError{code: ExitInfra, err: err}
 	}
 	defer func() {
