@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package toxics
+package redisproc
 
 import "syscall"
 

@@ -1,4 +1,4 @@
-package toxics
+package redisproc
 
 import "syscall"
 
