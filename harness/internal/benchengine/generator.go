@@ -42,8 +42,12 @@ type rssSample struct {
 	rss int64         // bytes
 }
 
-// rssAt is the last sample taken at or before at; false when none was.
+// rssAt is the last sample taken at or before at; false when none was
+// or the process did not live that long.
 func (g genProc) rssAt(at time.Duration) (int64, bool) {
+	if g.wall < at {
+		return 0, false
+	}
 	var v int64
 	ok := false
 	for _, s := range g.samples {

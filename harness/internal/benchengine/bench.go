@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+)
+
+// env is what every part uses: the tools, the servers and the log.
+type env struct {
+	cfg       config
+	flagstorm *flagstorm
+	wrk       *wrk // nil when no part needs it
+	hey       *hey // nil when no part needs it
+	pr        *prober
+	hello     *server
+	server    *server // flagserver; nil without the throughput part
+	logf      func(format string, a ...any)
+}
+
+// server is one server under test.
+type server struct {
+	name string
+	proc *proc
+	addr string // host:port
+}
+
+func (s *server) base() string { return "http://" + s.addr }
+
+// bench checks the tools, starts the servers, runs the selected parts
+// and returns the report. Every child is stopped before it returns,
+// whatever happens.
+func bench(ctx context.Context, cfg config, command string, stderr io.Writer) (rep *report, err error) {
+	needWrk := cfg.Parts[partThroughput] || cfg.Parts[partAccuracy] || cfg.Parts[partClients]
+	needHey := cfg.Parts[partThroughput]
+	var missing []string
+	wrkPath, werr := exec.LookPath("wrk")
+	if needWrk && werr != nil {
+		missing = append(missing, "wrk")
+	}
+	heyPath, herr := exec.LookPath("hey")
+	if needHey && herr != nil {
+		missing = append(missing, "hey")
+	}
+	if len(missing) > 0 {
+		return nil, usageError{fmt.Sprintf("benchengine: %v not found in PATH: install with `apt-get install -y wrk hey` (Debian packages)", missing)}
+	}
+	bins := []string{cfg.Flagstorm}
+	if cfg.Parts[partThroughput] {
+		bins = append(bins, cfg.Flagserver)
+	}
+	for _, b := range bins {
+		if _, err := os.Stat(b); err != nil {
+			return nil, usageError{fmt.Sprintf("benchengine: binary %s not found: run `make build` first (%v)", b, err)}
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own executable: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "benchengine-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+
+	e := &env{
+		cfg:       cfg,
+		flagstorm: &flagstorm{path: cfg.Flagstorm, dir: dir},
+		pr:        newProber(),
+		logf:      func(format string, a ...any) { fmt.Fprintf(stderr, "benchengine: "+format+"\n", a...) },
+	}
+	defer e.pr.close()
+	if needWrk {
+		if e.wrk, err = newWrk(wrkPath, dir); err != nil {
+			return nil, err
+		}
+	}
+	if needHey {
+		e.hey = &hey{path: heyPath}
+	}
+
+	children := &procs{dir: dir}
+	defer func() {
+		if serr := children.stopAll(ctx); serr != nil {
+			err = errors.Join(err, fmt.Errorf("stop child processes: %w", serr))
+		}
+	}()
+
+	rep = newReport(ctx, cfg, command, e)
+	if err := startServers(ctx, e, children, self, dir); err != nil {
+		return nil, err
+	}
+	if cfg.Parts[partThroughput] {
+		rep.loads = append(rep.loads, partLoad{partThroughput, loadAvg()})
+		if rep.throughput, err = runThroughput(ctx, e); err != nil {
+			return nil, fmt.Errorf("throughput: %w", err)
+		}
+	}
+	if cfg.Parts[partAccuracy] {
+		rep.loads = append(rep.loads, partLoad{partAccuracy, loadAvg()})
+		if rep.accuracy, err = runAccuracy(ctx, e); err != nil {
+			return nil, fmt.Errorf("accuracy: %w", err)
+		}
+	}
+	if cfg.Parts[partMemory] {
+		rep.loads = append(rep.loads, partLoad{partMemory, loadAvg()})
+		if rep.memory, err = runMemory(ctx, e); err != nil {
+			return nil, fmt.Errorf("memory: %w", err)
+		}
+	}
+	if cfg.Parts[partClients] {
+		rep.loads = append(rep.loads, partLoad{partClients, loadAvg()})
+		if rep.clients, err = runClients(ctx, e, self); err != nil {
+			return nil, fmt.Errorf("clients: %w", err)
+		}
+	}
+	rep.loadEnd = loadAvg()
+	return rep, nil
+}
+
+// startServers starts the hello server (this program re-executed in
+// -serve mode) and, for the throughput part, flagserver: SQLite in a
+// temporary file, SEED_FLAGS=100, no Redis, the hardened profile.
+func startServers(ctx context.Context, e *env, g *procs, self, dir string) error {
+	httpReady := func(addr string) func(context.Context) error { return e.pr.ready("http://" + addr + "/readyz") }
+	p, addr, err := g.startServer(ctx, "hello", self, func(addr string) ([]string, []string) {
+		return []string{"-serve", "-addr", addr}, childEnv()
+	}, httpReady)
+	if err != nil {
+		return err
+	}
+	e.hello = &server{name: "hello", proc: p, addr: addr}
+	e.logf("hello server on %s", addr)
+	if !e.cfg.Parts[partThroughput] {
+		return nil
+	}
+	p, addr, err = g.startServer(ctx, "flagserver", e.cfg.Flagserver, func(addr string) ([]string, []string) {
+		return []string{"serve"}, childEnv(
+			"LISTEN_ADDR="+addr,
+			"SQLITE_PATH="+filepath.Join(dir, "flagserver.db"),
+			"CACHE_PROFILE=hardened",
+			"SEED_FLAGS=100",
+			"LOG_LEVEL=warn",
+			"LOG_FORMAT=json",
+		)
+	}, httpReady)
+	if err != nil {
+		return err
+	}
+	e.server = &server{name: "flagserver", proc: p, addr: addr}
+	e.logf("flagserver on %s (SQLite, no Redis, hardened profile)", addr)
+	return nil
+}
+
+// measure runs one load generator run through do, with the server's CPU
+// time read before and after; a server that died during the run is an
+// error.
+func measure(s *server, do func() (result, error)) (result, error) {
+	before, err := s.proc.cpuTime()
+	if err != nil {
+		return result{}, err
+	}
+	res, err := do()
+	if err == nil && s.proc.exited() {
+		err = fmt.Errorf("%s exited during the run (%v)\n--- %s log tail ---\n%s", s.name, s.proc.err, s.name, s.proc.tail())
+	}
+	if err != nil {
+		return result{}, err
+	}
+	after, err := s.proc.cpuTime()
+	if err != nil {
+		return result{}, err
+	}
+	res.ServerCPU = after - before
+	return res, nil
+}
+
+// pause lets the machine settle between runs (sockets in TIME_WAIT, the
+// previous generator's exit).
+func pause(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Second):
+		return nil
+	}
+}

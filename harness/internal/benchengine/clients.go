@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// clientsCase is one client in the clients part: a loop of the hidden
+// -client-loop mode, or (loop 0) the flagstorm CLI or wrk.
+type clientsCase struct {
+	name string
+	what string
+	loop loop // 0 for the CLI and wrk
+	tool tool // toolFlagstorm or toolWrk when loop is 0
+	runs []result
+}
+
+// clientsResult is the clients part.
+type clientsResult struct {
+	cases []*clientsCase
+}
+
+// runClients runs, once per round and against the hello server, the
+// flagstorm CLI, each client loop and wrk, at the throughput runs'
+// concurrency and duration.
+func runClients(ctx context.Context, e *env, self string) (*clientsResult, error) {
+	cfg := e.cfg
+	url := e.hello.base() + "/"
+	c := &clientsResult{cases: []*clientsCase{
+		{name: "flagstorm run", what: "the CLI: start-up, engine, telemetry observer, reports", tool: toolFlagstorm},
+		{name: "engine", what: "engine.Run in-process, configured as the CLI does, with its telemetry observer", loop: loopEngine},
+		{name: "engine, no observer", what: "engine.Run without an observer", loop: loopEngineBare},
+		{name: "net/http loop", what: "VU goroutines calling request.NewClient's http.Client back to back; no scheduler, recorder or request building", loop: loopNetHTTP},
+		{name: "raw socket loop", what: "one TCP connection per VU, a fixed request written, the response read with a minimal parser", loop: loopRaw},
+		{name: "wrk", what: fmt.Sprintf("wrk -t%d", cfg.Threads), tool: toolWrk},
+	}}
+	if err := e.pr.warmUp(ctx, url); err != nil {
+		return nil, err
+	}
+	for round := range cfg.Rounds {
+		for i := range c.cases {
+			cc := c.cases[(i+round)%len(c.cases)]
+			res, err := measure(e.hello, func() (result, error) {
+				switch {
+				case cc.loop != 0:
+					return runLoopProc(ctx, self, cc.loop, url, cfg.Connections, cfg.Duration)
+				case cc.tool == toolWrk:
+					return e.wrk.run(ctx, cfg.Threads, cfg.Connections, cfg.Duration, url)
+				default:
+					return e.flagstorm.run(ctx, "clients-cli", fmt.Sprintf("benchengine clients: %d VUs", cfg.Connections),
+						loadShape{VUs: cfg.Connections, Duration: cfg.Duration}, e.hello.base(), "/", 0)
+				}
+			})
+			if err != nil {
+				return nil, fmt.Errorf("round %d, %s: %w", round+1, cc.name, err)
+			}
+			cc.runs = append(cc.runs, res)
+			e.logf("clients round %d/%d %-20s %s", round+1, cfg.Rounds, cc.name, res)
+			if err := pause(ctx); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return c, nil
+}
+
+// runLoopProc runs this program in -client-loop mode as a child process
+// and reads the line it prints (wrk's done-line format, without
+// latencies).
+func runLoopProc(ctx context.Context, self string, l loop, url string, vus int, d time.Duration) (result, error) {
+	args := []string{"-client-loop", l.String(), "-url", url, "-vus", strconv.Itoa(vus), "-duration", d.String()}
+	g, err := runGenerator(ctx, self, args, childEnv(), d+gracefulStop+genSlack, 0)
+	if err == nil && g.exitCode != 0 {
+		err = fmt.Errorf("exit status %d: %s", g.exitCode, g.output())
+	}
+	if err != nil {
+		return result{}, fmt.Errorf("client loop %s: %w", l, err)
+	}
+	res, err := parseWrk(string(g.stdout))
+	if err != nil {
+		return result{}, fmt.Errorf("client loop %s: %w", l, err)
+	}
+	res.Proc = g
+	return res, nil
+}

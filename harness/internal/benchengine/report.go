@@ -1,0 +1,432 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"debug/buildinfo"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// partLoad is the load average when a part started.
+type partLoad struct {
+	part part
+	load string
+}
+
+// report is what a benchmark invocation found, and where.
+type report struct {
+	cfg        config
+	command    string
+	date       time.Time
+	nproc      int
+	cpu        string
+	ram        string
+	goVersion  string
+	flagstorm  string // the binary, its Go version and commit
+	flagserver string
+	wrkVersion string
+	heyVersion string
+	// loadStart and loadEnd are /proc/loadavg's 1, 5 and 15-minute load
+	// averages before the servers start and after the last run; loads the
+	// same at the start of each part. Other work on the machine shows
+	// here.
+	loadStart, loadEnd string
+	loads              []partLoad
+
+	throughput *throughputResult // nil when not run
+	accuracy   *accuracyResult
+	memory     *memoryResult
+	clients    *clientsResult
+}
+
+func newReport(ctx context.Context, cfg config, command string, e *env) *report {
+	r := &report{
+		cfg:        cfg,
+		command:    command,
+		date:       time.Now().UTC(),
+		nproc:      runtime.NumCPU(),
+		cpu:        cpuModel(),
+		ram:        memTotal(),
+		goVersion:  runtime.Version(),
+		flagstorm:  describeBinary(cfg.Flagstorm),
+		flagserver: describeBinary(cfg.Flagserver),
+		loadStart:  loadAvg(),
+	}
+	if e.wrk != nil {
+		r.wrkVersion = wrkVersion(ctx, e.wrk.path)
+	}
+	if e.hey != nil {
+		r.heyVersion = heyVersion(ctx)
+	}
+	return r
+}
+
+// verdict is one goal's outcome.
+type goalVerdict struct {
+	goal string
+	pass bool
+	got  string
+}
+
+func (r *report) verdicts() []goalVerdict {
+	var vs []goalVerdict
+	if t := r.throughput; t != nil {
+		for _, ep := range t.endpoints {
+			v := goalVerdict{goal: fmt.Sprintf("%s: flagstorm req/s ≥ %.1f × wrk", ep.name, goalThroughputRatio), got: "no valid run"}
+			if x, ok := t.ratio(ep.name, toolFlagstorm, toolWrk); ok {
+				v.pass, v.got = x >= goalThroughputRatio, fmt.Sprintf("%.2f×", x)
+			}
+			vs = append(vs, v)
+		}
+	}
+	if a := r.accuracy; a != nil {
+		v := goalVerdict{
+			goal: fmt.Sprintf("accuracy: \\|p50 with %v toxic − (%v + p50 without)\\| ≤ %v", a.latency, a.latency, a.tolerance),
+			pass: a.pass(),
+			got: fmt.Sprintf("%s − (%s + %s) = %s", ms(a.toxic.P50), ms(a.latency), ms(a.plain.P50),
+				signedMs(a.deviation())),
+		}
+		vs = append(vs, v)
+	}
+	if m := r.memory; m != nil {
+		v := goalVerdict{
+			goal: fmt.Sprintf("memory: peak RSS of a %v run ≤ %.1f × a %v run's", m.longDur, goalMemoryRatio, m.shortDur),
+			pass: m.pass(),
+			got:  fmt.Sprintf("%s vs %s = %.2f×", mib(m.long.Proc.maxRSS), mib(m.short.Proc.maxRSS), m.ratio()),
+		}
+		if !m.goalLength {
+			v.goal += " (quick check; the goal compares 1 min with 10 min: -memory-long)"
+		}
+		vs = append(vs, v)
+	}
+	return vs
+}
+
+func (r *report) passed() bool {
+	for _, v := range r.verdicts() {
+		if !v.pass {
+			return false
+		}
+	}
+	return true
+}
+
+// write prints the Markdown report to stdout and, if file is set, to file.
+func (r *report) write(stdout io.Writer, file string) error {
+	var b bytes.Buffer
+	r.markdown(&b)
+	if _, err := stdout.Write(b.Bytes()); err != nil {
+		return err
+	}
+	if file != "" {
+		if err := os.WriteFile(file, b.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("-markdown: %w", err)
+		}
+	}
+	return nil
+}
+
+func (r *report) markdown(w io.Writer) {
+	p := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
+	cfg := r.cfg
+	p("### Setup")
+	p("")
+	p("| | |")
+	p("|---|---|")
+	p("| command | `%s` |", r.command)
+	p("| date | %s |", r.date.Format("2006-01-02 15:04 MST"))
+	p("| machine | nproc %d, %s, %s RAM |", r.nproc, r.cpu, r.ram)
+	loads := []string{r.loadStart + " at the start"}
+	for _, l := range r.loads {
+		loads = append(loads, fmt.Sprintf("%s before %s", l.load, l.part))
+	}
+	loads = append(loads, r.loadEnd+" at the end")
+	p("| load average (1, 5, 15 min) | %s |", strings.Join(loads, "; "))
+	p("| Go | %s (benchmark); flagstorm %s |", r.goVersion, r.flagstorm)
+	if r.throughput != nil {
+		p("| flagserver | %s: SQLite in a temporary file, `SEED_FLAGS=100`, no Redis, `CACHE_PROFILE=hardened`, `LOG_LEVEL=warn` |", r.flagserver)
+	}
+	if r.wrkVersion != "" {
+		p("| wrk | %s: `wrk %s` |", r.wrkVersion, strings.Join(wrkArgs(cfg.Threads, cfg.Connections, cfg.Duration, "done.lua", "URL"), " "))
+	}
+	if r.heyVersion != "" {
+		p("| hey | %s: `hey %s` |", r.heyVersion, strings.Join(heyArgs(cfg.Connections, cfg.Duration, "URL"), " "))
+	}
+	p("| flagstorm | `flagstorm %s`, a generated scenario: one `GET` of the endpoint, threshold `http_req_failed: rate==0`, `gracefulStop: %v` |",
+		strings.Join(flagstormArgs("scenario.yaml", "BASE", "DIR"), " "), gracefulStop)
+	p("")
+	if r.throughput != nil {
+		r.throughputMarkdown(p)
+	}
+	if r.accuracy != nil {
+		r.accuracyMarkdown(p)
+	}
+	if r.memory != nil {
+		r.memoryMarkdown(p)
+	}
+	if r.clients != nil {
+		r.clientsMarkdown(p)
+	}
+	p("### Goals")
+	p("")
+	p("| goal | verdict | measured |")
+	p("|---|---|---|")
+	for _, v := range r.verdicts() {
+		verdict := "FAIL"
+		if v.pass {
+			verdict = "PASS"
+		}
+		p("| %s | **%s** | %s |", v.goal, verdict, v.got)
+	}
+}
+
+func (r *report) throughputMarkdown(p func(string, ...any)) {
+	cfg, t := r.cfg, r.throughput
+	p("### Throughput (medians over valid runs)")
+	p("")
+	p("%d connections (flagstorm: constant-vus, %d VUs) for %v per run; %d round(s), every tool against every endpoint once per round, the tools' order rotated from round to round.",
+		cfg.Connections, cfg.Connections, cfg.Duration, cfg.Rounds)
+	p("")
+	p("| endpoint | tool | req/s | req/s by round | p50 | p99 | generator CPU/req | generator cores | generator peak RSS | server CPU/req | valid runs |")
+	p("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+	var invalid []string
+	for _, c := range t.cases {
+		cell := func(f func(result) float64, format string) string {
+			if v, ok := medianOf(c.runs, f); ok {
+				return fmt.Sprintf(format, v)
+			}
+			return "—"
+		}
+		var rounds []string
+		valid := 0
+		for i, m := range c.runs {
+			s := fmt.Sprintf("%.0f", m.RPS())
+			if m.Valid() {
+				valid++
+			} else {
+				s = "~~" + s + "~~"
+				invalid = append(invalid, fmt.Sprintf("%s, %s, round %d: %s", c.endpoint.name, c.tool, i+1, m.Problem()))
+			}
+			rounds = append(rounds, s)
+		}
+		p("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |", c.endpoint.name, c.tool,
+			cell(result.RPS, "%.0f"), strings.Join(rounds, " · "),
+			cell(func(r result) float64 { return float64(r.P50) / 1e6 }, "%.2f ms"),
+			cell(func(r result) float64 { return float64(r.P99) / 1e6 }, "%.2f ms"),
+			cell(result.GenCPUPerRequest, "%.1f µs"),
+			cell(result.GenCores, "%.2f"),
+			cell(func(r result) float64 { return float64(r.Proc.maxRSS) / (1 << 20) }, "%.1f MiB"),
+			cell(result.ServerCPUPerRequest, "%.1f µs"),
+			valid, len(c.runs))
+	}
+	p("")
+	p("Generator CPU/req: user + system CPU time of the load generator's process over its whole life " +
+		"(`rusage` at exit: start-up, the run and, for flagstorm, writing its reports) per request it completed; " +
+		"generator cores: that CPU time over the process's wall time. Server CPU/req: the server's CPU time during the run " +
+		"(`/proc/<pid>/stat`, 10 ms ticks) per completed request. Req/s: each tool's own count over its own measured duration. " +
+		"hey's latencies have 0.1 ms resolution.")
+	if len(t.sources) > 0 {
+		p("flagserver's `X-Flag-Source` after warm-up: `%s`.", strings.Join(t.sources, "`, `"))
+	}
+	if len(invalid) > 0 {
+		p("")
+		p("Invalid runs (struck through, left out of the medians):")
+		for _, s := range invalid {
+			p("- %s", s)
+		}
+	}
+	p("")
+	p("| endpoint | flagstorm ÷ wrk | hey ÷ wrk | flagstorm ÷ hey | goal |")
+	p("|---|---:|---:|---:|---|")
+	for _, ep := range t.endpoints {
+		cell := func(num, den tool) string {
+			if x, ok := t.ratio(ep.name, num, den); ok {
+				return fmt.Sprintf("%.2f", x)
+			}
+			return "—"
+		}
+		p("| %s | %s | %s | %s | flagstorm ÷ wrk ≥ %.1f |", ep.name, cell(toolFlagstorm, toolWrk), cell(toolHey, toolWrk),
+			cell(toolFlagstorm, toolHey), goalThroughputRatio)
+	}
+	p("")
+}
+
+func (r *report) accuracyMarkdown(p func(string, ...any)) {
+	a := r.accuracy
+	p("### Accuracy behind a %v latency toxic", a.latency)
+	p("")
+	p("The hello server behind an embedded Toxiproxy proxy (in the benchmark's process); %d VUs of flagstorm (constant-vus) for %v, "+
+		"then `wrk -t1 -c%d` as a reference for the toxic itself; first without a fault, then with a downstream latency toxic of %v.",
+		a.vus, a.duration, a.vus, a.latency)
+	p("")
+	p("| run | tool | p50 | p95 | p99 | requests | req/s |")
+	p("|---|---|---:|---:|---:|---:|---:|")
+	for _, row := range []struct {
+		run, tool string
+		r         result
+	}{
+		{"no fault (A)", "flagstorm", a.plain},
+		{fmt.Sprintf("%v toxic (B)", a.latency), "flagstorm", a.toxic},
+		{"no fault", "wrk", a.plainRef},
+		{fmt.Sprintf("%v toxic", a.latency), "wrk", a.toxicRef},
+	} {
+		s := ""
+		if !row.r.Valid() {
+			s = " (invalid: " + row.r.Problem() + ")"
+		}
+		p("| %s | %s | %s | %s | %s | %d%s | %.0f |", row.run, row.tool, ms(row.r.P50), ms(row.r.P95), ms(row.r.P99),
+			row.r.Requests, s, row.r.RPS())
+	}
+	p("")
+	p("flagstorm: B − (%v + A) = %s; the same for wrk: %s.", a.latency, signedMs(a.deviation()), signedMs(a.refDeviation()))
+	p("")
+}
+
+func (r *report) memoryMarkdown(p func(string, ...any)) {
+	m := r.memory
+	p("### Memory: constant-arrival-rate %d/s against the hello server", m.rate)
+	p("")
+	if !m.goalLength {
+		p("`-memory-long` not set: the long run lasts %v, not the goal's %v; a quick check of the trend only.", m.longDur, 10*m.shortDur)
+		p("")
+	}
+	p("| run | duration | requests | of the arrivals | dropped | peak RSS (ru_maxrss) | VmHWM, last read | VmRSS at 60 s | VmRSS, last read | CPU |")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, row := range []struct {
+		name string
+		d    time.Duration
+		r    result
+	}{{"short", m.shortDur, m.short}, {"long", m.longDur, m.long}} {
+		at60 := "—"
+		if v, ok := row.r.Proc.rssAt(time.Minute); ok {
+			at60 = mib(v)
+		}
+		last := "—"
+		if n := len(row.r.Proc.samples); n > 0 {
+			last = mib(row.r.Proc.samples[n-1].rss)
+		}
+		p("| %s | %v | %d | %.1f %% | %d | %s | %s | %s | %s | %.1f s |", row.name, row.d, row.r.Requests,
+			100*achieved(row.r, m.rate, row.d), row.r.Dropped, mib(row.r.Proc.maxRSS), mib(row.r.Proc.lastHWM), at60, last,
+			row.r.Proc.cpu.Seconds())
+	}
+	p("")
+	p("Peak RSS: the kernel's high-water mark of flagstorm's process at exit (`ru_maxrss`, the VmHWM of its last moment), "+
+		"which includes writing the reports; VmHWM and VmRSS were also read from `/proc/<pid>/status` every %v while it ran. "+
+		"Long ÷ short: %.2f.", memorySample, m.ratio())
+	for _, row := range []struct {
+		name string
+		d    time.Duration
+		r    result
+	}{{"short", m.shortDur, m.short}, {"long", m.longDur, m.long}} {
+		if a := achieved(row.r, m.rate, row.d); a < minAchieved {
+			p("")
+			p("⚠ The %s run completed only %.1f %% of its %d/s arrivals: flagstorm did not hold the rate.", row.name, 100*a, m.rate)
+		}
+	}
+	p("")
+}
+
+func (r *report) clientsMarkdown(p func(string, ...any)) {
+	cfg, c := r.cfg, r.clients
+	p("### flagstorm's cost taken apart (against the hello server)")
+	p("")
+	p("%d concurrent clients for %v per run; %d round(s), the clients' order rotated from round to round. "+
+		"The loops are this program's hidden `-client-loop` mode, each its own process.", cfg.Connections, cfg.Duration, cfg.Rounds)
+	p("")
+	p("| client | what | req/s | req/s by round | CPU/req | cores | peak RSS | server CPU/req | valid runs |")
+	p("|---|---|---:|---|---:|---:|---:|---:|---:|")
+	for _, cc := range c.cases {
+		cell := func(f func(result) float64, format string) string {
+			if v, ok := medianOf(cc.runs, f); ok {
+				return fmt.Sprintf(format, v)
+			}
+			return "—"
+		}
+		var rounds []string
+		valid := 0
+		for _, m := range cc.runs {
+			s := fmt.Sprintf("%.0f", m.RPS())
+			if m.Valid() {
+				valid++
+			} else {
+				s = "~~" + s + "~~"
+			}
+			rounds = append(rounds, s)
+		}
+		p("| %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |", cc.name, cc.what, cell(result.RPS, "%.0f"), strings.Join(rounds, " · "),
+			cell(result.GenCPUPerRequest, "%.1f µs"), cell(result.GenCores, "%.2f"),
+			cell(func(r result) float64 { return float64(r.Proc.maxRSS) / (1 << 20) }, "%.1f MiB"),
+			cell(result.ServerCPUPerRequest, "%.1f µs"), valid, len(cc.runs))
+	}
+	p("")
+}
+
+func signedMs(d time.Duration) string {
+	return fmt.Sprintf("%+.2f ms", float64(d)/float64(time.Millisecond))
+}
+
+// describeBinary names a Go binary with the Go version and the commit it
+// was built from (when the build recorded them).
+func describeBinary(path string) string {
+	bi, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return path
+	}
+	desc := fmt.Sprintf("%s (%s", path, bi.GoVersion)
+	var rev, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
+	}
+	if rev != "" {
+		desc += ", commit " + rev[:min(len(rev), 12)]
+		if modified == "true" {
+			desc += " + uncommitted changes"
+		}
+	}
+	return desc + ")"
+}
+
+// cpuModel is the first "model name" of /proc/cpuinfo.
+func cpuModel() string {
+	return procField("/proc/cpuinfo", "model name", func(v string) string { return v })
+}
+
+// memTotal is MemTotal of /proc/meminfo, in GiB.
+func memTotal() string {
+	return procField("/proc/meminfo", "MemTotal", func(v string) string {
+		kb, err := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
+		if err != nil {
+			return v
+		}
+		return fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+	})
+}
+
+// procField finds the first "key : value" line of a /proc file.
+func procField(path, key string, format func(string) string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "unknown"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == key {
+			return format(strings.TrimSpace(v))
+		}
+	}
+	return "unknown"
+}
