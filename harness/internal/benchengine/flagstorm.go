@@ -110,8 +110,8 @@ type summaryJSON struct {
 // parseSummary reads a summary.json: requests from http_reqs.count, the
 // duration from flagstorm.durationMs (what http_reqs.rate divides by),
 // failures from http_req_failed.passes (k6's count of non-zero samples:
-// failed requests), dropped arrivals from dropped_iterations.count when
-// present, and latency from http_req_duration (milliseconds; "med" is the
+// failed requests), dropped arrivals from dropped_iterations.count and
+// the most VUs allocated from vus_max.max when present, and latency from http_req_duration (milliseconds; "med" is the
 // p50).
 func parseSummary(b []byte) (result, error) {
 	var s summaryJSON
@@ -141,6 +141,7 @@ func parseSummary(b []byte) (result, error) {
 	r.Requests = int64(value("http_reqs", "count", true))
 	r.Failed = int64(value("http_req_failed", "passes", true))
 	r.Dropped = int64(value("dropped_iterations", "count", false))
+	r.VUs = int64(value("vus_max", "max", false))
 	if r.Requests > 0 {
 		r.P50 = msDur(value("http_req_duration", "med", true))
 		r.P95 = msDur(value("http_req_duration", "p(95)", true))

@@ -21,7 +21,7 @@ func TestParseSummary(t *testing.T) {
 			name: "clean run",
 			file: "summary-ok.json",
 			want: result{
-				Requests: 35309, Duration: 2001136327,
+				Requests: 35309, Duration: 2001136327, VUs: 5,
 				P50: 204 * time.Microsecond, P95: 645 * time.Microsecond, P99: 1751 * time.Microsecond, Max: 42883419,
 			},
 			wantValid: true,
@@ -30,7 +30,7 @@ func TestParseSummary(t *testing.T) {
 			name: "every request failed (404)",
 			file: "summary-failed.json",
 			want: result{
-				Requests: 17028, Failed: 17028, Duration: 1000133798,
+				Requests: 17028, Failed: 17028, Duration: 1000133798, VUs: 5,
 				P50: 228 * time.Microsecond, P95: 661 * time.Microsecond, P99: 1680 * time.Microsecond, Max: 11190755,
 			},
 		},
@@ -38,7 +38,7 @@ func TestParseSummary(t *testing.T) {
 			name: "open model with dropped arrivals",
 			file: "summary-dropped.json",
 			want: result{
-				Requests: 15674, Dropped: 24326, Duration: 2002624697,
+				Requests: 15674, Dropped: 24326, Duration: 2002624697, VUs: 2,
 				P50: 161 * time.Microsecond, P95: 1257 * time.Microsecond, P99: 2167 * time.Microsecond, Max: 8530237,
 			},
 			wantValid: true,

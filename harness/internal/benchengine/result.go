@@ -19,7 +19,10 @@ type result struct {
 	Failed int64
 	// Dropped counts arrivals an open-model run could not start (every
 	// VU busy); flagstorm only.
-	Dropped            int64
+	Dropped int64
+	// VUs is the most VUs the run had allocated (flagstorm's vus_max);
+	// 0 when unknown.
+	VUs                int64
 	P50, P95, P99, Max time.Duration
 	// Proc is the generator process's accounting.
 	Proc genProc
