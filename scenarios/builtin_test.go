@@ -86,9 +86,17 @@ func TestBuiltinBaseline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc := s.Scenarios[0]
-	if sc.Executor != ConstantVUs || sc.VUs != 50 || sc.Duration != 30*time.Second || len(s.Scenarios) != 1 {
-		t.Errorf("load: %+v", s.Scenarios)
+	// The suite's load: readers at 950/s from a pool of 50 preallocated
+	// VUs (the story's 50 concurrent users) and writers at 50/s, for 30 s.
+	rate := 0
+	for _, sc := range s.Scenarios {
+		if sc.Executor != ConstantArrivalRate || sc.Duration != 30*time.Second {
+			t.Errorf("load: %+v", s.Scenarios)
+		}
+		rate += sc.Rate
+	}
+	if rate != 1000 || s.Scenarios[0].PreAllocatedVUs != 50 {
+		t.Errorf("baseline offers %d requests/s with %d preallocated readers; want 1000/s and 50", rate, s.Scenarios[0].PreAllocatedVUs)
 	}
 	for _, p := range s.Timeline {
 		if p.Fault != nil || p.Action != 0 {
