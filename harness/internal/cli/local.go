@@ -64,6 +64,7 @@ func runLocalProfile(ctx context.Context, e env, spec *scenarios.Spec, ts []verd
 		Instances:      spec.Instances,
 		Profiles:       []string{profile},
 		FlagserverBin:  o.flagserverBin,
+		DatabaseURL:    o.databaseURL,
 		SeedFlags:      max(stack.DefaultSeedFlags, spec.Data.Flags.Len()),
 		AdminToken:     token,
 		MemoryCacheTTL: spec.MemoryCacheTTL,

@@ -61,6 +61,7 @@ type runOptions struct {
 	quiet         bool
 	flagserverBin string
 	logLevel      string
+	databaseURL   string
 }
 
 // runRun runs one scenario file.
@@ -75,6 +76,7 @@ func runRun(ctx context.Context, e env, args []string) error {
 	fs.BoolVar(&o.quiet, "quiet", false, "no live progress line")
 	fs.StringVar(&o.flagserverBin, "flagserver-bin", "", "flagserver binary for the local stack (default: next to flagstorm, bin/flagserver, or PATH)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log level of the stack and the timeline: debug, info, warn or error")
+	fs.StringVar(&o.databaseURL, "database-url", "", "PostgreSQL for the local stack (used through the postgres proxy; default: a throwaway cluster, else SQLite)")
 	fs.Usage = func() {
 		fmt.Fprintln(e.stderr, "Usage: flagstorm run FILE [--target-url URL] [flags]\n\nRuns a scenario file and judges its thresholds. Without --target-url it starts the local\nstack (Redis primary and replica, PostgreSQL, Toxiproxy, flagserver) once per profile the\nscenario names, injects the timeline's faults and checks every answer against the database.\nWith --target-url it drives load against any HTTP service (no faults).\nExit codes: 0 pass, 1 threshold failed, 2 invalid usage or scenario, 3 inconclusive, 4 infrastructure, 130 interrupted.\n\nFlags:")
 		fs.PrintDefaults()

@@ -23,6 +23,7 @@ func runSuite(ctx context.Context, e env, args []string) error {
 	fs.StringVar(&o.out, "out", "out", "directory for each scenario's reports and the suite's index.html")
 	fs.StringVar(&o.flagserverBin, "flagserver-bin", "", "flagserver binary (default: next to flagstorm, bin/flagserver, or PATH)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log level of the stack and the timeline")
+	fs.StringVar(&o.databaseURL, "database-url", "", "PostgreSQL for the local stack (default: a throwaway cluster per run, else SQLite)")
 	fs.StringVar(&o.pushGateway, "push-gateway", "", "push each run's metrics to this Pushgateway URL")
 	only := fs.String("only", "", "comma-separated names of built-in scenarios to run (default: all)")
 	fs.Usage = func() {
