@@ -268,6 +268,12 @@ func (s *Service) Update(ctx context.Context, env, key string, p Patch, ifVersio
 		s.gens.bump(k, s.forget)
 	}
 	s.invalidate(context.WithoutCancel(ctx), keys)
+	// Again after the DEL: a read that began between the first bump and
+	// the DEL may have fetched the old value from Redis and must neither
+	// be remembered nor shared with readers arriving after this answer.
+	for _, k := range keys {
+		s.gens.bump(k, s.forget)
+	}
 	return f, nil
 }
 
