@@ -186,3 +186,17 @@ func TestCancelledRunIsInterrupted(t *testing.T) {
 		t.Error("a cancelled run is not marked interrupted")
 	}
 }
+
+// A counter that never incremented is 0, not "no data": "stale_reads
+// count==0" passes on a run without stale reads. Trends without samples
+// stay no data.
+func TestUnincrementedCounterIsZero(t *testing.T) {
+	rec := record.New(time.Unix(0, 0), recordKinds(verdict.DefaultCatalog()))
+	st := Stats(rec, verdict.DefaultCatalog(), func() time.Time { return time.Unix(10, 0) })
+	if v, ok := st.Aggregate("stale_reads", nil, verdict.Agg{Kind: verdict.AggCount}); !ok || v != 0 {
+		t.Errorf("stale_reads count = %v, %v; want 0, true", v, ok)
+	}
+	if _, ok := st.Aggregate("http_req_duration", nil, verdict.Agg{Kind: verdict.AggPercentile, P: 95}); ok {
+		t.Error("a trend without samples must stay no data")
+	}
+}
