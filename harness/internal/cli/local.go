@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -38,7 +40,12 @@ type localOutcome struct {
 // with its fault timeline, the oracle and the expectations.
 func runLocal(ctx context.Context, e env, spec *scenarios.Spec, ts []verdict.Threshold, o runOptions, log *slog.Logger) ([]localOutcome, error) {
 	var outs []localOutcome
-	for _, p := range spec.Profiles() {
+	profiles := spec.Profiles()
+	if o.profile != "" {
+		p, _ := scenarios.ParseProfile(o.profile)
+		profiles = []scenarios.Profile{p}
+	}
+	for _, p := range profiles {
 		if ctx.Err() != nil {
 			break
 		}
@@ -60,6 +67,9 @@ func randomToken() string {
 func runLocalProfile(ctx context.Context, e env, spec *scenarios.Spec, ts []verdict.Threshold, o runOptions, profile string, log *slog.Logger) (localOutcome, error) {
 	token := randomToken()
 	fmt.Fprintf(e.stderr, "starting the stack for %s (profile %s, %d instance(s))\n", spec.Name, profile, spec.Instances)
+	for _, k := range slices.Sorted(maps.Keys(o.flagserverEnv)) {
+		fmt.Fprintf(e.stderr, "  flagserver environment: %s=%s\n", k, o.flagserverEnv[k])
+	}
 	st, err := stack.Start(ctx, stack.Config{
 		Instances:      spec.Instances,
 		Profiles:       []string{profile},
@@ -68,6 +78,7 @@ func runLocalProfile(ctx context.Context, e env, spec *scenarios.Spec, ts []verd
 		SeedFlags:      max(stack.DefaultSeedFlags, spec.Data.Flags.Len()),
 		AdminToken:     token,
 		MemoryCacheTTL: spec.MemoryCacheTTL,
+		Env:            o.flagserverEnv,
 		Logger:         log,
 	})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"golang.org/x/term"
@@ -62,6 +63,12 @@ type runOptions struct {
 	flagserverBin string
 	logLevel      string
 	databaseURL   string
+	// profile, when set, replaces the scenario's profiles (local stack).
+	profile string
+	// flagserverEnv is extra flagserver environment for the local stack,
+	// like FLAGSERVER_UNSAFE_NO_FALLBACK=true for a deliberately broken
+	// target.
+	flagserverEnv map[string]string
 }
 
 // runRun runs one scenario file.
@@ -77,6 +84,22 @@ func runRun(ctx context.Context, e env, args []string) error {
 	fs.StringVar(&o.flagserverBin, "flagserver-bin", "", "flagserver binary for the local stack (default: next to flagstorm, bin/flagserver, or PATH)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log level of the stack and the timeline: debug, info, warn or error")
 	fs.StringVar(&o.databaseURL, "database-url", "", "PostgreSQL for the local stack (used through the postgres proxy; default: a throwaway cluster, else SQLite)")
+	fs.Func("profile", "run the local stack with this flagserver profile only (hardened or seed), instead of the scenario's", func(v string) error {
+		if _, err := scenarios.ParseProfile(v); err != nil || v == scenarios.ProfileBoth.String() {
+			return fmt.Errorf("%q: want hardened or seed", v)
+		}
+		o.profile = v
+		return nil
+	})
+	o.flagserverEnv = map[string]string{}
+	fs.Func("flagserver-env", "extra flagserver environment for the local stack, KEY=VALUE (repeatable; e.g. an UNSAFE_ switch of a deliberately broken target)", func(v string) error {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok || k == "" || strings.ContainsAny(k, " \t") {
+			return fmt.Errorf("%q: want KEY=VALUE", v)
+		}
+		o.flagserverEnv[k] = val
+		return nil
+	})
 	fs.Usage = func() {
 		fmt.Fprintln(e.stderr, "Usage: flagstorm run FILE [--target-url URL] [flags]\n\nRuns a scenario file and judges its thresholds. Without --target-url it starts the local\nstack (Redis primary and replica, PostgreSQL, Toxiproxy, flagserver) once per profile the\nscenario names, injects the timeline's faults and checks every answer against the database.\nWith --target-url it drives load against any HTTP service (no faults).\nExit codes: 0 pass, 1 threshold failed, 2 invalid usage or scenario, 3 inconclusive, 4 infrastructure, 130 interrupted.\n\nFlags:")
 		fs.PrintDefaults()
