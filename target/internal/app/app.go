@@ -57,6 +57,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	if err != nil {
 		return nil, err
 	}
+	cfg.Unsafe.warn(log)
+	profile = cfg.Unsafe.apply(profile)
 	s := &Server{profile: profile, log: log, registry: prometheus.NewRegistry(), served: make(chan error, 1)}
 	defer func() {
 		if err != nil {
@@ -102,6 +104,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		if err != nil {
 			return nil, err
 		}
+		if cfg.Unsafe.BlockingColdStart {
+			if err := waitForRedis(ctx, s.cache.Client()); err != nil {
+				return nil, err
+			}
+		}
 		if err := s.cache.Connect(ctx, profile.ConnectWait); err != nil {
 			log.Warn("redis not ready at start; serving from the database and reconnecting in the background", "wait", profile.ConnectWait, "err", err)
 		}
@@ -133,8 +140,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	s.addr = ln.Addr().String()
 	s.http = httpapi.NewServer(s.addr, h)
 	go func() { s.served <- s.http.Serve(ln) }()
-	log.Info("flagserver listening", "addr", s.addr, "profile", profile.Name,
-		"store", storeKind(cfg), "cache", s.service.Ready(ctx).Cache)
+	attrs := []any{"addr", s.addr, "profile", profile.Name, "store", storeKind(cfg), "cache", s.service.Ready(ctx).Cache}
+	if on := cfg.Unsafe.Enabled(); len(on) > 0 {
+		attrs = append(attrs, "unsafe", on)
+	}
+	log.Info("flagserver listening", attrs...)
 	return s, nil
 }
 

@@ -30,6 +30,7 @@ type options struct {
 	redisURL  string
 	memoryTTL *time.Duration
 	dbURL     string
+	unsafe    Unsafe
 }
 
 func zero() *time.Duration { var d time.Duration; return &d }
@@ -49,6 +50,7 @@ func start(t *testing.T, o options) *Server {
 		Environments:   DefaultEnvironments,
 		SeedFlags:      10,
 		LogLevel:       "info",
+		Unsafe:         o.unsafe,
 	}
 	srv, err := Start(t.Context(), cfg, nil)
 	if err != nil {

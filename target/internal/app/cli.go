@@ -37,7 +37,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		fmt.Fprintln(stdout, "flagserver", version())
 		return 0
 	case "help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usage+unsafeHelp())
 		return 0
 	default:
 		fmt.Fprintf(stderr, "flagserver: unknown command %q (want serve, seed or version)\n", cmd)
@@ -50,6 +50,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
+		fmt.Fprint(stderr, unsafeHelp())
 	}
 	fs.StringVar(&cfg.ListenAddr, "listen", cfg.ListenAddr, "HTTP listen address (LISTEN_ADDR)")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "PostgreSQL URL; empty: embedded SQLite (DATABASE_URL)")

@@ -48,6 +48,10 @@ type Config struct {
 	// LogFormat (LOG_FORMAT) is json or text. Default: text on a terminal,
 	// json otherwise.
 	LogFormat string
+	// Unsafe are the deliberately UNSAFE switches (UNSAFE_*, environment
+	// only, see Unsafe). The zero value, every switch off, is the only
+	// setting for anything but a test of the harness.
+	Unsafe Unsafe
 }
 
 // DefaultEnvironments are the environments a server knows when
@@ -69,7 +73,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		LogLevel:     or(getenv("LOG_LEVEL"), "info"),
 		LogFormat:    getenv("LOG_FORMAT"),
 	}
-	var errs []error
+	unsafe, errs := unsafeFromEnv(getenv)
+	c.Unsafe = unsafe
 	if v := getenv("CACHE_TTL"); v != "" {
 		d, err := parseDuration(v)
 		if err != nil || d <= 0 {

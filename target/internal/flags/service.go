@@ -20,6 +20,10 @@ import (
 // ErrCircuitOpen is returned by a Cache whose circuit breaker refuses calls.
 var ErrCircuitOpen = errors.New("flags: cache circuit open")
 
+// errNoFallback marks a read that failed because Redis failed and
+// Config.NoCacheFallback forbids the database fallback.
+var errNoFallback = errors.New("flags: cache failed and the database fallback is disabled (unsafe)")
+
 // Config wires a Service. The cache profiles (seed, hardened) are two
 // settings of these fields, chosen in the composition root.
 type Config struct {
@@ -65,6 +69,11 @@ type Config struct {
 	// successful invalidation, erasing a value that a read racing with the
 	// update wrote back from its older database snapshot. 0: no second DEL.
 	InvalidationRecheck time.Duration
+	// NoCacheFallback is UNSAFE, for testing the harness only: a failed
+	// Redis read (an error or an open circuit) becomes ErrUnavailable
+	// instead of a database read, and no in-process copy is served for
+	// it. A miss still reads the database. false (the default) falls back.
+	NoCacheFallback bool
 	// Logger receives cache and store failures (rate limited). Nil: discard.
 	Logger *slog.Logger
 	// Registerer receives the service's metrics. Nil: not registered.
@@ -343,7 +352,7 @@ func (s *Service) read(ctx context.Context, ck string, load func(context.Context
 	case errors.Is(f.err, ErrNotFound):
 		s.m.readBySource[f.src].Inc()
 		return nil, f.src, ErrNotFound
-	case old != nil && s.cfg.StaleTTL > 0 && time.Since(old.at) < s.cfg.StaleTTL && !old.notFound:
+	case old != nil && s.cfg.StaleTTL > 0 && time.Since(old.at) < s.cfg.StaleTTL && !old.notFound && !errors.Is(f.err, errNoFallback):
 		s.m.readBySource[SourceStale].Inc()
 		return old, SourceStale, nil
 	default:
@@ -389,6 +398,9 @@ func (s *Service) fetch(ctx context.Context, ck string, load func(context.Contex
 				}
 			}
 		}
+	}
+	if s.cfg.NoCacheFallback && (reason == ReasonCacheError || reason == ReasonCircuitOpen) {
+		return fetched{err: fmt.Errorf("%w (%s)", errNoFallback, reason)}
 	}
 	s.m.fallbacks.WithLabelValues(reason).Inc()
 	src := SourceDBFallback

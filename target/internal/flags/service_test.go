@@ -475,3 +475,35 @@ func TestMetricsLint(t *testing.T) {
 		t.Errorf("%s: %s", p.Metric, p.Text)
 	}
 }
+
+// NoCacheFallback is an UNSAFE switch that breaks the fallback on purpose
+// (the harness must catch it): a Redis failure is ErrUnavailable, a miss
+// still reads the store, and no in-process copy papers over the failure.
+func TestNoCacheFallback(t *testing.T) {
+	errDown := errors.New("connection refused")
+	for _, tt := range []struct {
+		name   string
+		getErr error
+	}{
+		{"cache error", errDown},
+		{"circuit open", ErrCircuitOpen},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st, c := newFakeStore(), newFakeCache()
+			s := newService(t, Config{Store: st, Cache: c, NoCacheFallback: true, MemoryTTL: time.Nanosecond, StaleTTL: time.Hour})
+			r, err := s.Get(t.Context(), "production", "a")
+			if err != nil || r.Source != SourceDB {
+				t.Fatalf("miss: %v, source %v; want a store read", err, r.Source)
+			}
+			c.set(tt.getErr, nil)
+			reads := st.readCount()
+			_, err = s.Get(t.Context(), "production", "a")
+			if !errors.Is(err, ErrUnavailable) {
+				t.Errorf("with Redis failing: err %v, want ErrUnavailable", err)
+			}
+			if n := st.readCount() - reads; n != 0 {
+				t.Errorf("with Redis failing: %d store reads, want none", n)
+			}
+		})
+	}
+}
