@@ -18,7 +18,12 @@ require (
 	modernc.org/sqlite v1.62.0
 )
 
-require github.com/kr/text v0.2.0 // indirect
+require (
+	github.com/json-iterator/go v1.1.12 // indirect
+	github.com/kr/text v0.2.0 // indirect
+	github.com/modern-go/concurrent v0.0.0-20180306012644-bacd9c7ef1dd // indirect
+	github.com/modern-go/reflect2 v1.0.2 // indirect
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
