@@ -52,6 +52,7 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
+		"gate":     {gateSummary, runGate},
 		"suite":    {"run the built-in resilience suite on the local stack under both profiles; print the matrix and out/index.html", runSuite},
 		"stack":    {"start Redis (primary and replica), PostgreSQL, Toxiproxy and flagserver; print the endpoints; run until Ctrl-C", runStack},
 		"run":      {"run a scenario file against a target and judge its thresholds", runRun},

@@ -1,0 +1,283 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/flagstorm/flagstorm/harness/internal/gate"
+)
+
+// gateSummary is the gate command's line in `flagstorm help`.
+const gateSummary = "canary gate: judge a canary against its baseline from Prometheus (evaluate), or serve Argo Rollouts and Flagger (serve)"
+
+// runGate is `flagstorm gate evaluate|serve`. Its exit codes are its own
+// (docs/canary-gate.md): 0 go, 1 no-go, 2 inconclusive, 3 could not
+// evaluate, 64 usage (2 means inconclusive here), 130 interrupted.
+func runGate(ctx context.Context, e env, args []string) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		w := e.stdout
+		if len(args) == 0 {
+			w = e.stderr
+		}
+		printGateUsage(w)
+		if len(args) == 0 {
+			return &exitError{code: gate.ExitUsage, err: errReported}
+		}
+		return nil
+	}
+	var err error
+	switch args[0] {
+	case "evaluate":
+		err = runGateEvaluate(ctx, e, args[1:])
+	case "serve":
+		err = runGateServe(ctx, e, args[1:])
+	default:
+		printGateUsage(e.stderr)
+		err = fmt.Errorf("unknown subcommand %q: want evaluate or serve", args[0])
+		return &exitError{code: gate.ExitUsage, err: err}
+	}
+	// The shared flag parser reports usage errors as 2, which means
+	// inconclusive here.
+	var ee *exitError
+	if errors.As(err, &ee) && ee.code == ExitUsage {
+		return &exitError{code: gate.ExitUsage, err: ee.err}
+	}
+	return err
+}
+
+func printGateUsage(w io.Writer) {
+	fmt.Fprint(w, `Usage:
+  flagstorm gate evaluate --prometheus URL --canary SELECTOR --baseline SELECTOR [--config FILE] [--format table|json] [--dry-run]
+  flagstorm gate serve --listen ADDR --prometheus URL [--config FILE]
+
+evaluate queries Prometheus for the canary and its baseline (p95 latency,
+its ratio to the baseline, error rate, cache error rate, database fallback
+rate, over a short and a long window) and prints the verdict.
+serve answers Argo Rollouts (POST /v1/evaluate) and Flagger
+(POST /v1/flagger/{hook}); /healthz, /metrics.
+
+Exit codes of evaluate: 0 go, 1 no-go, 2 inconclusive (too little traffic),
+3 could not evaluate (Prometheus unreachable or a query failed),
+64 invalid usage or configuration, 130 interrupted.
+Flags have environment fallbacks FLAGSTORM_<FLAG> (--prometheus: FLAGSTORM_PROMETHEUS).
+See docs/canary-gate.md.
+`)
+}
+
+func runGateEvaluate(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet("gate evaluate", e)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: flagstorm gate evaluate --prometheus URL --canary SELECTOR --baseline SELECTOR [flags]
+
+Exit codes: 0 go, 1 no-go, 2 inconclusive, 3 could not evaluate, 64 usage.
+With --dry-run it evaluates and prints the verdict, the exit code it would
+have used and every PromQL query, and exits 0 (64 for usage errors).
+
+Flags (environment fallback FLAGSTORM_<FLAG>):
+`)
+		fs.PrintDefaults()
+	}
+	var (
+		promURL, canary, baseline, configPath, format string
+		dryRun                                        bool
+	)
+	fs.StringVar(&promURL, "prometheus", "", "Prometheus base `URL`, like http://127.0.0.1:9090 (required)")
+	fs.StringVar(&canary, "canary", "", "PromQL label matchers of the canary's series, like '{track=\"canary\"}' (required)")
+	fs.StringVar(&baseline, "baseline", "", "PromQL label matchers of the baseline's series, like '{track=\"baseline\"}' (required)")
+	fs.StringVar(&configPath, "config", "", "gate configuration `file`, YAML or JSON (default: built-in limits, see docs/canary-gate.md)")
+	fs.StringVar(&format, "format", "table", "output: table or json")
+	fs.BoolVar(&dryRun, "dry-run", false, "evaluate and print what the gate would say and the PromQL it runs, but always exit 0")
+	if err := parse(fs, e, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("unexpected arguments %q", fs.Args())
+	}
+	var errs []error
+	if promURL == "" {
+		errs = append(errs, errors.New("--prometheus: required (or FLAGSTORM_PROMETHEUS)"))
+	}
+	csel, err := gate.ParseSelector(canary)
+	if canary == "" {
+		errs = append(errs, errors.New("--canary: required, like '{track=\"canary\"}' (or FLAGSTORM_CANARY)"))
+	} else if err != nil {
+		errs = append(errs, fmt.Errorf("--canary: %w", err))
+	}
+	bsel, err := gate.ParseSelector(baseline)
+	if baseline == "" {
+		errs = append(errs, errors.New("--baseline: required, like '{track=\"baseline\"}' (or FLAGSTORM_BASELINE)"))
+	} else if err != nil {
+		errs = append(errs, fmt.Errorf("--baseline: %w", err))
+	}
+	if err == nil && !csel.IsZero() && csel.String() == bsel.String() {
+		errs = append(errs, errors.New("--baseline: the same series as --canary: nothing to compare"))
+	}
+	if format != "table" && format != "json" {
+		errs = append(errs, fmt.Errorf("--format %q: want table or json", format))
+	}
+	cfg := gate.Default()
+	if configPath != "" {
+		if cfg, err = gate.LoadConfig(configPath); err != nil {
+			errs = append(errs, fmt.Errorf("--config: %w", err))
+		}
+	}
+	var q gate.Querier
+	if promURL != "" {
+		if q, err = gate.NewQuerier(promURL, nil); err != nil {
+			errs = append(errs, fmt.Errorf("--prometheus: %w", err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return usageError("%w", err)
+	}
+	g, err := gate.New(q, cfg)
+	if err != nil {
+		return usageError("%w", err)
+	}
+
+	res, evalErr := g.Evaluate(ctx, gate.Request{Canary: csel, Baseline: bsel})
+	if evalErr != nil && ctx.Err() != nil {
+		return evalErr // interrupted: 130
+	}
+	code := gate.ExitUnevaluated
+	if evalErr == nil {
+		code = res.Verdict.ExitCode()
+	}
+	if err := printGateResult(e, format, res, evalErr, dryRun, code, gate.Plan(cfg, csel, bsel)); err != nil {
+		return err
+	}
+	switch {
+	case dryRun:
+		return nil
+	case evalErr != nil:
+		return &exitError{code: code, err: evalErr}
+	case code != gate.ExitGo:
+		return &exitError{code: code, err: errReported}
+	}
+	return nil
+}
+
+// gateJSON is the --format json document: the result, plus what the
+// command decided.
+type gateJSON struct {
+	*gate.Result
+	Error    string `json:"error,omitempty"`
+	ExitCode int    `json:"exitCode"`
+	DryRun   bool   `json:"dryRun"`
+}
+
+func printGateResult(e env, format string, res *gate.Result, evalErr error, dryRun bool, code int, plan []gate.Query) error {
+	if format == "json" {
+		doc := gateJSON{Result: res, ExitCode: code, DryRun: dryRun}
+		if evalErr != nil {
+			doc.Error = evalErr.Error()
+		}
+		b, err := json.MarshalIndent(doc, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encode the result: %w", err)
+		}
+		_, err = fmt.Fprintf(e.stdout, "%s\n", b)
+		return err
+	}
+	if res != nil {
+		if err := res.WriteTable(e.stdout); err != nil {
+			return err
+		}
+	}
+	if !dryRun {
+		return nil
+	}
+	fmt.Fprintln(e.stdout, "\nqueries:")
+	if err := gate.WritePlan(e.stdout, plan); err != nil {
+		return err
+	}
+	if evalErr != nil {
+		fmt.Fprintf(e.stdout, "\ncould not evaluate: %v\n", evalErr)
+	}
+	_, err := fmt.Fprintf(e.stdout, "\ndry run: would exit %d; exiting 0\n", code)
+	return err
+}
+
+func runGateServe(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet("gate serve", e)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: flagstorm gate serve --listen ADDR --prometheus URL [--config FILE]
+
+Serves POST /v1/evaluate (Argo Rollouts' web metric provider), POST
+/v1/flagger/{hook} (Flagger's webhooks), GET /healthz and GET /metrics
+until SIGINT or SIGTERM, then shuts down gracefully (exit 0).
+
+Flags (environment fallback FLAGSTORM_<FLAG>):
+`)
+		fs.PrintDefaults()
+	}
+	var promURL, listen, configPath, logLevel string
+	fs.StringVar(&listen, "listen", "127.0.0.1:9470", "`address` to serve on (\":9470\" for every interface, e.g. in a pod)")
+	fs.StringVar(&promURL, "prometheus", "", "Prometheus base `URL` (required)")
+	fs.StringVar(&configPath, "config", "", "gate configuration `file`, YAML or JSON (default: built-in limits)")
+	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
+	if err := parse(fs, e, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("unexpected arguments %q", fs.Args())
+	}
+	var errs []error
+	level, err := parseLevel(logLevel)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("--log-level: %w", err))
+	}
+	if promURL == "" {
+		errs = append(errs, errors.New("--prometheus: required (or FLAGSTORM_PROMETHEUS)"))
+	}
+	if _, _, err := net.SplitHostPort(listen); err != nil {
+		errs = append(errs, fmt.Errorf("--listen %q: want host:port: %w", listen, err))
+	}
+	cfg := gate.Default()
+	if configPath != "" {
+		if cfg, err = gate.LoadConfig(configPath); err != nil {
+			errs = append(errs, fmt.Errorf("--config: %w", err))
+		}
+	}
+	var q gate.Querier
+	if promURL != "" {
+		if q, err = gate.NewQuerier(promURL, nil); err != nil {
+			errs = append(errs, fmt.Errorf("--prometheus: %w", err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return usageError("%w", err)
+	}
+	g, err := gate.New(q, cfg)
+	if err != nil {
+		return usageError("%w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv, err := gate.NewServer(g, log, reg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return &exitError{code: ExitInfra, err: fmt.Errorf("listen on %s: %w", listen, err)}
+	}
+	log.Info("gate serving", "addr", ln.Addr().String(), "prometheus", promURL,
+		"windows", []string{cfg.ShortWindow.String(), cfg.LongWindow.String()}, "min_samples", cfg.MinSamples)
+	start := time.Now()
+	if err := srv.Serve(ctx, ln); err != nil {
+		return &exitError{code: ExitInfra, err: err}
+	}
+	log.Info("gate stopped", "uptime", time.Since(start).Round(time.Second).String())
+	return nil
+}
