@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -34,19 +35,24 @@ func runGate(ctx context.Context, e env, args []string) error {
 		}
 		return nil
 	}
-	var err error
 	switch args[0] {
 	case "evaluate":
-		err = runGateEvaluate(ctx, e, args[1:])
+		return runGateEvaluate(ctx, e, args[1:])
 	case "serve":
-		err = runGateServe(ctx, e, args[1:])
-	default:
-		printGateUsage(e.stderr)
-		err = fmt.Errorf("unknown subcommand %q: want evaluate or serve", args[0])
-		return &exitError{code: gate.ExitUsage, err: err}
+		return runGateServe(ctx, e, args[1:])
 	}
-	// The shared flag parser reports usage errors as 2, which means
-	// inconclusive here.
+	printGateUsage(e.stderr)
+	return gateUsageError("unknown subcommand %q: want evaluate or serve", args[0])
+}
+
+func gateUsageError(format string, a ...any) error {
+	return &exitError{code: gate.ExitUsage, err: fmt.Errorf(format, a...)}
+}
+
+// gateParse is parse with the gate's usage exit code: the shared parser
+// reports usage errors as 2, which means inconclusive here.
+func gateParse(fs *flag.FlagSet, e env, args []string) error {
+	err := parse(fs, e, args)
 	var ee *exitError
 	if errors.As(err, &ee) && ee.code == ExitUsage {
 		return &exitError{code: gate.ExitUsage, err: ee.err}
@@ -96,11 +102,11 @@ Flags (environment fallback FLAGSTORM_<FLAG>):
 	fs.StringVar(&configPath, "config", "", "gate configuration `file`, YAML or JSON (default: built-in limits, see docs/canary-gate.md)")
 	fs.StringVar(&format, "format", "table", "output: table or json")
 	fs.BoolVar(&dryRun, "dry-run", false, "evaluate and print what the gate would say and the PromQL it runs, but always exit 0")
-	if err := parse(fs, e, args); err != nil {
+	if err := gateParse(fs, e, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return usageError("unexpected arguments %q", fs.Args())
+		return gateUsageError("unexpected arguments %q", fs.Args())
 	}
 	var errs []error
 	if promURL == "" {
@@ -137,11 +143,11 @@ Flags (environment fallback FLAGSTORM_<FLAG>):
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return usageError("%w", err)
+		return gateUsageError("%w", err)
 	}
 	g, err := gate.New(q, cfg)
 	if err != nil {
-		return usageError("%w", err)
+		return gateUsageError("%w", err)
 	}
 
 	res, evalErr := g.Evaluate(ctx, gate.Request{Canary: csel, Baseline: bsel})
@@ -225,11 +231,11 @@ Flags (environment fallback FLAGSTORM_<FLAG>):
 	fs.StringVar(&promURL, "prometheus", "", "Prometheus base `URL` (required)")
 	fs.StringVar(&configPath, "config", "", "gate configuration `file`, YAML or JSON (default: built-in limits)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
-	if err := parse(fs, e, args); err != nil {
+	if err := gateParse(fs, e, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return usageError("unexpected arguments %q", fs.Args())
+		return gateUsageError("unexpected arguments %q", fs.Args())
 	}
 	var errs []error
 	level, err := parseLevel(logLevel)
@@ -255,11 +261,11 @@ Flags (environment fallback FLAGSTORM_<FLAG>):
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return usageError("%w", err)
+		return gateUsageError("%w", err)
 	}
 	g, err := gate.New(q, cfg)
 	if err != nil {
-		return usageError("%w", err)
+		return gateUsageError("%w", err)
 	}
 	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	reg := prometheus.NewRegistry()

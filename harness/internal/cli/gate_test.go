@@ -1,0 +1,207 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flagstorm/flagstorm/harness/internal/gate"
+	"github.com/flagstorm/flagstorm/internal/promproc"
+)
+
+func runGateCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := Main(t.Context(), append([]string{"gate"}, args...), func(k string) string { return env[k] }, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestGateUsageErrorsExit64(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "gate.yaml")
+	if err := os.WriteFile(bad, []byte("errorRate: {max: 2}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ok := []string{"--prometheus", "http://127.0.0.1:1", "--canary", `{track="canary"}`, "--baseline", `{track="baseline"}`}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no subcommand", nil, "Usage"},
+		{"unknown subcommand", []string{"judge"}, "unknown subcommand"},
+		{"no flags", []string{"evaluate"}, "--prometheus: required"},
+		{"unknown flag", append([]string{"evaluate", "--canry", "x"}, ok...), "flag provided but not defined"},
+		{"bad selector", []string{"evaluate", "--prometheus", "http://127.0.0.1:1", "--canary", "track=canary", "--baseline", `track="b"`}, "--canary"},
+		{"same selectors", []string{"evaluate", "--prometheus", "http://127.0.0.1:1", "--canary", `track="a"`, "--baseline", `{track="a"}`}, "same series"},
+		{"bad prometheus", []string{"evaluate", "--prometheus", "127.0.0.1:9090", "--canary", `track="a"`, "--baseline", `track="b"`}, "--prometheus"},
+		{"bad format", append([]string{"evaluate", "--format", "xml"}, ok...), "--format"},
+		{"bad config", append([]string{"evaluate", "--config", bad}, ok...), "errorRate.max"},
+		{"missing config", append([]string{"evaluate", "--config", bad + ".missing"}, ok...), "--config"},
+		{"stray argument", append([]string{"evaluate", "now"}, ok...), "unexpected arguments"},
+		{"serve without prometheus", []string{"serve"}, "--prometheus: required"},
+		{"serve bad listen", []string{"serve", "--prometheus", "http://127.0.0.1:1", "--listen", "9470"}, "--listen"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runGateCLI(t, nil, tc.args...)
+			if code != gate.ExitUsage || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want %d mentioning %q", code, stderr, gate.ExitUsage, tc.want)
+			}
+		})
+	}
+	if code, stdout, _ := runGateCLI(t, nil, "help"); code != 0 || !strings.Contains(stdout, "64 invalid usage") {
+		t.Errorf("gate help: exit %d %q", code, stdout)
+	}
+}
+
+// TestGateCLIAgainstRealPrometheus runs `flagstorm gate evaluate` against
+// a real Prometheus that scrapes nothing (inconclusive: no series, exit 2,
+// never go), then against the same Prometheus stopped (exit 3). The flags
+// come from the FLAGSTORM_* environment.
+func TestGateCLIAgainstRealPrometheus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts prometheus")
+	}
+	prom, err := promproc.Start(t.Context(), promproc.Config{})
+	if errors.Is(err, promproc.ErrNotFound) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prom.Stop() })
+	env := map[string]string{
+		"FLAGSTORM_PROMETHEUS": prom.URL(),
+		"FLAGSTORM_CANARY":     `{job="flagserver",track="canary"}`,
+		"FLAGSTORM_BASELINE":   `{job="flagserver",track="baseline"}`,
+	}
+
+	code, stdout, stderr := runGateCLI(t, env, "evaluate")
+	t.Logf("table:\n%s", stdout)
+	if code != gate.ExitInconclusive || !strings.Contains(stdout, "Inconclusive") || !strings.Contains(stdout, "no canary series match") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 2, inconclusive, no series", code, stdout, stderr)
+	}
+
+	code, stdout, _ = runGateCLI(t, env, "evaluate", "--format", "json")
+	var doc struct {
+		Verdict  string           `json:"verdict"`
+		ExitCode int              `json:"exitCode"`
+		DryRun   bool             `json:"dryRun"`
+		Summary  map[string]any   `json:"summary"`
+		Checks   []map[string]any `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+		t.Fatalf("json output %q: %v", stdout, err)
+	}
+	if code != 2 || doc.Verdict != "inconclusive" || doc.ExitCode != 2 || doc.DryRun || doc.Summary["go"] != false || len(doc.Checks) != 10 {
+		t.Errorf("json: exit %d, %+v", code, doc)
+	}
+
+	code, stdout, _ = runGateCLI(t, env, "evaluate", "--dry-run")
+	if code != 0 || !strings.Contains(stdout, "would exit 2") || !strings.Contains(stdout, "histogram_quantile(0.95") {
+		t.Errorf("dry run: exit %d, %q; want 0, the exit code it would use and the queries", code, stdout)
+	}
+
+	if err := prom.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runGateCLI(t, env, "evaluate")
+	if code != gate.ExitUnevaluated || !strings.Contains(stderr, "could not evaluate") || stdout != "" {
+		t.Errorf("prometheus stopped: exit %d, stdout %q, stderr %q; want 3", code, stdout, stderr)
+	}
+	code, stdout, _ = runGateCLI(t, env, "evaluate", "--format", "json")
+	if code != 3 || !strings.Contains(stdout, `"exitCode": 3`) || !strings.Contains(stdout, `"error": "gate: could not evaluate`) {
+		t.Errorf("prometheus stopped, json: exit %d, %q", code, stdout)
+	}
+	code, stdout, _ = runGateCLI(t, env, "evaluate", "--dry-run")
+	if code != 0 || !strings.Contains(stdout, "would exit 3") || !strings.Contains(stdout, "could not evaluate") {
+		t.Errorf("prometheus stopped, dry run: exit %d, %q", code, stdout)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestGateServeShutsDownOnSignal runs `flagstorm gate serve` on a free
+// port, checks /healthz, then cancels its context as SIGTERM does in main:
+// it shuts down and exits 0.
+func TestGateServeShutsDownOnSignal(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"gate", "serve", "--listen", "127.0.0.1:0", "--prometheus", "http://127.0.0.1:1"},
+			func(string) string { return "" }, &stdout, &stderr)
+	}()
+	addrRE := regexp.MustCompile(`"addr":"(127\.0\.0\.1:\d+)"`)
+	var addr string
+	deadline := time.Now().Add(10 * time.Second)
+	for addr == "" {
+		if m := addrRE.FindStringSubmatch(stderr.String()); m != nil {
+			addr = m[1]
+			break
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited %d: %s", code, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not log its address: %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
+	}
+	res, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Errorf("/healthz: %d", res.StatusCode)
+	}
+	res, err = http.Post("http://"+addr+"/v1/flagger/rollout", "application/json",
+		strings.NewReader(`{"name":"podinfo","namespace":"test","phase":"Progressing","checksum":"x","metadata":{"canary":"a=\"b\"","baseline":"a=\"c\""}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusFailedDependency {
+		t.Errorf("rollout hook with no Prometheus: %d; want 424", res.StatusCode)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit %d after shutdown; want 0: %s", code, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop after its context ended")
+	}
+	if !strings.Contains(stderr.String(), "gate stopped") {
+		t.Errorf("no shutdown log: %s", stderr.String())
+	}
+}
