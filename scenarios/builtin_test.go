@@ -135,3 +135,39 @@ func TestBuiltinRedisOutage(t *testing.T) {
 		t.Errorf("memoryCacheTTL = %v, want 0s", s.MemoryCacheTTL)
 	}
 }
+
+// cold-start starts the flagserver while Redis is unreachable and judges
+// the readiness budget, the database serving and the reconnection.
+func TestBuiltinColdStart(t *testing.T) {
+	s, err := BuiltinNamed("cold-start")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var phase *Phase
+	for i := range s.Timeline {
+		if s.Timeline[i].Name == s.Target.Start {
+			phase = &s.Timeline[i]
+		}
+	}
+	if phase == nil || phase.Fault == nil || phase.Fault.Proxy != "redis" || phase.At != 0 {
+		t.Fatalf("target.start %q: want the first phase, with a fault on the redis proxy", s.Target.Start)
+	}
+	for _, sc := range s.Scenarios {
+		if sc.StartTime < 500*time.Millisecond {
+			t.Errorf("scenario %s starts at %v, inside the 500 ms readiness budget", sc.Name, sc.StartTime)
+		}
+	}
+	want := map[string]string{
+		"target_ready_time":                              "value<500",
+		"http_reqs{phase:recovered,source:redis}":        "count>0",
+		"http_reqs{phase:redis-down,source:db-fallback}": "count>0",
+	}
+	for _, th := range s.Thresholds {
+		if e, ok := want[th.Key]; ok && len(th.Exprs) > 0 && th.Exprs[0].Text == e {
+			delete(want, th.Key)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("cold-start lacks thresholds %v", want)
+	}
+}

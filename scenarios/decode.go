@@ -486,7 +486,7 @@ func (d *decoder) strs(n *yaml.Node, path string) ([]string, bool) {
 }
 
 var topKeys = []string{
-	"name", "description", "profile", "instances", "memoryCacheTTL", "load", "scenarios",
+	"name", "description", "profile", "instances", "memoryCacheTTL", "target", "load", "scenarios",
 	"requestTimeout", "data", "requests", "timeline", "thresholds", "expect",
 }
 
@@ -536,6 +536,13 @@ func (d *decoder) spec(doc *yaml.Node) *Spec {
 	if n := f["memoryCacheTTL"]; n != nil {
 		if v, ok := d.duration(n, "memoryCacheTTL"); ok {
 			s.MemoryCacheTTL = &v
+		}
+	}
+	if n := f["target"]; n != nil {
+		if tf := d.fields(n, "target", []string{"start"}, nil); tf != nil {
+			if v := tf["start"]; v != nil {
+				s.Target.Start, _ = d.str(v, "target.start")
+			}
 		}
 	}
 	if n := f["requestTimeout"]; n != nil {

@@ -9,6 +9,7 @@
 //	profile: hardened                  # hardened | seed | both (default hardened)
 //	instances: 1                       # flagserver instances (default 1)
 //	memoryCacheTTL: 0s                 # optional: flagserver's MEMORY_CACHE_TTL
+//	target: {start: redis-down}        # optional: start the flagservers at this phase (a cold start)
 //	load:                              # one executor, k6's option names ...
 //	  executor: constant-vus
 //	  vus: 50
@@ -84,6 +85,13 @@
 // proxy (redis, redis-replica, postgres; checked by toxics), applied at
 // its start and removed at its end, or an action on the Redis primary
 // (failover, crash, restart, flush; see [Action]).
+//
+// target: {start: PHASE} starts the flagservers at the beginning of that
+// phase, after its fault is applied, instead of before the run: a cold
+// start (the stack seeds the database first). The harness records each
+// start's time to ready as target_ready_time, in milliseconds, tagged
+// with the phase; a threshold on it needs target.start. Nothing listens
+// before the start, so a file usually delays its load past it (startTime).
 //
 // # Thresholds
 //

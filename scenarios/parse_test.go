@@ -238,6 +238,13 @@ func TestParseErrors(t *testing.T) {
 		{"delayAbortEval without abortOnFail", `["p(95)<50"]`, `[{threshold: "p(95)<50", delayAbortEval: 10s}]`, "thresholds.http_req_duration[0].delayAbortEval", 14, "has no effect without abortOnFail: true"},
 		{"delayAbortEval bare number", `["p(95)<50"]`, `[{threshold: "p(95)<50", abortOnFail: true, delayAbortEval: 10}]`, "thresholds.http_req_duration[0].delayAbortEval", 14, "write 10s"},
 
+		// target
+		{"target start unknown phase", "", "target: {start: outtage}\n", "target.start", 15, `no phase "outtage" (did you mean outage?) (phases: steady, outage, recovery)`},
+		{"target start empty", "", "target: {start: \"\"}\n", "target.start", 15, "empty: name the phase"},
+		{"target unknown key", "", "target: {begin: outage}\n", "target.begin", 15, `unknown key "begin"`},
+		{"target start not a string", "", "target: {start: 3}\n", "target.start", 15, "want a string"},
+		{"ready time without target start", "", "  target_ready_time: [\"value<500\"]\n", "thresholds.target_ready_time", 15, "add target: {start: PHASE}"},
+
 		// expect
 		{"expect both", "", "expect: {both: []}\n", "expect.both", 15, `want hardened or seed, not "both"`},
 		{"expect unmatched", "", "expect: {seed: [\"http_req_duration p(99)<50\"]}\n", "expect.seed[0]", 15, `"http_req_duration p(99)<50" names no threshold of this file: write a key of thresholds and one of its expressions, such as "http_req_duration p(95)<50"`},
@@ -336,7 +343,7 @@ func TestParseDoesNotCascade(t *testing.T) {
 
 func TestParseUnknownKeysEverywhere(t *testing.T) {
 	tests := []struct{ name, old, new, field, valid string }{
-		{"top", "", "bogus: 1\n", "bogus", "name, description, profile, instances, memoryCacheTTL, load, scenarios, requestTimeout, data, requests, timeline, thresholds, expect"},
+		{"top", "", "bogus: 1\n", "bogus", "name, description, profile, instances, memoryCacheTTL, target, load, scenarios, requestTimeout, data, requests, timeline, thresholds, expect"},
 		{"load", "vus: 10", "vus: 10\n  bogus: 1", "load.bogus", "executor, vus, duration, startVUs, stages, gracefulRampDown, gracefulStop, rate, timeUnit, preAllocatedVUs, maxVUs, startRate"},
 		{"scenario entry", loadBlock, "scenarios:\n  a: {executor: constant-vus, vus: 1, duration: 60s, bogus: 1}\n", "scenarios.a.bogus", "startRate, startTime, requests"},
 		{"stage", loadBlock, "load: {executor: ramping-vus, stages: [{duration: 60s, target: 1, bogus: 1}]}\n", "load.stages[0].bogus", "duration, target"},
@@ -577,5 +584,20 @@ func TestLoad(t *testing.T) {
 	}
 	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Load of a missing file: %v", err)
+	}
+}
+
+func TestParseTargetStart(t *testing.T) {
+	doc := base + "  \"target_ready_time{phase:outage}\": [\"value<500\"]\ntarget: {start: outage}\n"
+	s, err := Parse("test.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Target.Start != "outage" {
+		t.Errorf("Target.Start = %q, want outage", s.Target.Start)
+	}
+	s, err = Parse("test.yaml", []byte(base))
+	if err != nil || s.Target.Start != "" {
+		t.Errorf("without target: Start %q, err %v; want the flagservers started before the run", s.Target.Start, err)
 	}
 }

@@ -42,6 +42,9 @@ type Spec struct {
 	// MEMORY_CACHE_TTL; 0 switches the in-process cache off so that Redis
 	// is on every read path. Nil: the profile's default.
 	MemoryCacheTTL *time.Duration
+	// Target is how the local stack runs the flagservers beyond their
+	// profile and count: when they start.
+	Target Target
 	// Scenarios run in parallel, k6-style. A file that writes load: has
 	// exactly one, named DefaultScenario.
 	Scenarios []Scenario
@@ -106,6 +109,18 @@ func (s *Spec) Profiles() []Profile {
 		return []Profile{ProfileHardened, ProfileSeed}
 	}
 	return []Profile{s.Profile}
+}
+
+// Target says when the local stack starts the flagservers.
+type Target struct {
+	// Start names the phase at whose beginning the flagservers start,
+	// once the phase's fault is applied or its action done: a cold start,
+	// for instance while Redis is unreachable. The harness measures each
+	// one's time from process start to its first ready /readyz as
+	// target_ready_time (milliseconds, tagged with this phase); requests
+	// before then fail (nothing listens). "" (the default): they start
+	// before the run, as usual.
+	Start string
 }
 
 // Executor is one of k6's executors.

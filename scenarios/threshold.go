@@ -16,6 +16,7 @@ func KnownMetrics() []string {
 		"http_reqs", "http_req_duration", "http_req_waiting", "http_req_service_time", "http_req_failed",
 		"checks", "iterations", "dropped_iterations", "late_iterations", "vus", "vus_max",
 		"stale_reads", "staleness_seconds", "lost_writes", "recovery_time", "data_received", "data_sent",
+		"target_ready_time",
 	}
 }
 

@@ -36,6 +36,7 @@ func (s *Spec) validate(bad map[string]bool) []*ValidationError {
 	loadOK := v.scenarios()
 	v.data()
 	v.timeline(loadOK)
+	v.target()
 	v.thresholds()
 	v.expect()
 	return v.errs
@@ -720,6 +721,17 @@ func (v *validator) phaseTiming(i int, loadOK bool) {
 	}
 }
 
+// target checks that target.start names a phase.
+func (v *validator) target() {
+	start := v.s.Target.Start
+	switch {
+	case start == "" && v.s.has("target.start"):
+		v.add("target.start", "empty: name the phase the flagservers start in, or leave start out to start them before the run")
+	case start != "" && !v.phaseNames.has(start):
+		v.add("target.start", "no phase %q%s (phases: %s)", start, didYouMean(start, v.phaseNames.list), &v.phaseNames)
+	}
+}
+
 // snakeToKey turns toxics' snake_case field names in a message into the
 // file's keys.
 var snakeToKey = strings.NewReplacer(
@@ -761,6 +773,7 @@ var metricExample = map[string]string{
 	"iterations": "count>0", "dropped_iterations": "count==0", "late_iterations": "count==0",
 	"vus": "value>0", "vus_max": "value>0", "stale_reads": "count==0", "staleness_seconds": "p(99)<1",
 	"lost_writes": "count==0", "recovery_time": "value<5", "data_received": "count>0", "data_sent": "count>0",
+	"target_ready_time": "value<500",
 }
 
 func example(metric string) string {
@@ -797,6 +810,9 @@ func (v *validator) thresholds() {
 		default:
 			for _, tg := range tags {
 				v.selector(path, tg)
+			}
+			if metric == "target_ready_time" && v.s.Target.Start == "" && v.ok("target.start") {
+				v.add(path, "target_ready_time is measured only when the flagservers start during the run: add target: {start: PHASE}")
 			}
 			canon := canonicalKey(metric, tags)
 			if other, dup := seen[canon]; dup {

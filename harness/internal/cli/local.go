@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -79,6 +80,7 @@ func runLocalProfile(ctx context.Context, e env, spec *scenarios.Spec, ts []verd
 		AdminToken:     token,
 		MemoryCacheTTL: spec.MemoryCacheTTL,
 		Env:            o.flagserverEnv,
+		DeferTargets:   spec.Target.Start != "",
 		Logger:         log,
 	})
 	if err != nil {
@@ -96,6 +98,11 @@ func runLocalProfile(ctx context.Context, e env, spec *scenarios.Spec, ts []verd
 	}()
 	ep := st.Endpoints()
 	fmt.Fprintf(e.stderr, "stack ready in %s: %s\n", st.ReadyIn().Round(time.Millisecond), strings.Join(ep.TargetURLs, ", "))
+	var cold *targetStarter
+	if spec.Target.Start != "" {
+		cold = newTargetStarter(spec)
+		fmt.Fprintf(e.stderr, "flagserver(s) not started yet: they start at phase %s (target.start)\n", cold.phase)
+	}
 
 	session := toxics.NewSession(st.Controller(), log)
 	if err := session.Begin(ctx); err != nil {
@@ -159,6 +166,9 @@ func runLocalProfile(ctx context.Context, e env, spec *scenarios.Spec, ts []verd
 			Session: session, Primary: st.Primary(), Replica: st.Replica(),
 			Proxy: stack.ProxyRedis, ReplicaProxy: stack.ProxyRedisReplica,
 		}, timeline.Hooks{Changed: func(s timeline.Step, active bool) {
+			if cold != nil && active && s.Phase == cold.phase {
+				cold.fire()
+			}
 			if s.Fault != nil {
 				tel.Fault(spec.Name, s.Phase, s.Fault.Proxy, s.Fault.Kind.String(), active)
 			} else {
@@ -180,8 +190,16 @@ func runLocalProfile(ctx context.Context, e env, spec *scenarios.Spec, ts []verd
 		defer close(costDone)
 		cost.run(costCtx, redisAddrs)
 	}()
+	coldCtx, coldCancel := context.WithCancel(ctx)
+	if cold != nil {
+		go cold.run(coldCtx, st, start)
+	}
 	fmt.Fprintf(e.stderr, "running %s (profile %s) for %s\n", spec.Name, profile, spec.Duration())
 	res, err := engine.Run(ctx, cfg)
+	coldCancel()
+	if cold != nil {
+		<-cold.done
+	}
 	tlCancel()
 	<-tlDone
 	costCancel()
@@ -205,11 +223,14 @@ func runLocalProfile(ctx context.Context, e env, spec *scenarios.Spec, ts []verd
 	} else {
 		notes = append(notes, "durability: not checked (SQLite database)")
 	}
+	if cold != nil {
+		notes = append(notes, cold.record(res, start)...)
+	}
 	notes = append(notes, recoveryTimes(spec, res, events)...)
 	notes = append(notes, cost.notes(spec, res.Recorder, start)...)
 	res.Reevaluate(ts, verdict.DefaultCatalog())
 
-	run := summarize(spec, profile, ep.TargetURLs[0], res)
+	run := summarize(spec, profile, strings.Join(ep.TargetURLs, ", "), res)
 	for i := range run.Phases {
 		if i < len(events) {
 			run.Phases[i].Applied, run.Phases[i].Removed = events[i].Applied, events[i].Removed
@@ -272,6 +293,90 @@ func runLocalProfile(ctx context.Context, e env, spec *scenarios.Spec, ts []verd
 	}
 	out.Run = run
 	return out, nil
+}
+
+// targetStarter starts the flagservers of a scenario with target.start
+// (a cold start): at the beginning of that phase, once its fault is
+// applied or its action done (the timeline's Changed hook fires it), or
+// at the phase's start if it has neither. It records each start's time to
+// ready as target_ready_time.
+type targetStarter struct {
+	phase string
+	at    time.Duration // the phase's start, from the run's start
+	end   time.Duration // the phase's end: start anyway if the fault never came on
+	hook  bool          // the phase has a fault or an action: wait for the hook
+	fired chan struct{}
+	once  sync.Once
+	done  chan struct{} // closed when run returns
+
+	// Set by run before done is closed.
+	startedAt time.Time
+	ready     []time.Duration
+	err       error
+	late      bool // started without the hook having fired
+}
+
+func newTargetStarter(spec *scenarios.Spec) *targetStarter {
+	t := &targetStarter{phase: spec.Target.Start, fired: make(chan struct{}), done: make(chan struct{})}
+	for i, p := range spec.Timeline {
+		if p.Name == t.phase {
+			t.at, t.end = p.At, spec.PhaseEnd(i)
+			t.hook = p.Fault != nil || p.Action != 0
+		}
+	}
+	return t
+}
+
+// fire says the phase's fault is on.
+func (t *targetStarter) fire() { t.once.Do(func() { close(t.fired) }) }
+
+// run waits for the phase, starts the flagservers and waits until they
+// are ready or ctx ends (the run is over).
+func (t *targetStarter) run(ctx context.Context, st *stack.Stack, start time.Time) {
+	defer close(t.done)
+	wait := t.at
+	if t.hook {
+		wait = t.end
+	}
+	timer := time.NewTimer(time.Until(start.Add(wait)))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		t.err = fmt.Errorf("the run ended before phase %s began", t.phase)
+		return
+	case <-t.fired:
+	case <-timer.C:
+		t.late = t.hook
+	}
+	t.startedAt = time.Now()
+	t.ready, t.err = st.StartTargets(ctx)
+}
+
+// record adds target_ready_time{phase:...} (the slowest instance, in
+// milliseconds) and returns notes. An instance that never became ready
+// counts with the time it was waited for: a lower bound, said so.
+func (t *targetStarter) record(res *engine.Result, start time.Time) []string {
+	if t.startedAt.IsZero() {
+		return []string{fmt.Sprintf("cold start: the flagservers never started: %v", t.err)}
+	}
+	var notes []string
+	if t.late {
+		notes = append(notes, fmt.Sprintf("cold start: phase %s's fault or action never came on; the flagservers started at the phase's end", t.phase))
+	}
+	var slowest time.Duration
+	parts := make([]string, len(t.ready))
+	for i, d := range t.ready {
+		slowest = max(slowest, d)
+		parts[i] = fmt.Sprintf("flagserver[%d] %.1f ms", i, float64(d)/float64(time.Millisecond))
+	}
+	res.Recorder.Add("target_ready_time", record.Tags{Phase: t.phase}, float64(slowest)/float64(time.Millisecond))
+	notes = append(notes, fmt.Sprintf("cold start: flagservers started %.3f s into the run (phase %s), process start to ready: %s",
+		t.startedAt.Sub(start).Seconds(), t.phase, strings.Join(parts, ", ")))
+	if t.err != nil {
+		msg, _, _ := strings.Cut(t.err.Error(), "\n") // not the log tail
+		notes = append(notes, fmt.Sprintf("cold start: not ready (target_ready_time counts the time waited, a lower bound): %s", msg))
+	}
+	return notes
 }
 
 // stepsOf maps the scenario's timeline onto timeline steps.

@@ -131,6 +131,13 @@ type Config struct {
 	// proxies run, in front of the given upstreams.
 	External *External
 
+	// DeferTargets, if set, makes Start leave the flagservers stopped: it
+	// picks their addresses (Endpoints lists their URLs), seeds the
+	// database once (flagserver seed), and returns; [Stack.StartTargets]
+	// starts them later, for instance once a fault on the redis proxy is
+	// on (a cold start while Redis is unreachable). Not in external mode.
+	DeferTargets bool
+
 	// ReadyTimeout bounds the wait for each component to become ready
 	// (not initdb). Default 30 s.
 	ReadyTimeout time.Duration
@@ -178,6 +185,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.External != nil {
 		errs = append(errs, cfg.External.validate(cfg.DatabaseURL))
+		if cfg.DeferTargets {
+			errs = append(errs, errors.New("defer targets: the stack starts no flagserver in external mode"))
+		}
 		if cfg.ToxiproxyAPI != "" {
 			errs = append(errs, checkHostPort("toxiproxy API address", cfg.ToxiproxyAPI))
 		}

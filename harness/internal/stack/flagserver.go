@@ -38,9 +38,10 @@ type instance struct {
 	logPath string
 	env     []string // everything but LISTEN_ADDR
 
-	op     sync.Mutex // serializes start, stop and restart
-	addr   string     // host:port; set by the first start, under op
-	closed bool       // stopped for good by Close; under op
+	op      sync.Mutex    // serializes start, stop and restart
+	addr    string        // host:port; set by the first start (or reserveAndSeed), under op
+	closed  bool          // stopped for good by Close; under op
+	readyIn time.Duration // the last start: from the process's start to ready (or to giving up); under op
 
 	mu   sync.Mutex // guards proc
 	proc *flagProc
@@ -80,7 +81,11 @@ func (s *Stack) newInstance(i int) *instance {
 	set("REDIS_URL", "redis://"+s.proxyListen(ProxyRedis)+"/0")
 	set("CACHE_PROFILE", in.profile)
 	set("ADMIN_TOKEN", cfg.AdminToken)
-	set("SEED_FLAGS", strconv.Itoa(cfg.SeedFlags))
+	if cfg.DeferTargets {
+		set("SEED_FLAGS", "0") // seeded by the stack before the run (reserveAndSeed)
+	} else {
+		set("SEED_FLAGS", strconv.Itoa(cfg.SeedFlags))
+	}
 	if cfg.MemoryCacheTTL != nil {
 		set("MEMORY_CACHE_TTL", cfg.MemoryCacheTTL.String())
 	}
@@ -92,7 +97,13 @@ func (s *Stack) newInstance(i int) *instance {
 	return in
 }
 
+// isFlagserverVar reports whether k is a variable flagserver reads. The
+// deliberately unsafe switches (UNSAFE_*) count: they reach a flagserver
+// only through Config.Env, never from this process's environment.
 func isFlagserverVar(k string) bool {
+	if strings.HasPrefix(k, "UNSAFE_") {
+		return true
+	}
 	for _, v := range flagserverVars {
 		if k == v {
 			return true
@@ -118,12 +129,17 @@ func (in *instance) pid() int {
 	}
 }
 
-// start starts the process and waits until /readyz answers 200. The first
-// start picks a free port, and another when the port is taken first.
-func (in *instance) start(ctx context.Context, first bool) error {
+// start starts the process and waits until /readyz answers 200; it
+// returns the time from starting the process until then. The first start
+// picks a free port, and another when the port is taken first.
+func (in *instance) start(ctx context.Context, first bool) (time.Duration, error) {
 	in.op.Lock()
 	defer in.op.Unlock()
-	return componentErr(in.name, in.startLocked(ctx, first))
+	if in.closed {
+		return 0, componentErr(in.name, errors.New("the stack is closed"))
+	}
+	err := in.startLocked(ctx, first)
+	return in.readyIn, componentErr(in.name, err)
 }
 
 func (in *instance) startLocked(ctx context.Context, first bool) error {
@@ -166,6 +182,7 @@ func (in *instance) run(ctx context.Context) error {
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = childAttr()
+	begin := time.Now()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("run %s: %w", in.s.flagBin, err)
 	}
@@ -184,7 +201,9 @@ func (in *instance) run(ctx context.Context) error {
 	in.proc = p
 	in.mu.Unlock()
 
-	if err := in.waitReady(ctx, p); err != nil {
+	err = in.waitReady(ctx, p)
+	in.readyIn = time.Since(begin)
+	if err != nil {
 		_ = in.stopProc(context.WithoutCancel(ctx), p)
 		return err
 	}
@@ -217,7 +236,7 @@ func (in *instance) waitReady(ctx context.Context, p *flagProc) error {
 		case <-p.done:
 		case <-ctx.Done():
 			return fmt.Errorf("not ready on %s: %w (last: %w)", readyz, context.Cause(ctx), last)
-		case <-time.After(pollInterval):
+		case <-time.After(readyPollInterval):
 		}
 	}
 }

@@ -37,6 +37,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -55,6 +56,10 @@ const (
 	reapTimeout = 5 * time.Second
 	// pollInterval is how often a condition being waited for is checked.
 	pollInterval = 10 * time.Millisecond
+	// readyPollInterval is how often a starting flagserver's /readyz is
+	// asked: its start time is measured (a cold start has a 500 ms
+	// budget), so to within a few milliseconds.
+	readyPollInterval = 2 * time.Millisecond
 	// logTail is how much of a process's log goes into an error.
 	logTail = 2048
 	// pgDirPrefix names the directories of throwaway clusters; the pid of
@@ -166,6 +171,8 @@ type Stack struct {
 
 	readyIn time.Duration
 	pgSetup time.Duration
+
+	deferredStarted atomic.Bool // StartTargets was called
 
 	mu sync.Mutex // guards proxies
 
@@ -312,14 +319,80 @@ func (s *Stack) start(ctx context.Context) error {
 	errs := make([]error, cfg.Instances)
 	for i := range s.instances {
 		s.instances[i] = s.newInstance(i)
+		if cfg.DeferTargets {
+			continue
+		}
 		wg.Go(func() {
 			t := time.Now()
-			errs[i] = s.instances[i].start(ctx, true)
+			_, errs[i] = s.instances[i].start(ctx, true)
 			s.log.Debug("flagserver ready", "instance", i, "duration", time.Since(t))
 		})
 	}
+	if cfg.DeferTargets {
+		wg.Go(func() { errs[0] = s.reserveAndSeed(ctx) })
+	}
 	wg.Wait()
 	return errors.Join(append(errs, replicaErr)...)
+}
+
+// reserveAndSeed picks the deferred flagservers' addresses and seeds the
+// database with `flagserver seed`, so that a deferred start finds its
+// data as a restarted server would.
+func (s *Stack) reserveAndSeed(ctx context.Context) error {
+	for _, in := range s.instances {
+		port, err := freePort()
+		if err != nil {
+			return componentErr(in.name, err)
+		}
+		in.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	}
+	if s.cfg.SeedFlags == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ReadyTimeout)
+	defer cancel()
+	in := s.instances[0]
+	logf, err := os.OpenFile(in.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return componentErr("flagserver seed", fmt.Errorf("open the log: %w", err))
+	}
+	defer logf.Close()
+	fmt.Fprintf(logf, "--- flagstorm: %s seed -seed %d\n", s.flagBin, s.cfg.SeedFlags)
+	cmd := exec.CommandContext(ctx, s.flagBin, "seed", "-seed", strconv.Itoa(s.cfg.SeedFlags))
+	cmd.Env = in.env
+	cmd.Dir = s.dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = childAttr()
+	if err := cmd.Run(); err != nil {
+		return componentErr("flagserver seed", fmt.Errorf("%s seed: %w\n--- %s (tail) ---\n%s", s.flagBin, err, in.logPath, tail(in.logPath, logTail)))
+	}
+	return nil
+}
+
+// StartTargets starts the flagservers of a stack configured with
+// DeferTargets, all at once, and waits until each answers /readyz with
+// 200 (bounded by ReadyTimeout and ctx). It returns, by instance, the
+// time from starting the process to its first ready answer, and for an
+// instance that was not ready, how long it was waited for; with the
+// error naming it. It may be called once.
+func (s *Stack) StartTargets(ctx context.Context) ([]time.Duration, error) {
+	if s.cfg.External != nil {
+		return nil, ErrExternal
+	}
+	if !s.cfg.DeferTargets {
+		return nil, errors.New("stack: StartTargets: the flagservers were started by Start (DeferTargets is off)")
+	}
+	if !s.deferredStarted.CompareAndSwap(false, true) {
+		return nil, errors.New("stack: StartTargets: already called")
+	}
+	ready := make([]time.Duration, len(s.instances))
+	errs := make([]error, len(s.instances))
+	var wg sync.WaitGroup
+	for i, in := range s.instances {
+		wg.Go(func() { ready[i], errs[i] = in.start(ctx, false) })
+	}
+	wg.Wait()
+	return ready, errors.Join(errs...)
 }
 
 // startDatabase starts or checks the database and adds the postgres proxy.

@@ -304,6 +304,7 @@ func TestConfigErrors(t *testing.T) {
 		{"external nothing", Config{External: &External{TargetURL: "http://127.0.0.1:8080"}}, []string{"at least one upstream"}},
 		{"external listen", Config{External: &External{TargetURL: "http://x:1", RedisUpstream: "x:1", PostgresListen: "127.0.0.1:5433"}}, []string{"postgres listen address given without"}},
 		{"external address", Config{External: &External{TargetURL: "http://x:1", RedisUpstream: "nope"}}, []string{`redis upstream "nope"`}},
+		{"external deferred", Config{DeferTargets: true, External: &External{TargetURL: "http://x:1", RedisUpstream: "x:1"}}, []string{"defer targets"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -493,4 +494,75 @@ func TestStackFailover(t *testing.T) {
 		status, source := getFlag(t, ep.TargetURLs[0])
 		return status == http.StatusOK && (source == "redis" || source == "memory"), errors.New(source)
 	})
+}
+
+// A deferred start is a cold start: the flagserver starts once a fault is
+// on the redis proxy, finds the seeded data, and its start-to-ready time
+// is measured. A hardened flagserver gives up on a blackholed Redis
+// within its budget; UNSAFE_BLOCKING_COLD_START waits for Redis.
+func TestStackDeferredTargets(t *testing.T) {
+	t.Setenv("UNSAFE_NO_DB_FALLBACK", "true") // this process's UNSAFE_ variables never reach a flagserver
+	for _, tt := range []struct {
+		name     string
+		env      map[string]string
+		blocking bool
+	}{
+		{"hardened", nil, false},
+		{"blocking cold start", map[string]string{"UNSAFE_BLOCKING_COLD_START": "true"}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startStack(t, Config{DeferTargets: true, Env: tt.env})
+			ep := s.Endpoints()
+			if len(ep.TargetURLs) != 1 || pidOf(ep, "flagserver[0]") != 0 {
+				t.Fatalf("endpoints %+v: want one flagserver URL and no flagserver process yet", ep)
+			}
+			if _, err := http.Get(ep.TargetURLs[0] + "/readyz"); err == nil {
+				t.Fatal("something answers on the deferred flagserver's address before it started")
+			}
+			a, err := s.Controller().Apply(t.Context(), toxics.Fault{Proxy: ProxyRedis, Kind: toxics.Blackhole})
+			if err != nil {
+				t.Fatal(err)
+			}
+			type result struct {
+				ready []time.Duration
+				err   error
+			}
+			done := make(chan result, 1)
+			go func() {
+				r, err := s.StartTargets(t.Context())
+				done <- result{r, err}
+			}()
+			if tt.blocking {
+				select {
+				case r := <-done:
+					t.Fatalf("the blocking flagserver was ready after %v with Redis blackholed (err %v)", r.ready, r.err)
+				case <-time.After(2 * time.Second):
+				}
+				if err := s.Controller().Remove(t.Context(), a); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := <-done
+			if r.err != nil {
+				t.Fatalf("StartTargets: %v", r.err)
+			}
+			t.Logf("ready in %v", r.ready)
+			switch {
+			case tt.blocking && r.ready[0] < 2*time.Second:
+				t.Errorf("blocking start measured ready in %v, before Redis came back (> 2 s)", r.ready[0])
+			case !tt.blocking && r.ready[0] > 3*time.Second:
+				t.Errorf("hardened cold start with Redis blackholed took %v; it gives up on Redis after 500 ms", r.ready[0])
+			}
+			if code, src := getFlag(t, ep.TargetURLs[0]); code != 200 || !tt.blocking && src != "db-fallback" && src != "memory" {
+				t.Errorf("GET after the deferred start: %d from %q; want 200 from the database (seeded before the start)", code, src)
+			}
+			environ, err := os.ReadFile("/proc/" + strconv.Itoa(pidOf(s.Endpoints(), "flagserver[0]")) + "/environ")
+			if err == nil && strings.Contains(string(environ), "UNSAFE_NO_DB_FALLBACK") {
+				t.Error("the harness's own UNSAFE_NO_DB_FALLBACK reached the flagserver")
+			}
+			if _, err := s.StartTargets(t.Context()); err == nil {
+				t.Error("a second StartTargets succeeded")
+			}
+		})
+	}
 }

@@ -137,6 +137,7 @@ func DefaultCatalog() Catalog {
 			"staleness_seconds":     {Trend, UnitSeconds},
 			"lost_writes":           {Counter, UnitNone},
 			"recovery_time":         {Gauge, UnitSeconds},
+			"target_ready_time":     {Gauge, UnitMilliseconds},
 			"data_received":         {Counter, UnitBytes},
 			"data_sent":             {Counter, UnitBytes},
 		},
