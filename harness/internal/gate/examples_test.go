@@ -72,7 +72,6 @@ func jsonFields(v any) map[string]bool {
 	return out
 }
 
-
 // TestGateExamplesArgo checks docs/examples/argo-analysistemplate.yaml
 // against the server: the URL and method are its route, the jsonBody is
 // a valid request, jsonPath names the summary object, and the conditions
