@@ -40,9 +40,9 @@ const (
 	loopEngine loop = iota + 1
 	// loopEngineBare is engine.Run without an observer.
 	loopEngineBare
-	// loopNetHTTP is VU goroutines calling request.NewClient's
-	// http.Client back to back, counting responses: the engine's HTTP
-	// client without its scheduler, recorder and request building.
+	// loopNetHTTP is VU goroutines calling a keep-alive net/http client
+	// back to back, counting responses: what flagstorm's engine sent
+	// with before it had its own HTTP/1.1 client, for comparison.
 	loopNetHTTP
 	// loopRaw is one TCP connection per VU writing a fixed HTTP/1.1
 	// request and reading the response with a minimal parser: what a Go
@@ -137,7 +137,7 @@ func runEngineLoop(ctx context.Context, observe bool, target string, vus int, d 
 		return 0, 0, err
 	}
 	base := u.Scheme + "://" + u.Host
-	mix, err := request.NewMix(base, []request.Template{{Name: "get", Weight: 1, Method: "GET", Path: u.RequestURI()}}, request.Pools{})
+	mix, err := request.NewMix([]string{base}, []request.Template{{Name: "get", Weight: 1, Method: "GET", Path: u.RequestURI()}}, request.Pools{})
 	if err != nil {
 		return 0, 0, err
 	}
@@ -170,10 +170,17 @@ func runEngineLoop(ctx context.Context, observe bool, target string, vus int, d 
 	return int64(sum.Sum), int64(failed.Sum), nil
 }
 
-// runNetHTTPLoop has vus goroutines GET target back to back with the
-// engine's HTTP client for d.
+// runNetHTTPLoop has vus goroutines GET target back to back with a
+// net/http client tuned as flagstorm's was before it had its own HTTP/1.1
+// client, for d.
 func runNetHTTPLoop(ctx context.Context, target string, vus int, d time.Duration) (int64, int64, error) {
-	client := request.NewClient(vus, 10*time.Second)
+	client := &http.Client{Transport: &http.Transport{
+		Proxy:               nil,
+		MaxIdleConns:        vus * 2,
+		MaxIdleConnsPerHost: vus * 2,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}, Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()

@@ -32,7 +32,7 @@ func runClients(ctx context.Context, e *env, self string) (*clientsResult, error
 		{name: "flagstorm run", what: "the CLI: start-up, engine, telemetry observer, reports", tool: toolFlagstorm},
 		{name: "engine", what: "engine.Run in-process, configured as the CLI does, with its telemetry observer", loop: loopEngine},
 		{name: "engine, no observer", what: "engine.Run without an observer", loop: loopEngineBare},
-		{name: "net/http loop", what: "VU goroutines calling request.NewClient's http.Client back to back; no scheduler, recorder or request building", loop: loopNetHTTP},
+		{name: "net/http loop", what: "VU goroutines calling a keep-alive net/http client back to back (flagstorm's client before it had its own); no scheduler, recorder or request building", loop: loopNetHTTP},
 		{name: "raw socket loop", what: "one TCP connection per VU, a fixed request written, the response read with a minimal parser", loop: loopRaw},
 		{name: "wrk", what: fmt.Sprintf("wrk -t%d", cfg.Threads), tool: toolWrk},
 	}}

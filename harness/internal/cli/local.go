@@ -114,7 +114,7 @@ func runLocalProfile(ctx context.Context, e env, spec *scenarios.Spec, ts []verd
 		}
 	}()
 
-	def, mixes, err := mixesOf(spec, ep.TargetURLs[0], token)
+	def, mixes, err := mixesOf(spec, ep.TargetURLs, token)
 	if err != nil {
 		return localOutcome{}, usageError("%v", err)
 	}

@@ -94,9 +94,10 @@ func planOf(spec *scenarios.Spec) (load.Plan, int) {
 	return plan, maxVUs
 }
 
-// mixesOf compiles the request mix for each scenario against target.
+// mixesOf compiles the request mix for each scenario against targets
+// (requests spread at random over several).
 // adminToken is added to every request that writes.
-func mixesOf(spec *scenarios.Spec, target, adminToken string) (*request.Mix, map[string]*request.Mix, error) {
+func mixesOf(spec *scenarios.Spec, targets []string, adminToken string) (*request.Mix, map[string]*request.Mix, error) {
 	pool := func(p scenarios.Pool) []string {
 		out := make([]string, p.Len())
 		for i := range out {
@@ -121,7 +122,7 @@ func mixesOf(spec *scenarios.Spec, target, adminToken string) (*request.Mix, map
 		templates[r.Name] = t
 		all = append(all, t)
 	}
-	def, err := request.NewMix(target, all, pools)
+	def, err := request.NewMix(targets, all, pools)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", spec.File, err)
 	}
@@ -134,7 +135,7 @@ func mixesOf(spec *scenarios.Spec, target, adminToken string) (*request.Mix, map
 		for _, name := range sc.Requests {
 			ts = append(ts, templates[name])
 		}
-		m, err := request.NewMix(target, ts, pools)
+		m, err := request.NewMix(targets, ts, pools)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: scenario %s: %w", spec.File, sc.Name, err)
 		}

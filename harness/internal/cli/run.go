@@ -75,7 +75,7 @@ type runOptions struct {
 func runRun(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet("run", e)
 	var o runOptions
-	fs.StringVar(&o.targetURL, "target-url", "", "base URL of the service under test (e.g. http://127.0.0.1:8080)")
+	fs.StringVar(&o.targetURL, "target-url", "", "base URL of the service under test (e.g. http://127.0.0.1:8080); several, comma-separated, spread the requests at random over them")
 	fs.StringVar(&o.out, "out", "", "directory for summary.json, junit.xml and report.html")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address while running (e.g. 127.0.0.1:9464)")
 	fs.StringVar(&o.pushGateway, "push-gateway", "", "push the final metrics to this Pushgateway URL")
@@ -136,7 +136,7 @@ func runRun(ctx context.Context, e env, args []string) error {
 }
 
 func execute(ctx context.Context, e env, spec *scenarios.Spec, ts []verdict.Threshold, o runOptions) error {
-	def, mixes, err := mixesOf(spec, o.targetURL, o.adminToken)
+	def, mixes, err := mixesOf(spec, splitList(o.targetURL), o.adminToken)
 	if err != nil {
 		return usageError("%v", err)
 	}
@@ -401,4 +401,15 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 		l = slog.LevelWarn
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }

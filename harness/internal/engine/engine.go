@@ -6,14 +6,11 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -135,11 +132,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	e := &run{
 		cfg:    cfg,
 		rec:    rec,
-		client: request.NewClient(cfg.MaxVUs, cfg.RequestTimeout),
+		client: request.NewClient(cfg.MaxVUs, cfg.RequestTimeout, cfg.Now),
 		start:  start,
 	}
 	e.pool.New = func() any {
-		return &vuState{rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), body: make([]byte, 0, 4096)}
+		return &vuState{rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), resp: request.Response{Body: make([]byte, 0, 4096)}}
 	}
 	defer e.client.CloseIdleConnections()
 
@@ -185,15 +182,15 @@ func (r *Result) Reevaluate(ts []verdict.Threshold, cat verdict.Catalog) {
 type run struct {
 	cfg    Config
 	rec    *record.Recorder
-	client *http.Client
+	client *request.Client
 	start  time.Time
 	pool   sync.Pool
 }
 
 type vuState struct {
 	rng  *rand.Rand
-	buf  bytes.Buffer
-	body []byte
+	out  request.Outgoing
+	resp request.Response
 }
 
 func (e *run) stats() stats { return stats{rec: e.rec, cat: e.cfg.Catalog, now: e.cfg.Now} }
@@ -219,73 +216,55 @@ func (e *run) iterate(ctx context.Context, it load.Iteration) {
 	}
 	tpl := mix.Pick(st.rng)
 	phase := e.phaseAt(it.Intended)
-	tags := record.Tags{Scenario: it.Scenario, Name: tpl.Name, Method: tpl.Method, Phase: phase}
-	req, drawn, err := mix.Build(ctx, tpl, st.rng, &st.buf)
-	if err != nil {
-		tags.Status = "0"
-		e.rec.AddRequest(record.Request{Tags: tags, At: it.Intended, Failed: true})
-		return
-	}
+	mix.Render(tpl, st.rng, &st.out)
 	sent := e.cfg.Now()
-	resp, err := e.client.Do(req)
-	var first time.Time
-	status, source := 0, ""
-	var bytesIn int64
-	st.body = st.body[:0]
-	if err == nil {
-		first = e.cfg.Now()
-		status, source = resp.StatusCode, resp.Header.Get("X-Flag-Source")
-		st.body, err = readAll(resp.Body, st.body)
-		resp.Body.Close()
-		bytesIn = int64(len(st.body))
-	}
+	resp := &st.resp
+	err := e.client.Do(ctx, &st.out, resp)
 	done := e.cfg.Now()
 	if ctx.Err() != nil && err != nil {
 		// Cut short by gracefulStop or Ctrl-C: not the target's fault.
 		return
 	}
+	first := resp.FirstByte
 	if first.IsZero() {
 		first = done
 	}
-	tags.Status = strconv.Itoa(status)
-	tags.Source = source
+	status := resp.Status
+	if err != nil {
+		status = 0
+	}
 	failed := err != nil || !tpl.Expected(status)
 	e.rec.AddRequest(record.Request{
-		Tags:     tags,
+		Tags: record.Tags{Scenario: it.Scenario, Name: tpl.Name, Method: tpl.Method, Phase: phase,
+			Status: statusText(status), Source: resp.Source},
 		At:       it.Intended,
 		Duration: done.Sub(it.Intended),
 		Waiting:  first.Sub(sent),
 		Service:  done.Sub(sent),
 		Failed:   failed,
-		BytesIn:  bytesIn,
-		BytesOut: req.ContentLength,
+		BytesIn:  resp.BytesIn,
+		BytesOut: resp.BytesOut,
+		Check:    true,
 	})
-	check := 1.0
-	if failed {
-		check = 0
-	}
-	e.rec.Add("checks", record.Tags{Scenario: it.Scenario, Name: tpl.Name, Phase: phase}, check)
-	e.rec.Add("iterations", record.Tags{Scenario: it.Scenario}, 1)
 	if e.cfg.Observe != nil {
-		e.cfg.Observe(Response{Template: tpl, Drawn: drawn, Phase: phase, Status: status, Source: source,
-			Body: st.body, Err: err, Intended: it.Intended, Sent: sent, Done: done})
+		e.cfg.Observe(Response{Template: tpl, Drawn: st.out.Drawn, Phase: phase, Status: status, Source: resp.Source,
+			Body: resp.Body, Err: err, Intended: it.Intended, Sent: sent, Done: done})
 	}
 }
 
-func readAll(r io.Reader, b []byte) ([]byte, error) {
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return b, nil
-			}
-			return b, err
-		}
+// statusTexts are the status tags, made once.
+var statusTexts = func() (s [600]string) {
+	for i := range s {
+		s[i] = strconv.Itoa(i)
 	}
+	return s
+}()
+
+func statusText(code int) string {
+	if code >= 0 && code < len(statusTexts) {
+		return statusTexts[code]
+	}
+	return strconv.Itoa(code)
 }
 
 // watch reports progress every second and evaluates abortOnFail

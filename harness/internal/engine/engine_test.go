@@ -26,7 +26,7 @@ func server(t *testing.T, h http.HandlerFunc) *httptest.Server {
 
 func mix(t *testing.T, url string, ts ...request.Template) *request.Mix {
 	t.Helper()
-	m, err := request.NewMix(url, ts, request.Pools{Environments: []string{"production"}, Flags: []string{"flag-001", "flag-002"}})
+	m, err := request.NewMix([]string{url}, ts, request.Pools{Environments: []string{"production"}, Flags: []string{"flag-001", "flag-002"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -148,12 +148,22 @@ type Recorder struct {
 	series  map[key]*series
 	seq     uint64
 	buckets []Bucket // one per second since start
+	// groups caches, per request tag set, the series AddRequest updates,
+	// so that a request costs one map lookup.
+	groups map[Tags]*requestGroup
+	totals struct{ requests, failed int64 }
+}
+
+// requestGroup is the series one request's measurements go to.
+type requestGroup struct {
+	reqs, duration, waiting, service, failed, in, out *series
+	checks, iterations                                *series
 }
 
 // New returns a Recorder for metrics of the given kinds; Add of an
 // undeclared metric is ignored and reported by Unknown.
 func New(start time.Time, kinds map[string]Kind) *Recorder {
-	return &Recorder{start: start, kinds: kinds, series: make(map[key]*series)}
+	return &Recorder{start: start, kinds: kinds, series: make(map[key]*series), groups: make(map[Tags]*requestGroup)}
 }
 
 // Start is the run's start time.
@@ -167,15 +177,27 @@ func (r *Recorder) Add(metric string, tags Tags, v float64) {
 }
 
 func (r *Recorder) addLocked(metric string, tags Tags, v float64) {
+	r.addTo(r.seriesLocked(metric, tags), v)
+}
+
+// seriesLocked finds or makes a series; nil for an undeclared metric.
+func (r *Recorder) seriesLocked(metric string, tags Tags) *series {
 	k := key{metric, tags}
 	s := r.series[k]
 	if s == nil {
 		kind, ok := r.kinds[metric]
 		if !ok {
-			return
+			return nil
 		}
 		s = newSeries(kind)
 		r.series[k] = s
+	}
+	return s
+}
+
+func (r *Recorder) addTo(s *series, v float64) {
+	if s == nil {
+		return
 	}
 	r.seq++
 	s.seq = r.seq
@@ -192,6 +214,10 @@ type Request struct {
 	Failed   bool
 	BytesIn  int64
 	BytesOut int64
+	// Check also records the request as an iteration of its scenario and
+	// as a check (passed unless Failed) under its scenario, name and
+	// phase.
+	Check bool
 }
 
 // Metric names the engine records for every request (k6's, plus
@@ -204,6 +230,10 @@ const (
 	HTTPReqFailed   = "http_req_failed"
 	DataReceived    = "data_received"
 	DataSent        = "data_sent"
+	// Checks and Iterations are recorded by AddRequest for a Request
+	// with Check set.
+	Checks     = "checks"
+	Iterations = "iterations"
 )
 
 // AddRequest records a request's metrics and its time-series bucket under
@@ -215,15 +245,50 @@ func (r *Recorder) AddRequest(q Request) {
 		failed = 1
 	}
 	r.mu.Lock()
-	r.addLocked(HTTPReqs, q.Tags, 1)
-	r.addLocked(HTTPReqDuration, q.Tags, us(q.Duration))
-	r.addLocked(HTTPReqWaiting, q.Tags, us(q.Waiting))
-	r.addLocked(HTTPReqService, q.Tags, us(q.Service))
-	r.addLocked(HTTPReqFailed, q.Tags, failed)
-	r.addLocked(DataReceived, q.Tags, float64(q.BytesIn))
-	r.addLocked(DataSent, q.Tags, float64(q.BytesOut))
+	g := r.groups[q.Tags]
+	if g == nil {
+		g = r.groupLocked(q.Tags)
+	}
+	r.addTo(g.reqs, 1)
+	r.addTo(g.duration, us(q.Duration))
+	r.addTo(g.waiting, us(q.Waiting))
+	r.addTo(g.service, us(q.Service))
+	r.addTo(g.failed, failed)
+	r.addTo(g.in, float64(q.BytesIn))
+	r.addTo(g.out, float64(q.BytesOut))
+	if q.Check {
+		r.addTo(g.checks, 1-failed)
+		r.addTo(g.iterations, 1)
+	}
+	r.totals.requests++
+	if q.Failed {
+		r.totals.failed++
+	}
 	r.bucketLocked(q.At).add(q.Duration, q.Failed)
 	r.mu.Unlock()
+}
+
+func (r *Recorder) groupLocked(t Tags) *requestGroup {
+	g := &requestGroup{
+		reqs:       r.seriesLocked(HTTPReqs, t),
+		duration:   r.seriesLocked(HTTPReqDuration, t),
+		waiting:    r.seriesLocked(HTTPReqWaiting, t),
+		service:    r.seriesLocked(HTTPReqService, t),
+		failed:     r.seriesLocked(HTTPReqFailed, t),
+		in:         r.seriesLocked(DataReceived, t),
+		out:        r.seriesLocked(DataSent, t),
+		checks:     r.seriesLocked(Checks, Tags{Scenario: t.Scenario, Name: t.Name, Phase: t.Phase}),
+		iterations: r.seriesLocked(Iterations, Tags{Scenario: t.Scenario}),
+	}
+	r.groups[t] = g
+	return g
+}
+
+// Totals are the requests recorded so far and how many failed.
+func (r *Recorder) Totals() (requests, failed int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.totals.requests, r.totals.failed
 }
 
 func (r *Recorder) bucketLocked(at time.Time) *Bucket {

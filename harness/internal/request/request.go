@@ -1,23 +1,22 @@
 // Package request turns a scenario's weighted request templates into HTTP
 // requests and sends them: placeholders ({{env}}, {{flag}}, {{user}},
 // {{bool}}, {{pct}}) are drawn per request from data pools, templates are
-// parsed once, and the client is tuned for load (keep-alive, an idle pool
-// as large as the VU count, a per-request timeout).
+// parsed once, and the client is built for load: for http:// targets a
+// lean HTTP/1.1 client of its own (keep-alive connections reused from an
+// idle pool as large as the VU count, one write and buffered reads per
+// request on the caller's goroutine, a deadline per request), for https://
+// targets net/http.
 package request
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"io"
+	"maps"
 	"math/rand/v2"
-	"net"
 	"net/http"
-	"net/url"
+	"slices"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // Template is one kind of request in the mix.
@@ -105,33 +104,50 @@ func parseSegments(s string) ([]segment, error) {
 // Compiled is a parsed template.
 type Compiled struct {
 	Template
-	path    []segment
-	body    []segment
-	expect  [600]bool // by status code
+	path   []segment
+	body   []segment
+	expect [600]bool // by status code
+	// head is the template's header lines, "Key: value\r\n" each, in a
+	// stable order, for the HTTP/1.1 client; headers is the same for
+	// net/http.
+	head    []byte
 	headers http.Header
+	// bodyless: GET, HEAD, DELETE and OPTIONS without a body send no
+	// Content-Length.
+	bodyless bool
 }
 
-// Mix picks templates by weight.
+// Mix picks templates by weight and targets at random: with several
+// targets (instances of the service behind no load balancer) requests
+// spread evenly over them, so that a write to one and a read from another
+// measure cross-instance staleness.
 type Mix struct {
-	base      string // scheme://host[:port] of the target, without a trailing slash
+	targets   []*Target
 	templates []*Compiled
 	cum       []int // cumulative weights
 	total     int
 	pools     Pools
 }
 
-// NewMix compiles templates against a target base URL (http or https, any
-// path prefix kept).
-func NewMix(target string, ts []Template, pools Pools) (*Mix, error) {
-	u, err := url.Parse(target)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("target URL %q: want http://host:port", target)
+// NewMix compiles templates against one or more target base URLs (http or
+// https, any path prefix kept).
+func NewMix(targets []string, ts []Template, pools Pools) (*Mix, error) {
+	if len(targets) == 0 {
+		return nil, errors.New("no target URL")
+	}
+	m := &Mix{pools: pools}
+	var errs []error
+	for _, raw := range targets {
+		t, err := ParseTarget(raw)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		m.targets = append(m.targets, t)
 	}
 	if len(ts) == 0 {
-		return nil, errors.New("no request templates")
+		errs = append(errs, errors.New("no request templates"))
 	}
-	m := &Mix{base: strings.TrimSuffix(u.Scheme+"://"+u.Host+u.Path, "/"), pools: pools}
-	var errs []error
 	for i, t := range ts {
 		c, err := compile(t)
 		if err != nil {
@@ -157,6 +173,9 @@ func NewMix(target string, ts []Template, pools Pools) (*Mix, error) {
 	return m, errors.Join(errs...)
 }
 
+// Targets are the mix's targets, in the order given.
+func (m *Mix) Targets() []*Target { return m.targets }
+
 func placeholderName(p placeholder) string { return Placeholders[p-1] }
 
 func (m *Mix) uses(p placeholder) bool {
@@ -177,8 +196,14 @@ func compile(t Template) (*Compiled, error) {
 	if t.Method == "" {
 		t.Method = http.MethodGet
 	}
+	if !validToken(t.Method) {
+		return nil, fmt.Errorf("method %q is not an HTTP method token", t.Method)
+	}
 	if !strings.HasPrefix(t.Path, "/") {
 		return nil, fmt.Errorf("path %q must start with /", t.Path)
+	}
+	if strings.ContainsAny(t.Path, " \r\n\t") {
+		return nil, fmt.Errorf("path %q: spaces and line breaks must be percent-encoded", t.Path)
 	}
 	c := &Compiled{Template: t, headers: http.Header{}}
 	var err error
@@ -189,10 +214,29 @@ func compile(t Template) (*Compiled, error) {
 		return nil, fmt.Errorf("body: %w", err)
 	}
 	for k, v := range t.Headers {
+		if strings.ContainsAny(k+v, "\r\n") || k == "" || strings.ContainsAny(k, " :") {
+			return nil, fmt.Errorf("header %q: not a valid header", k)
+		}
+		switch http.CanonicalHeaderKey(k) {
+		case "Host", "Content-Length", "Transfer-Encoding", "Connection":
+			return nil, fmt.Errorf("header %q: set by the client, not by a template", k)
+		}
 		c.headers.Set(k, v)
 	}
 	if t.Body != "" && c.headers.Get("Content-Type") == "" {
 		c.headers.Set("Content-Type", "application/json")
+	}
+	if c.headers.Get("User-Agent") == "" {
+		c.headers.Set("User-Agent", UserAgent)
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.headers)) {
+		for _, v := range c.headers[k] {
+			c.head = fmt.Appendf(c.head, "%s: %s\r\n", k, v)
+		}
+	}
+	switch t.Method {
+	case http.MethodGet, http.MethodHead, http.MethodDelete, http.MethodOptions:
+		c.bodyless = t.Body == ""
 	}
 	if len(t.Expect) == 0 {
 		for s := 200; s < 400; s++ {
@@ -237,9 +281,21 @@ type Drawn struct {
 	Pct             int
 }
 
-// Build renders a template into a request, drawing placeholder values from
-// the pools with rng. buf is reused for the body.
-func (m *Mix) Build(ctx context.Context, c *Compiled, rng *rand.Rand, buf *bytes.Buffer) (*http.Request, Drawn, error) {
+// Outgoing is one rendered request. A VU reuses one for every request it
+// sends: rendering allocates nothing once its buffers have grown.
+type Outgoing struct {
+	Template *Compiled
+	Target   *Target
+	Drawn    Drawn
+	// URI is the request target: the target's path prefix, then the
+	// template's path and query, placeholders filled.
+	URI  []byte
+	Body []byte
+}
+
+// Render fills out with a request for template c, drawing placeholder
+// values and, with several targets, the target, with rng.
+func (m *Mix) Render(c *Compiled, rng *rand.Rand, out *Outgoing) {
 	var d Drawn
 	if len(m.pools.Environments) > 0 {
 		d.Env = m.pools.Environments[rng.IntN(len(m.pools.Environments))]
@@ -252,64 +308,48 @@ func (m *Mix) Build(ctx context.Context, c *Compiled, rng *rand.Rand, buf *bytes
 	}
 	d.Bool = rng.IntN(2) == 1
 	d.Pct = rng.IntN(101)
-	var sb strings.Builder
-	sb.Grow(len(m.base) + len(c.Path) + 32)
-	sb.WriteString(m.base)
-	render(&sb, c.path, d)
-	var body io.Reader
-	if len(c.body) > 0 {
-		buf.Reset()
-		render(buf, c.body, d)
-		body = bytes.NewReader(buf.Bytes())
+	out.Template, out.Drawn = c, d
+	out.Target = m.targets[0]
+	if len(m.targets) > 1 {
+		out.Target = m.targets[rng.IntN(len(m.targets))]
 	}
-	req, err := http.NewRequestWithContext(ctx, c.Method, sb.String(), body)
-	if err != nil {
-		return nil, d, err
-	}
-	for k, v := range c.headers {
-		req.Header[k] = v
-	}
-	return req, d, nil
+	out.URI = render(append(out.URI[:0], out.Target.prefix...), c.path, d)
+	out.Body = render(out.Body[:0], c.body, d)
 }
 
-type writer interface {
-	WriteString(string) (int, error)
-}
+// URL is the request's absolute URL.
+func (o *Outgoing) URL() string { return o.Target.origin + string(o.URI) }
 
-func render(w writer, segs []segment, d Drawn) {
+func render(b []byte, segs []segment, d Drawn) []byte {
 	for _, s := range segs {
 		switch s.ph {
 		case phNone:
-			w.WriteString(s.lit)
+			b = append(b, s.lit...)
 		case phEnv:
-			w.WriteString(d.Env)
+			b = append(b, d.Env...)
 		case phFlag:
-			w.WriteString(d.Flag)
+			b = append(b, d.Flag...)
 		case phUser:
-			w.WriteString(d.User)
+			b = append(b, d.User...)
 		case phBool:
-			w.WriteString(strconv.FormatBool(d.Bool))
+			b = strconv.AppendBool(b, d.Bool)
 		case phPct:
-			w.WriteString(strconv.Itoa(d.Pct))
+			b = strconv.AppendInt(b, int64(d.Pct), 10)
 		}
 	}
+	return b
 }
 
-// NewClient returns an HTTP client for vus concurrent users: keep-alive
-// with an idle pool of at least vus connections to the target, no
-// compression (we measure the server, not gzip), and timeout per request.
-func NewClient(vus int, timeout time.Duration) *http.Client {
-	d := &net.Dialer{Timeout: min(timeout, 5*time.Second), KeepAlive: 30 * time.Second}
-	t := &http.Transport{
-		Proxy:                 nil, // loopback targets: never through an HTTP proxy from the environment
-		DialContext:           d.DialContext,
-		MaxIdleConns:          max(vus, 1) * 2,
-		MaxIdleConnsPerHost:   max(vus, 1) * 2,
-		IdleConnTimeout:       90 * time.Second,
-		DisableCompression:    true,
-		ResponseHeaderTimeout: timeout,
-		ExpectContinueTimeout: time.Second,
-		ForceAttemptHTTP2:     false,
+// validToken reports whether s is an HTTP token (RFC 9110 §5.6.2).
+func validToken(s string) bool {
+	if s == "" {
+		return false
 	}
-	return &http.Client{Transport: t, Timeout: timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -1,15 +1,14 @@
 package request
 
 import (
-	"bytes"
-	"io"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
 )
 
-func TestBuildRendersPlaceholders(t *testing.T) {
-	m, err := NewMix("http://127.0.0.1:8080/", []Template{{
+func TestRenderFillsPlaceholders(t *testing.T) {
+	m, err := NewMix([]string{"http://127.0.0.1:8080/prefix/"}, []Template{{
 		Name: "update", Weight: 1, Method: "PATCH",
 		Path: "/api/config/flags/{{flag}}?environment={{env}}&u={{user}}",
 		Body: `{"enabled": {{bool}}, "rolloutPercentage": {{ pct }}}`,
@@ -18,25 +17,56 @@ func TestBuildRendersPlaceholders(t *testing.T) {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	var buf bytes.Buffer
-	req, d, err := m.Build(t.Context(), m.Pick(rng), rng, &buf)
+	var out Outgoing
+	for range 3 { // buffers are reused: every render starts afresh
+		m.Render(m.Pick(rng), rng, &out)
+	}
+	if got, want := out.URL(), "http://127.0.0.1:8080/prefix/api/config/flags/flag-007?environment=staging&u=u1"; got != want {
+		t.Errorf("URL %s, want %s", got, want)
+	}
+	want := fmt.Sprintf(`{"enabled": %t, "rolloutPercentage": %d}`, out.Drawn.Bool, out.Drawn.Pct)
+	if string(out.Body) != want {
+		t.Errorf("body %s, want %s", out.Body, want)
+	}
+	head := string(out.appendHead(nil))
+	for _, line := range []string{
+		"PATCH /prefix/api/config/flags/flag-007?environment=staging&u=u1 HTTP/1.1\r\n",
+		"Host: 127.0.0.1:8080\r\n",
+		"Content-Type: application/json\r\n",
+		"User-Agent: flagstorm\r\n",
+		fmt.Sprintf("Content-Length: %d\r\n", len(want)),
+	} {
+		if !strings.Contains(head, line) {
+			t.Errorf("request head lacks %q:\n%s", line, head)
+		}
+	}
+	if !strings.HasSuffix(head, "\r\n\r\n") {
+		t.Errorf("request head does not end with an empty line:\n%q", head)
+	}
+}
+
+func TestRenderSpreadsOverTargets(t *testing.T) {
+	m, err := NewMix([]string{"http://127.0.0.1:1", "http://127.0.0.1:2", "http://127.0.0.1:3"},
+		[]Template{{Name: "a", Weight: 1, Path: "/"}}, Pools{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := req.URL.String(), "http://127.0.0.1:8080/api/config/flags/flag-007?environment=staging&u=u1"; got != want {
-		t.Errorf("URL %s, want %s", got, want)
+	rng := rand.New(rand.NewPCG(5, 6))
+	counts := map[string]int{}
+	var out Outgoing
+	for range 30_000 {
+		m.Render(m.Templates()[0], rng, &out)
+		counts[out.Target.String()]++
 	}
-	body, _ := io.ReadAll(req.Body)
-	if want := `{"enabled": ` + map[bool]string{true: "true", false: "false"}[d.Bool]; !strings.HasPrefix(string(body), want) {
-		t.Errorf("body %s, want prefix %s", body, want)
-	}
-	if req.Method != "PATCH" || req.Header.Get("Content-Type") != "application/json" {
-		t.Errorf("method %s content type %q", req.Method, req.Header.Get("Content-Type"))
+	for _, target := range m.Targets() {
+		if got := counts[target.String()]; got < 9_500 || got > 10_500 {
+			t.Errorf("%s got %d of 30000 requests, want about 10000", target, got)
+		}
 	}
 }
 
 func TestPickFollowsWeights(t *testing.T) {
-	m, err := NewMix("http://h", []Template{{Name: "a", Weight: 60, Path: "/a"}, {Name: "b", Weight: 35, Path: "/b"}, {Name: "c", Weight: 5, Path: "/c"}}, Pools{})
+	m, err := NewMix([]string{"http://h"}, []Template{{Name: "a", Weight: 60, Path: "/a"}, {Name: "b", Weight: 35, Path: "/b"}, {Name: "c", Weight: 5, Path: "/c"}}, Pools{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,8 +97,13 @@ func TestMixErrors(t *testing.T) {
 		"empty pool":          {"http://x", []Template{{Name: "a", Weight: 1, Path: "/{{flag}}"}}, Pools{}, "flags pool is empty"},
 		"relative path":       {"http://x", []Template{{Name: "a", Weight: 1, Path: "x"}}, Pools{}, "must start with /"},
 		"bad expect":          {"http://x", []Template{{Name: "a", Weight: 1, Path: "/", Expect: []int{42}}}, Pools{}, "not an HTTP status"},
+		"target with query":   {"http://x/?a=1", []Template{{Name: "a", Weight: 1, Path: "/"}}, Pools{}, "target URL"},
+		"space in path":       {"http://x", []Template{{Name: "a", Weight: 1, Path: "/a b"}}, Pools{}, "percent-encoded"},
+		"bad method":          {"http://x", []Template{{Name: "a", Weight: 1, Method: "GET X", Path: "/"}}, Pools{}, "not an HTTP method"},
+		"header injection":    {"http://x", []Template{{Name: "a", Weight: 1, Path: "/", Headers: map[string]string{"X": "a\r\nEvil: 1"}}}, Pools{}, "not a valid header"},
+		"client header":       {"http://x", []Template{{Name: "a", Weight: 1, Path: "/", Headers: map[string]string{"content-length": "3"}}}, Pools{}, "set by the client"},
 	} {
-		_, err := NewMix(tt.target, tt.ts, tt.pools)
+		_, err := NewMix([]string{tt.target}, tt.ts, tt.pools)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: %v, want an error containing %q", name, err, tt.want)
 		}
@@ -76,7 +111,7 @@ func TestMixErrors(t *testing.T) {
 }
 
 func TestExpected(t *testing.T) {
-	m, _ := NewMix("http://x", []Template{{Name: "a", Weight: 1, Path: "/"}, {Name: "b", Weight: 1, Path: "/", Expect: []int{200, 412}}}, Pools{})
+	m, _ := NewMix([]string{"http://x"}, []Template{{Name: "a", Weight: 1, Path: "/"}, {Name: "b", Weight: 1, Path: "/", Expect: []int{200, 412}}}, Pools{})
 	def, custom := m.Templates()[0], m.Templates()[1]
 	for _, tt := range []struct {
 		c      *Compiled
