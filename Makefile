@@ -11,7 +11,7 @@ BENCH_CONNECTIONS ?= 50
 BENCH_ROUNDS ?= 3
 
 .DEFAULT_GOAL := help
-.PHONY: help build loadtest soak test test-short lint check-imports fmt bench bench-target bench-engine run-target fuzz clean
+.PHONY: help build loadtest soak check-dashboards test test-short lint check-imports fmt bench bench-target bench-engine run-target fuzz clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,6 +39,11 @@ lint: check-imports ## gofmt check, go vet, import-direction check
 
 check-imports: ## keep dependencies pointing one way (see ARCHITECTURE.md)
 	$(GO) run ./internal/importcheck
+
+check-dashboards: ## promtool check/test of the Prometheus rules and the dashboards' query checks (the proof against a live Prometheus runs in make test)
+	promtool check rules dashboards/prometheus/rules/*.yml
+	promtool test rules dashboards/prometheus/rules/tests/*.yml
+	$(GO) test -count=1 -short ./dashboards/
 
 fmt: ## format the code
 	gofmt -w $$(git ls-files '*.go')
