@@ -120,6 +120,11 @@ func runLocalProfile(ctx context.Context, e env, spec *scenarios.Spec, ts []verd
 	}
 	plan, maxVUs := planOf(spec)
 	tel := telemetry.New()
+	stopMetrics, err := serveMetrics(ctx, e, tel, o.metricsAddr)
+	if err != nil {
+		return localOutcome{}, err
+	}
+	defer stopMetrics()
 	orc := oracle.New()
 	var rec *record.Recorder
 	recorder := func() *record.Recorder { return rec }
@@ -128,8 +133,10 @@ func runLocalProfile(ctx context.Context, e env, spec *scenarios.Spec, ts []verd
 		return localOutcome{}, usageError("%v", err)
 	}
 	start := time.Now()
+	tel.Scenarios(spec.Name)
 	cfg := engine.Config{
-		Plan: plan, Mix: def, Mixes: mixes, Thresholds: ts, Catalog: verdict.DefaultCatalog(),
+		Dropped: func(string) { tel.Dropped(spec.Name) },
+		Plan:    plan, Mix: def, Mixes: mixes, Thresholds: ts, Catalog: verdict.DefaultCatalog(),
 		Phases: phasesOf(spec), RequestTimeout: spec.RequestTimeout, MaxVUs: maxVUs, Start: start,
 		Logger: log,
 	}

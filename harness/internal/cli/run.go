@@ -66,7 +66,7 @@ type runOptions struct {
 	// profile, when set, replaces the scenario's profiles (local stack).
 	profile string
 	// flagserverEnv is extra flagserver environment for the local stack,
-	// like FLAGSERVER_UNSAFE_NO_FALLBACK=true for a deliberately broken
+	// like UNSAFE_NO_DB_FALLBACK=true for a deliberately broken
 	// target.
 	flagserverEnv map[string]string
 }
@@ -132,6 +132,12 @@ func runRun(ctx context.Context, e env, args []string) error {
 	if f := faultsOf(spec); len(f) > 0 {
 		return usageError("%s injects faults (phases %s), which need the local stack: run it without --target-url", file, joinNames(f))
 	}
+	if spec.Target.Start != "" {
+		return usageError("%s starts the flagservers at phase %s (target.start), which needs the local stack: run it without --target-url", file, spec.Target.Start)
+	}
+	if o.profile != "" || len(o.flagserverEnv) > 0 {
+		return usageError("--profile and --flagserver-env configure the local stack's flagservers: with --target-url there are none")
+	}
 	return execute(ctx, e, spec, ts, o)
 }
 
@@ -142,21 +148,20 @@ func execute(ctx context.Context, e env, spec *scenarios.Spec, ts []verdict.Thre
 	}
 	plan, maxVUs := planOf(spec)
 	tel := telemetry.New()
-	if o.metricsAddr != "" {
-		addr, stop, err := tel.Serve(ctx, o.metricsAddr)
-		if err != nil {
-			return usageError("--metrics-addr: %v", err)
-		}
-		defer stop()
-		fmt.Fprintf(e.stderr, "metrics on http://%s/metrics\n", addr)
+	stopMetrics, err := serveMetrics(ctx, e, tel, o.metricsAddr)
+	if err != nil {
+		return err
 	}
+	defer stopMetrics()
 	if o.out != "" {
 		if err := os.MkdirAll(o.out, 0o755); err != nil {
 			return fmt.Errorf("--out: %w", err)
 		}
 	}
 	profile := spec.Profiles()[0].String()
+	tel.Scenarios(spec.Name)
 	cfg := engine.Config{
+		Dropped:        func(string) { tel.Dropped(spec.Name) },
 		Plan:           plan,
 		Mix:            def,
 		Mixes:          mixes,
@@ -412,4 +417,18 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// serveMetrics serves tel's /metrics on addr while the run lasts ("" serves
+// nothing); call the returned function to stop.
+func serveMetrics(ctx context.Context, e env, tel *telemetry.Metrics, addr string) (func(), error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	at, stop, err := tel.Serve(ctx, addr)
+	if err != nil {
+		return nil, usageError("--metrics-addr: %v", err)
+	}
+	fmt.Fprintf(e.stderr, "metrics on http://%s/metrics\n", at)
+	return stop, nil
 }

@@ -56,6 +56,9 @@ type Config struct {
 	// OnStart, when not nil, receives the recorder before the first
 	// iteration, for observers that record metrics of their own.
 	OnStart func(*record.Recorder)
+	// Dropped, when not nil, sees every dropped arrival (open model) by
+	// its scenario, for observers (telemetry).
+	Dropped func(scenario string)
 }
 
 // Response is one request's outcome, for observers.
@@ -151,6 +154,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	hooks := load.Hooks{
 		Dropped: func(scenario string, intended time.Time) {
 			rec.Add("dropped_iterations", record.Tags{Scenario: scenario, Phase: e.phaseAt(intended)}, 1)
+			if cfg.Dropped != nil {
+				cfg.Dropped(scenario)
+			}
 		},
 		Late: func(scenario string, lag time.Duration) {
 			rec.Add("late_iterations", record.Tags{Scenario: scenario}, 1)

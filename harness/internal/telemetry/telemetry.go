@@ -106,6 +106,15 @@ func (m *Metrics) Request(scenario, phase, name, source string, status int, d ti
 	c.requests.Inc()
 }
 
+// Scenarios makes the per-scenario counters exist at 0 before anything
+// happens, so that a clean run exports flagstorm_dropped_iterations_total
+// 0 rather than nothing.
+func (m *Metrics) Scenarios(names ...string) {
+	for _, n := range names {
+		m.dropped.WithLabelValues(n)
+	}
+}
+
 // Dropped counts a dropped arrival.
 func (m *Metrics) Dropped(scenario string) { m.dropped.WithLabelValues(scenario).Inc() }
 

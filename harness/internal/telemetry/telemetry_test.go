@@ -107,3 +107,20 @@ func TestPushToRealPushgateway(t *testing.T) {
 		t.Errorf("pushgateway lacks %s", want)
 	}
 }
+
+// TestScenariosExportZeroes: a clean run exports dropped iterations as 0,
+// so dashboards and alerts see a value, not an absent series.
+func TestScenariosExportZeroes(t *testing.T) {
+	m := New()
+	m.Scenarios("baseline")
+	if got := testutil.ToFloat64(m.dropped.WithLabelValues("baseline")); got != 0 {
+		t.Fatalf("dropped = %v before any drop", got)
+	}
+	if n := testutil.CollectAndCount(m.dropped, "flagstorm_dropped_iterations_total"); n != 1 {
+		t.Fatalf("%d dropped series exported, want 1 at 0", n)
+	}
+	m.Dropped("baseline")
+	if got := testutil.ToFloat64(m.dropped.WithLabelValues("baseline")); got != 1 {
+		t.Fatalf("dropped = %v after one drop", got)
+	}
+}
