@@ -310,16 +310,11 @@ func (e *run) status(now time.Time, progress []load.Stats) Status {
 		s.VUs += p.ActiveVUs
 		s.Dropped += p.Dropped
 	}
-	buckets := e.rec.Buckets()
-	if n := len(buckets); n >= 2 {
-		last := buckets[n-2] // the last complete second
-		s.RPS = float64(last.Requests)
-		s.P95 = time.Duration(last.Quantile(95)) * time.Microsecond
+	if b, ok := e.rec.LastComplete(now); ok {
+		s.RPS = float64(b.Requests)
+		s.P95 = time.Duration(b.Quantile(95)) * time.Microsecond
 	}
-	for _, b := range buckets {
-		s.Requests += b.Requests
-		s.Errors += b.Failed
-	}
+	s.Requests, s.Errors = e.rec.Totals()
 	return s
 }
 

@@ -2,20 +2,33 @@ package record
 
 import (
 	"math"
+	"slices"
 	"time"
 )
 
 // Bucket is one second of the run (by the requests' intended start, so a
 // request offered during a fault counts in that second however late it
-// ends): request and failure counts and a
-// compact latency histogram (log-spaced, 5 % wide bins from 10 µs to
-// about 2 minutes), precise enough to draw percentiles over time at a
-// fixed ~1 KiB per second of run.
+// ends): request and failure counts and a compact latency histogram
+// (log-spaced, 5 % wide bins from 10 µs to about 2 minutes), precise
+// enough to draw percentiles over time.
+//
+// While its second is recent a bucket counts into a dense array (1.3 KiB);
+// once the second is a few seconds old the recorder seals it into the
+// sorted list of its non-empty bins (a few dozen, some hundred bytes), so
+// a long run's memory grows by little per second. A late response still
+// lands in its sealed bucket.
 type Bucket struct {
 	Second   int
 	Requests int64
 	Failed   int64
-	bins     [binCount]uint32
+	dense    *[binCount]uint32 // nil until the first request and once sealed
+	sparse   []sparseBin       // sorted by bin, once sealed
+	sealed   bool
+}
+
+type sparseBin struct {
+	bin   uint16
+	count uint32
 }
 
 const (
@@ -43,7 +56,53 @@ func (b *Bucket) add(d time.Duration, failed bool) {
 	if failed {
 		b.Failed++
 	}
-	b.bins[binOf(d)]++
+	bin := binOf(d)
+	if b.dense != nil {
+		b.dense[bin]++
+		return
+	}
+	if !b.sealed {
+		b.dense = new([binCount]uint32)
+		b.dense[bin]++
+		return
+	}
+	i, found := slices.BinarySearchFunc(b.sparse, uint16(bin), func(s sparseBin, t uint16) int { return int(s.bin) - int(t) })
+	if found {
+		b.sparse[i].count++
+		return
+	}
+	b.sparse = slices.Insert(b.sparse, i, sparseBin{bin: uint16(bin), count: 1})
+}
+
+// seal turns the dense array into the list of non-empty bins.
+func (b *Bucket) seal() {
+	b.sealed = true
+	if b.dense == nil {
+		return
+	}
+	n := 0
+	for _, c := range b.dense {
+		if c > 0 {
+			n++
+		}
+	}
+	b.sparse = make([]sparseBin, 0, n)
+	for i, c := range b.dense {
+		if c > 0 {
+			b.sparse = append(b.sparse, sparseBin{bin: uint16(i), count: c})
+		}
+	}
+	b.dense = nil
+}
+
+// clone is a deep copy, safe to read while the recorder goes on.
+func (b Bucket) clone() Bucket {
+	if b.dense != nil {
+		d := *b.dense
+		b.dense = &d
+	}
+	b.sparse = slices.Clone(b.sparse)
+	return b
 }
 
 // Quantile is the q-th percentile (0..100) of the bucket's latencies, in
@@ -55,10 +114,18 @@ func (b *Bucket) Quantile(q float64) float64 {
 	rank := int64(math.Ceil(q / 100 * float64(b.Requests)))
 	rank = max(rank, 1)
 	var seen int64
-	for i, n := range b.bins {
-		seen += int64(n)
+	if b.dense != nil {
+		for i, n := range b.dense {
+			seen += int64(n)
+			if seen >= rank {
+				return binUpper(i)
+			}
+		}
+	}
+	for _, s := range b.sparse {
+		seen += int64(s.count)
 		if seen >= rank {
-			return binUpper(i)
+			return binUpper(int(s.bin))
 		}
 	}
 	return binUpper(binCount - 1)
@@ -68,5 +135,24 @@ func (b *Bucket) Quantile(q float64) float64 {
 func (r *Recorder) Buckets() []Bucket {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]Bucket(nil), r.buckets...)
+	out := make([]Bucket, len(r.buckets))
+	for i, b := range r.buckets {
+		out[i] = b.clone()
+	}
+	return out
+}
+
+// LastComplete returns the bucket of the last full second before now (a
+// copy), and false when none has ended yet.
+func (r *Recorder) LastComplete(now time.Time) (Bucket, bool) {
+	i := int(now.Sub(r.start)/time.Second) - 1
+	if i < 0 {
+		return Bucket{}, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if i >= len(r.buckets) {
+		return Bucket{Second: i}, true // a second without requests
+	}
+	return r.buckets[i].clone(), true
 }

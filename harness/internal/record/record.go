@@ -291,12 +291,18 @@ func (r *Recorder) Totals() (requests, failed int64) {
 	return r.totals.requests, r.totals.failed
 }
 
+// sealAfter is how many seconds a bucket stays dense after its second.
+const sealAfter = 3
+
 func (r *Recorder) bucketLocked(at time.Time) *Bucket {
 	i := int(at.Sub(r.start) / time.Second)
 	if i < 0 {
 		i = 0
 	}
 	for len(r.buckets) <= i {
+		if old := len(r.buckets) - sealAfter; old >= 0 {
+			r.buckets[old].seal()
+		}
 		r.buckets = append(r.buckets, Bucket{Second: len(r.buckets)})
 	}
 	return &r.buckets[i]

@@ -154,3 +154,54 @@ func BenchmarkAddRequest(b *testing.B) {
 		}
 	})
 }
+
+// TestSealedBucketsKeepTheirQuantiles: a second a few seconds old is
+// sealed into its non-empty bins; its percentiles do not change, a late
+// response still counts in it, and a copy handed out is not written
+// behind the reader's back.
+func TestSealedBucketsKeepTheirQuantiles(t *testing.T) {
+	start := time.Unix(0, 0)
+	r := New(start, kinds)
+	for i := range 1000 {
+		r.AddRequest(Request{At: start.Add(time.Duration(i) * time.Millisecond), Duration: time.Duration(1+i%200) * time.Millisecond})
+	}
+	before := r.Buckets()[0]
+	q := map[float64]float64{}
+	for _, p := range []float64{1, 50, 95, 99, 100} {
+		q[p] = before.Quantile(p)
+	}
+	// Seconds 1..5 arrive: second 0 is sealed.
+	for s := 1; s <= 5; s++ {
+		r.AddRequest(Request{At: start.Add(time.Duration(s) * time.Second), Duration: time.Millisecond})
+	}
+	r.mu.Lock()
+	sealed, dense := r.buckets[0].sealed, r.buckets[0].dense != nil
+	r.mu.Unlock()
+	if !sealed || dense {
+		t.Fatalf("second 0 after second 5: sealed %v, dense array kept %v", sealed, dense)
+	}
+	after := r.Buckets()[0]
+	for p, want := range q {
+		if got := after.Quantile(p); got != want {
+			t.Errorf("p(%v) %v after sealing, %v before", p, got, want)
+		}
+	}
+	// A late response (intended in second 0, ended now) lands there.
+	r.AddRequest(Request{At: start.Add(500 * time.Millisecond), Duration: 90 * time.Second, Failed: true})
+	late := r.Buckets()[0]
+	if late.Requests != 1001 || late.Failed != 1 || late.Quantile(100) < 90e6 {
+		t.Errorf("after a late response: %d requests, %d failed, max %v µs", late.Requests, late.Failed, late.Quantile(100))
+	}
+	if after.Requests != 1000 || after.Quantile(100) != q[100] {
+		t.Errorf("a copy taken before the late response changed: %d requests, max %v", after.Requests, after.Quantile(100))
+	}
+	// The open second's copy is not the recorder's array.
+	cur, ok := r.LastComplete(start.Add(6 * time.Second))
+	if !ok || cur.Second != 5 || cur.Requests != 1 {
+		t.Fatalf("LastComplete at 6 s = second %d with %d requests, %v", cur.Second, cur.Requests, ok)
+	}
+	r.AddRequest(Request{At: start.Add(5 * time.Second), Duration: time.Hour})
+	if cur.Quantile(100) > 1100 {
+		t.Errorf("the copy of second 5 saw a later request: max %v µs", cur.Quantile(100))
+	}
+}
