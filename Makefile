@@ -11,7 +11,7 @@ BENCH_CONNECTIONS ?= 50
 BENCH_ROUNDS ?= 3
 
 .DEFAULT_GOAL := help
-.PHONY: help build loadtest soak check-dashboards test test-short lint check-imports fmt bench bench-target bench-engine run-target fuzz clean
+.PHONY: help build loadtest soak check-dashboards test-broken test test-short lint check-imports fmt bench bench-target bench-engine run-target fuzz clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,6 +28,9 @@ soak: build ## 20 minutes of load with the suite's faults in turn (PROFILE=harde
 
 test: ## run the whole suite with -race (needs redis-server; PostgreSQL is found or started)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+
+test-broken: ## the harness against deliberately broken flagservers (UNSAFE_ switches), ~2.5 min
+	$(GO) test -race -count=1 -run 'TestBroken' ./harness/internal/cli/
 
 test-short: ## the suite without the long tests
 	$(GO) test -race -count=1 -short $(PKGS)
