@@ -507,3 +507,105 @@ func TestNoCacheFallback(t *testing.T) {
 		})
 	}
 }
+
+// racingCache is a fakeCache whose next Get can be held (to stand for a
+// Redis GET in flight) and whose Delete runs a hook before deleting.
+type racingCache struct {
+	*fakeCache
+	hold     chan struct{} // the next Get waits on it, once
+	held     chan struct{} // closed when that Get is waiting
+	onDelete func()
+}
+
+func (c *racingCache) Get(ctx context.Context, key string) ([]byte, error) {
+	c.mu.Lock()
+	b, err := c.data[key], error(nil)
+	if _, ok := c.data[key]; !ok {
+		err = ErrCacheMiss
+	}
+	hold := c.hold
+	c.hold = nil
+	c.mu.Unlock()
+	if hold != nil {
+		close(c.held)
+		<-hold
+	}
+	return b, err
+}
+
+func (c *racingCache) Delete(ctx context.Context, keys ...string) error {
+	if f := c.onDelete; f != nil {
+		c.onDelete = nil
+		f()
+	}
+	return c.fakeCache.Delete(ctx, keys...)
+}
+
+// TestReadBetweenCommitAndDeleteIsForgotten: a read that begins after an
+// update committed but before its DEL reaches Redis fetches the old value
+// from Redis. A read beginning after the update answered must neither
+// share that read (singleflight) nor find its value remembered in process:
+// the update forgets in-flight reads again once the DEL is done.
+func TestReadBetweenCommitAndDeleteIsForgotten(t *testing.T) {
+	st := newFakeStore()
+	c := &racingCache{fakeCache: newFakeCache(), held: make(chan struct{})}
+	s := newService(t, Config{Store: st, Cache: c, MemoryTTL: time.Hour, Singleflight: true})
+	ctx := t.Context()
+	// Redis holds version 1 (a read fills it); drop the in-process copy so
+	// the racing read goes to Redis.
+	if r, err := s.Get(ctx, "production", "a"); err != nil || version(t, r) != 1 {
+		t.Fatalf("priming read: %v", err)
+	}
+	s.forget(CacheKey("production", "a"))
+
+	release := make(chan struct{})
+	racing := make(chan Result, 1)
+	c.onDelete = func() {
+		c.mu.Lock()
+		c.hold = release
+		c.mu.Unlock()
+		go func() {
+			r, err := s.Get(context.WithoutCancel(ctx), "production", "a")
+			if err != nil {
+				t.Error(err)
+			}
+			racing <- r
+		}()
+		<-c.held // the racing read is inside Redis GET, holding version 1
+	}
+	on := true
+	if _, err := s.Update(ctx, "production", "a", Patch{Enabled: &on}, 0); err != nil {
+		t.Fatal(err)
+	}
+	// Acknowledged: every read that begins now must see version 2, and
+	// must not wait for the racing read (it is held until this one ends).
+	afterc := make(chan Result, 1)
+	go func() {
+		r, err := s.Get(context.WithoutCancel(ctx), "production", "a")
+		if err != nil {
+			t.Error(err)
+		}
+		afterc <- r
+	}()
+	select {
+	case after := <-afterc:
+		if v := version(t, after); v != 2 {
+			t.Errorf("a read after the update's answer returned version %d from %v, want 2", v, after.Source)
+		}
+		close(release)
+	case <-time.After(5 * time.Second):
+		close(release)
+		after := <-afterc
+		t.Errorf("a read after the update's answer waited for the racing read (shared it) and returned version %d", version(t, after))
+	}
+	if v := version(t, <-racing); v != 1 {
+		t.Fatalf("the racing read returned version %d, want the 1 it read from Redis", v)
+	}
+	later, err := s.Get(ctx, "production", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := version(t, later); v != 2 {
+		t.Errorf("a read after the racing one returned version %d from %v (its old value was remembered), want 2", v, later.Source)
+	}
+}
