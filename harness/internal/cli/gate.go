@@ -130,24 +130,9 @@ Flags (environment fallback FLAGSTORM_<FLAG>):
 	if format != "table" && format != "json" {
 		errs = append(errs, fmt.Errorf("--format %q: want table or json", format))
 	}
-	cfg := gate.Default()
-	if configPath != "" {
-		if cfg, err = gate.LoadConfig(configPath); err != nil {
-			errs = append(errs, fmt.Errorf("--config: %w", err))
-		}
-	}
-	var q gate.Querier
-	if promURL != "" {
-		if q, err = gate.NewQuerier(promURL, nil); err != nil {
-			errs = append(errs, fmt.Errorf("--prometheus: %w", err))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return gateUsageError("%w", err)
-	}
-	g, err := gate.New(q, cfg)
+	g, err := newGate(configPath, promURL, errs)
 	if err != nil {
-		return gateUsageError("%w", err)
+		return err
 	}
 
 	res, evalErr := g.Evaluate(ctx, gate.Request{Canary: csel, Baseline: bsel})
@@ -158,7 +143,7 @@ Flags (environment fallback FLAGSTORM_<FLAG>):
 	if evalErr == nil {
 		code = res.Verdict.ExitCode()
 	}
-	if err := printGateResult(e, format, res, evalErr, dryRun, code, gate.Plan(cfg, csel, bsel)); err != nil {
+	if err := printGateResult(e, format, res, evalErr, dryRun, code, gate.Plan(g.Config(), csel, bsel)); err != nil {
 		return err
 	}
 	switch {
@@ -248,24 +233,9 @@ Flags (environment fallback FLAGSTORM_<FLAG>):
 	if _, _, err := net.SplitHostPort(listen); err != nil {
 		errs = append(errs, fmt.Errorf("--listen %q: want host:port: %w", listen, err))
 	}
-	cfg := gate.Default()
-	if configPath != "" {
-		if cfg, err = gate.LoadConfig(configPath); err != nil {
-			errs = append(errs, fmt.Errorf("--config: %w", err))
-		}
-	}
-	var q gate.Querier
-	if promURL != "" {
-		if q, err = gate.NewQuerier(promURL, nil); err != nil {
-			errs = append(errs, fmt.Errorf("--prometheus: %w", err))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return gateUsageError("%w", err)
-	}
-	g, err := gate.New(q, cfg)
+	g, err := newGate(configPath, promURL, errs)
 	if err != nil {
-		return gateUsageError("%w", err)
+		return err
 	}
 	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	reg := prometheus.NewRegistry()
@@ -279,11 +249,37 @@ Flags (environment fallback FLAGSTORM_<FLAG>):
 		return &exitError{code: ExitInfra, err: fmt.Errorf("listen on %s: %w", listen, err)}
 	}
 	log.Info("gate serving", "addr", ln.Addr().String(), "prometheus", promURL,
-		"windows", []string{cfg.ShortWindow.String(), cfg.LongWindow.String()}, "min_samples", cfg.MinSamples)
+		"windows", []string{g.Config().ShortWindow.String(), g.Config().LongWindow.String()}, "min_samples", g.Config().MinSamples)
 	start := time.Now()
 	if err := srv.Serve(ctx, ln); err != nil {
 		return &exitError{code: ExitInfra, err: err}
 	}
 	log.Info("gate stopped", "uptime", time.Since(start).Round(time.Second).String())
 	return nil
+}
+
+// newGate loads the configuration and the Prometheus client of both gate
+// commands, joining their problems with the flag errors already found.
+func newGate(configPath, promURL string, errs []error) (*gate.Gate, error) {
+	cfg := gate.Default()
+	var err error
+	if configPath != "" {
+		if cfg, err = gate.LoadConfig(configPath); err != nil {
+			errs = append(errs, fmt.Errorf("--config: %w", err))
+		}
+	}
+	var q gate.Querier
+	if promURL != "" {
+		if q, err = gate.NewQuerier(promURL, nil); err != nil {
+			errs = append(errs, fmt.Errorf("--prometheus: %w", err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, gateUsageError("%w", err)
+	}
+	g, err := gate.New(q, cfg)
+	if err != nil {
+		return nil, gateUsageError("%w", err)
+	}
+	return g, nil
 }
