@@ -11,7 +11,7 @@ BENCH_CONNECTIONS ?= 50
 BENCH_ROUNDS ?= 3
 
 .DEFAULT_GOAL := help
-.PHONY: help build loadtest soak check-dashboards test-broken test test-short lint check-imports fmt bench bench-target bench-engine run-target fuzz clean
+.PHONY: help build loadtest loadtest-quick soak check-dashboards test-broken test test-short lint check-imports fmt bench bench-target bench-engine run-target fuzz clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -22,6 +22,9 @@ build: ## build bin/flagserver and bin/flagstorm
 
 loadtest: build ## run the built-in resilience suite on a local stack, both profiles; matrix + out/index.html
 	$(BIN)/flagstorm suite --out out
+
+loadtest-quick: build ## the quick suite (baseline, redis-blackhole, invalidation-during-outage, cold-start; both profiles, ~5 min): what CI runs
+	$(BIN)/flagstorm suite --quick --out out
 
 soak: build ## 20 minutes of load with the suite's faults in turn (PROFILE=hardened|seed); report in out/soak
 	$(BIN)/flagstorm run scenarios/soak/soak.yaml --profile $${PROFILE:-hardened} --out out/soak

@@ -16,6 +16,14 @@ import (
 //go:embed *.yaml
 var builtin embed.FS
 
+// QuickNames are the built-in scenarios of the quick suite (flagstorm
+// suite --quick, make loadtest-quick, CI): one per kind of trouble — none,
+// a hung Redis, lost invalidations, a cold start — at their full length.
+// Compressing every file's clock instead was tried and changes verdicts:
+// retry budgets (seed's 4 × 2 s) do not shrink with the phases, and a
+// fault's share of the run moves whole-run percentiles.
+var QuickNames = []string{"baseline", "redis-blackhole", "invalidation-during-outage", "cold-start"}
+
 // ErrNotBuiltin is returned (wrapped) by BuiltinNamed for a name that is
 // not a built-in scenario.
 var ErrNotBuiltin = errors.New("scenarios: not a built-in scenario")

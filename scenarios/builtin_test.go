@@ -3,6 +3,7 @@ package scenarios
 import (
 	"errors"
 	"io/fs"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -169,5 +170,14 @@ func TestBuiltinColdStart(t *testing.T) {
 	}
 	if len(want) > 0 {
 		t.Errorf("cold-start lacks thresholds %v", want)
+	}
+}
+
+func TestQuickNamesAreBuiltins(t *testing.T) {
+	names := BuiltinNames()
+	for _, q := range QuickNames {
+		if !slices.Contains(names, q) {
+			t.Errorf("quick suite names %q, not a built-in scenario", q)
+		}
 	}
 }

@@ -26,8 +26,7 @@ func runSuite(ctx context.Context, e env, args []string) error {
 	fs.StringVar(&o.databaseURL, "database-url", "", "PostgreSQL for the local stack (default: a throwaway cluster per run, else SQLite)")
 	fs.StringVar(&o.pushGateway, "push-gateway", "", "push each run's metrics to this Pushgateway URL")
 	only := fs.String("only", "", "comma-separated names of built-in scenarios to run (default: all)")
-	quick := fs.Bool("quick", false, "the quick scale: every scenario's clock at half speed (--scale 0.5); what CI runs")
-	scale := fs.Float64("scale", 1, "compress every scenario's clock by this factor, 0 < F <= 1: same load for a shorter time; phases that had 3 s keep 3 s")
+	quick := fs.Bool("quick", false, "the quick suite: "+strings.Join(scenarios.QuickNames, ", ")+" (one per kind of fault, full length, both profiles; about 5 minutes); what CI runs")
 	fs.Func("profile", "run one cache profile only (hardened or seed) instead of both", func(v string) error {
 		if v != scenarios.ProfileHardened.String() && v != scenarios.ProfileSeed.String() {
 			return fmt.Errorf("%q: want hardened or seed", v)
@@ -36,18 +35,18 @@ func runSuite(ctx context.Context, e env, args []string) error {
 		return nil
 	})
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "Usage: flagstorm suite [--out DIR] [--only a,b] [--quick | --scale F] [--profile P] [FILE...]\n\nRuns the built-in resilience suite (or the given scenario files) on the local stack\nunder both cache profiles and prints a matrix; exits 1 if hardened fails anything or\nseed fails differently than the scenarios expect.\n\nFlags:")
+		fmt.Fprintln(e.stderr, "Usage: flagstorm suite [--out DIR] [--only a,b | --quick] [--profile P] [FILE...]\n\nRuns the built-in resilience suite (or the given scenario files) on the local stack\nunder both cache profiles and prints a matrix; exits 1 if hardened fails anything or\nseed fails differently than the scenarios expect.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
 	o.quiet = true
-	if *quick && *scale == 1 {
-		*scale = 0.5
-	}
-	if !(*scale > 0 && *scale <= 1) {
-		return usageError("--scale %v: want 0 < F <= 1", *scale)
+	if *quick {
+		if *only != "" || fs.NArg() > 0 {
+			return usageError("--quick is a set of built-in scenarios: give it without --only or files")
+		}
+		*only = strings.Join(scenarios.QuickNames, ",")
 	}
 	var specs []*scenarios.Spec
 	if fs.NArg() > 0 {
@@ -82,16 +81,6 @@ func runSuite(ctx context.Context, e env, args []string) error {
 		if len(missing) > 0 {
 			return usageError("--only names unknown built-in scenario(s) %v (have %s)", keys(missing), strings.Join(scenarios.BuiltinNames(), ", "))
 		}
-	}
-	if *scale != 1 {
-		for i, s := range specs {
-			q, err := s.Scaled(*scale, 3*time.Second)
-			if err != nil {
-				return &exitError{code: ExitUsage, err: err}
-			}
-			specs[i] = q
-		}
-		fmt.Fprintf(e.stderr, "suite at scale %v: every scenario's clock compressed, the same load\n", *scale)
 	}
 	log := newLogger(e.stderr, o.logLevel)
 	var rows []suiteRow
