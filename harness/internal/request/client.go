@@ -125,7 +125,7 @@ func NewClient(vus int, timeout time.Duration, now func() time.Time) *Client {
 // maxWatched bounds the contexts watched at once. A load run has a few
 // long-lived ones (the run, each scenario); a caller that passes a fresh
 // context per request gets one AfterFunc per request instead.
-const maxWatched = 64
+const maxWatched = 4096
 
 // watch arranges for ctx's end to abort the exchanges of the busy
 // connections serving ctx, by setting their deadline in the past. One
