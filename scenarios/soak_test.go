@@ -1,6 +1,9 @@
 package scenarios
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestSoakFileIsValid: `make soak` runs scenarios/soak/soak.yaml, which is
 // not embedded with the built-ins; it must parse and validate all the same.
@@ -9,7 +12,7 @@ func TestSoakFileIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Duration() < 10*60e9 {
+	if s.Duration() < 10*time.Minute {
 		t.Errorf("the soak runs %s; a soak should run for at least 10 minutes", s.Duration())
 	}
 	if len(s.Timeline) < 5 {

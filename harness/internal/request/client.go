@@ -122,9 +122,11 @@ func NewClient(vus int, timeout time.Duration, now func() time.Time) *Client {
 	}
 }
 
-// maxWatched bounds the contexts watched at once. A load run has a few
-// long-lived ones (the run, each scenario); a caller that passes a fresh
-// context per request gets one AfterFunc per request instead.
+// maxWatched bounds the contexts watched at once. The engine's executors
+// give each VU a context that lives as long as the VU (the entry goes when
+// it ends), so a run watches about as many as it has VUs; beyond the bound
+// (or for a caller that passes a fresh context per request) each request
+// registers an AfterFunc of its own.
 const maxWatched = 4096
 
 // watch arranges for ctx's end to abort the exchanges of the busy
