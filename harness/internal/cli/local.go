@@ -134,10 +134,16 @@ func runLocalProfile(ctx context.Context, e env, spec *scenarios.Spec, ts []verd
 	}
 	start := time.Now()
 	tel.Scenarios(spec.Name)
+	phases := phasesOf(spec)
+	names := make([]string, len(phases))
+	for i, p := range phases {
+		names[i] = p.Name
+	}
+	tel.Checked(spec.Name, names, scenarios.KnownSources())
 	cfg := engine.Config{
 		Dropped: func(string) { tel.Dropped(spec.Name) },
 		Plan:    plan, Mix: def, Mixes: mixes, Thresholds: ts, Catalog: verdict.DefaultCatalog(),
-		Phases: phasesOf(spec), RequestTimeout: spec.RequestTimeout, MaxVUs: maxVUs, Start: start,
+		Phases: phases, RequestTimeout: spec.RequestTimeout, MaxVUs: maxVUs, Start: start,
 		Logger: log,
 	}
 	cfg.Observe = func(r engine.Response) {

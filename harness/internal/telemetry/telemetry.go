@@ -115,6 +115,18 @@ func (m *Metrics) Scenarios(names ...string) {
 	}
 }
 
+// Checked makes the stale-read counters of a scenario checked by the
+// oracle exist at 0 for each phase and source, so that a run without a
+// stale read exports flagstorm_stale_reads_total 0 rather than nothing:
+// "no stale read" and "not checked" look different on a dashboard.
+func (m *Metrics) Checked(scenario string, phases, sources []string) {
+	for _, p := range phases {
+		for _, s := range sources {
+			m.stale.WithLabelValues(scenario, p, s)
+		}
+	}
+}
+
 // Dropped counts a dropped arrival.
 func (m *Metrics) Dropped(scenario string) { m.dropped.WithLabelValues(scenario).Inc() }
 

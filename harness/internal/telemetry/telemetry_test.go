@@ -124,3 +124,24 @@ func TestScenariosExportZeroes(t *testing.T) {
 		t.Fatalf("dropped = %v after one drop", got)
 	}
 }
+
+// TestCheckedExportsZeroStaleReads: a checked run with no stale read
+// exports the counter at 0 for every phase and source; an unchecked one
+// exports none.
+func TestCheckedExportsZeroStaleReads(t *testing.T) {
+	m := New()
+	if n := testutil.CollectAndCount(m.stale, "flagstorm_stale_reads_total"); n != 0 {
+		t.Fatalf("%d stale series before the run is checked, want 0", n)
+	}
+	m.Checked("outage", []string{"steady", "outage"}, []string{"redis", "db"})
+	if n := testutil.CollectAndCount(m.stale, "flagstorm_stale_reads_total"); n != 4 {
+		t.Fatalf("%d stale series, want 4 (2 phases x 2 sources)", n)
+	}
+	m.StaleRead("outage", "outage", "db")
+	if got := testutil.ToFloat64(m.stale.WithLabelValues("outage", "outage", "db")); got != 1 {
+		t.Fatalf("stale = %v after one stale read", got)
+	}
+	if got := testutil.ToFloat64(m.stale.WithLabelValues("outage", "steady", "redis")); got != 0 {
+		t.Fatalf("stale = %v where none happened", got)
+	}
+}
