@@ -289,8 +289,9 @@ func (e *run) watch(ctx context.Context, cancel context.CancelFunc, runner *load
 		case <-tick.C:
 		}
 		now := e.cfg.Now()
+		progress = runner.Progress(progress[:0])
+		e.sampleBusyVUs(progress)
 		if e.cfg.Progress != nil {
-			progress = runner.Progress(progress[:0])
 			e.cfg.Progress(e.status(now, progress))
 		}
 		if n%2 == 0 && watcher.Active() {
@@ -300,6 +301,19 @@ func (e *run) watch(ctx context.Context, cancel context.CancelFunc, runner *load
 				cancel()
 				return
 			}
+		}
+	}
+}
+
+// sampleBusyVUs records, once a second, how many VUs of each running
+// open-model scenario are busy: its vus gauge is otherwise written only
+// when the scenario starts, ends or allocates, and would read 0 (the
+// closed model records every change of its VU count itself).
+func (e *run) sampleBusyVUs(progress []load.Stats) {
+	for _, p := range progress {
+		open := p.Executor == load.KindConstantArrivalRate || p.Executor == load.KindRampingArrivalRate
+		if open && p.Status == load.StatusRunning {
+			e.rec.Add("vus", record.Tags{Scenario: p.Scenario}, float64(p.ActiveVUs))
 		}
 	}
 }

@@ -135,6 +135,12 @@ func TestOpenModelCountsDroppedAgainstASlowServer(t *testing.T) {
 	if p50 := d.Quantile(50); p50 < 300_000 {
 		t.Errorf("p50 %v µs, below the server's 300 ms stall", p50)
 	}
+	// Every VU is stuck on the stall whenever the vus gauge is sampled:
+	// it must say so, not read 0 as it would if only written at the
+	// scenario's start and end.
+	if vus, _ := res.Recorder.Summarize(record.Selector{Metric: "vus"}); vus.Max != 5 {
+		t.Errorf("vus max %v, want the 5 busy VUs", vus.Max)
+	}
 }
 
 func TestAbortOnFailStopsEarly(t *testing.T) {
