@@ -48,12 +48,20 @@ const (
 	// request and reading the response with a minimal parser: what a Go
 	// generator can do without net/http.
 	loopRaw
+	// loopEpoll is wrk's design in Go: one event loop per thread over
+	// non-blocking connections in an epoll instance, no goroutine per
+	// connection (Linux).
+	loopEpoll
+	// loopEpollRaw is loopEpoll with its system calls around the
+	// runtime's bookkeeping (RawSyscall): what that bookkeeping costs.
+	loopEpollRaw
 )
 
-var loopNames = [...]string{loopEngine: "engine", loopEngineBare: "engine-bare", loopNetHTTP: "net-http", loopRaw: "raw"}
+var loopNames = [...]string{loopEngine: "engine", loopEngineBare: "engine-bare", loopNetHTTP: "net-http", loopRaw: "raw",
+	loopEpoll: "epoll", loopEpollRaw: "epoll-raw"}
 
 func (l loop) String() string {
-	if l >= loopEngine && l <= loopRaw {
+	if l >= loopEngine && l <= loopEpollRaw {
 		return loopNames[l]
 	}
 	return fmt.Sprintf("loop(%d)", uint8(l))
@@ -61,36 +69,37 @@ func (l loop) String() string {
 
 // parseLoop parses a loop's name.
 func parseLoop(s string) (loop, error) {
-	for l := loopEngine; l <= loopRaw; l++ {
+	for l := loopEngine; l <= loopEpollRaw; l++ {
 		if loopNames[l] == s {
 			return l, nil
 		}
 	}
-	return 0, fmt.Errorf("unknown client loop %q (want engine, engine-bare, net-http or raw)", s)
+	return 0, fmt.Errorf("unknown client loop %q (want engine, engine-bare, net-http, raw, epoll or epoll-raw)", s)
 }
 
-var loops = []loop{loopEngine, loopEngineBare, loopNetHTTP, loopRaw}
+var loops = []loop{loopEngine, loopEngineBare, loopNetHTTP, loopRaw, loopEpoll, loopEpollRaw}
 
 // loopPrefix starts the line a client loop prints: the same fields as
 // wrk's done line, so parseWrk reads it.
 const loopPrefix = donePrefix
 
 // clientLoop is the hidden "-client-loop KIND -url URL -vus N -duration D
-// [-cpuprofile FILE]" mode.
+// [-threads T] [-cpuprofile FILE]" mode.
 func clientLoop(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("benchengine -client-loop", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	kind := fs.String("client-loop", "", "engine, engine-bare, net-http or raw")
+	kind := fs.String("client-loop", "", "engine, engine-bare, net-http, raw, epoll or epoll-raw")
 	target := fs.String("url", "", "URL to GET")
 	vus := fs.Int("vus", 50, "concurrent VUs")
 	duration := fs.Duration("duration", 10*time.Second, "length of the run")
+	threads := fs.Int("threads", 2, "event loops of the epoll loops")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
 	l, err := parseLoop(*kind)
-	if err == nil && (*target == "" || *vus < 1 || *duration <= 0) {
-		err = errors.New("-url, -vus >= 1 and -duration > 0 are required")
+	if err == nil && (*target == "" || *vus < 1 || *duration <= 0 || *threads < 1) {
+		err = errors.New("-url, -vus >= 1, -threads >= 1 and -duration > 0 are required")
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "benchengine -client-loop: %v\n", err)
@@ -118,6 +127,8 @@ func clientLoop(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		n, failed, err = runNetHTTPLoop(ctx, *target, *vus, *duration)
 	case loopRaw:
 		n, failed, err = runRawLoop(ctx, *target, *vus, *duration)
+	case loopEpoll, loopEpollRaw:
+		n, failed, err = runEpollLoop(ctx, l == loopEpollRaw, *target, *vus, *threads, *duration)
 	}
 	took := time.Since(start)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +47,20 @@ func TestLoops(t *testing.T) {
 				n, failed, err = runNetHTTPLoop(t.Context(), srv.URL+"/", 2, 300*time.Millisecond)
 			case loopRaw:
 				n, failed, err = runRawLoop(t.Context(), srv.URL+"/", 2, 300*time.Millisecond)
+			case loopEpoll, loopEpollRaw:
+				if !epollAvailable {
+					t.Skip("no epoll on this platform")
+				}
+				threads := 2
+				if l == loopEpollRaw {
+					// A raw loop holds its P while it blocks: leave one
+					// to the test server.
+					if runtime.GOMAXPROCS(0) < 2 {
+						t.Skip("the raw epoll loop needs GOMAXPROCS >= 2 beside an in-process server")
+					}
+					threads = 1
+				}
+				n, failed, err = runEpollLoop(t.Context(), l == loopEpollRaw, srv.URL+"/", 3, threads, 300*time.Millisecond)
 			}
 			if err != nil || n == 0 || failed != 0 {
 				t.Errorf("%s: %d requests, %d failed, %v; want some, none failed", l, n, failed, err)

@@ -34,6 +34,8 @@ func runClients(ctx context.Context, e *env, self string) (*clientsResult, error
 		{name: "engine, no observer", what: "engine.Run without an observer", loop: loopEngineBare},
 		{name: "net/http loop", what: "VU goroutines calling a keep-alive net/http client back to back (flagstorm's client before it had its own); no scheduler, recorder or request building", loop: loopNetHTTP},
 		{name: "raw socket loop", what: "one TCP connection per VU, a fixed request written, the response read with a minimal parser", loop: loopRaw},
+		{name: "epoll loop", what: fmt.Sprintf("wrk's design in Go: %d event loops, each on its own OS thread, over non-blocking connections in epoll; no goroutine per connection", cfg.Threads), loop: loopEpoll},
+		{name: "epoll loop, raw syscalls", what: "the same, its system calls bypassing the runtime's bookkeeping (RawSyscall: no entersyscall, no P handed off while blocked)", loop: loopEpollRaw},
 		{name: "wrk", what: fmt.Sprintf("wrk -t%d", cfg.Threads), tool: toolWrk},
 	}}
 	if err := e.pr.warmUp(ctx, url); err != nil {
@@ -45,7 +47,7 @@ func runClients(ctx context.Context, e *env, self string) (*clientsResult, error
 			res, err := measure(e.hello, func() (result, error) {
 				switch {
 				case cc.loop != 0:
-					return runLoopProc(ctx, self, cc.loop, url, cfg.Connections, cfg.Duration)
+					return runLoopProc(ctx, self, cc.loop, url, cfg.Connections, cfg.Threads, cfg.Duration)
 				case cc.tool == toolWrk:
 					return e.wrk.run(ctx, cfg.Threads, cfg.Connections, cfg.Duration, url)
 				default:
@@ -69,8 +71,8 @@ func runClients(ctx context.Context, e *env, self string) (*clientsResult, error
 // runLoopProc runs this program in -client-loop mode as a child process
 // and reads the line it prints (wrk's done-line format, without
 // latencies).
-func runLoopProc(ctx context.Context, self string, l loop, url string, vus int, d time.Duration) (result, error) {
-	args := []string{"-client-loop", l.String(), "-url", url, "-vus", strconv.Itoa(vus), "-duration", d.String()}
+func runLoopProc(ctx context.Context, self string, l loop, url string, vus, threads int, d time.Duration) (result, error) {
+	args := []string{"-client-loop", l.String(), "-url", url, "-vus", strconv.Itoa(vus), "-threads", strconv.Itoa(threads), "-duration", d.String()}
 	g, err := runGenerator(ctx, self, args, childEnv(), d+gracefulStop+genSlack, 0)
 	if err == nil && g.exitCode != 0 {
 		err = fmt.Errorf("exit status %d: %s", g.exitCode, g.output())
