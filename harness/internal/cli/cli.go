@@ -43,6 +43,9 @@ type env struct {
 	getenv func(string) string
 	stdout io.Writer
 	stderr io.Writer
+	// describe, when set, receives the command's flags in place of
+	// parsing them, and the command stops there (see FlagNames).
+	describe func(*flag.FlagSet)
 }
 
 type command struct {
@@ -128,6 +131,10 @@ func newFlagSet(name string, e env) *flag.FlagSet {
 // parse applies FLAGSTORM_* environment fallbacks to flags not given on
 // the command line, then checks for stray arguments when want is 0.
 func parse(fs *flag.FlagSet, e env, args []string) error {
+	if e.describe != nil {
+		e.describe(fs)
+		return errDescribed
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -153,6 +160,33 @@ func parse(fs *flag.FlagSet, e env, args []string) error {
 	}
 	return nil
 }
+
+// errDescribed stops a command whose flags were described.
+var errDescribed = errors.New("flags described")
+
+// FlagNames lists the flags of a command, like "run" or "gate evaluate",
+// for checks of the environment others give flagstorm (docker-compose's
+// FLAGSTORM_* variables must each name one).
+func FlagNames(command string) ([]string, error) {
+	words := strings.Fields(command)
+	if len(words) == 0 {
+		return nil, errors.New("no command")
+	}
+	c, ok := commands()[words[0]]
+	if !ok {
+		return nil, fmt.Errorf("unknown command %q", words[0])
+	}
+	var names []string
+	e := env{getenv: func(string) string { return "" }, stdout: io.Discard, stderr: io.Discard,
+		describe: func(fs *flag.FlagSet) { fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) }) }}
+	if err := c.run(context.Background(), e, words[1:]); !errors.Is(err, errDescribed) {
+		return nil, fmt.Errorf("command %q has no flags to describe (%v)", command, err)
+	}
+	return names, nil
+}
+
+// EnvName is a flag's environment fallback: --target-url → FLAGSTORM_TARGET_URL.
+func EnvName(flagName string) string { return envName(flagName) }
 
 // envName is a flag's environment fallback: --target-url → FLAGSTORM_TARGET_URL.
 func envName(flagName string) string {

@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/flagstorm/flagstorm/harness/internal/cli"
 )
 
 // What the code and the README rely on.
@@ -178,6 +180,9 @@ func TestBrokenCopiesAreCaught(t *testing.T) {
 		{"dependency only started", composeFile,
 			"      toxiproxy:\n        condition: service_healthy", "      toxiproxy:\n        condition: service_started",
 			[]string{"services.flagserver.depends_on.toxiproxy", "service_started", "service_healthy"}},
+		{"an environment variable no flag reads", composeFile,
+			`FLAGSTORM_METRICS_ADDR: ":9464"`, `FLAGSTORM_METRICS_ADDRESS: ":9464"`,
+			[]string{"services.flagstorm.environment.FLAGSTORM_METRICS_ADDRESS", `"flagstorm run"`, "ignored"}},
 		{"harness outside its profile", composeFile,
 			`profiles: ["loadtest"]`, `profiles: []`,
 			[]string{"services.flagstorm", "loadtest"}},
@@ -561,14 +566,36 @@ func checkFlagstorm(s *stack) []string {
 		}
 		out = append(out, fmt.Sprintf("%s.environment.%s = %q goes through a Toxiproxy proxy; the harness must read the backends directly, so its checks are not faulted", where, key, raw))
 	}
-	if u, err := url.Parse(envOf(svc, "FLAGSTORM_TOXIPROXY_URL")); err != nil || u.Host != "toxiproxy:"+toxiproxyAPIPort {
-		out = append(out, fmt.Sprintf("%s.environment.FLAGSTORM_TOXIPROXY_URL is %q, want http://toxiproxy:%s", where, envOf(svc, "FLAGSTORM_TOXIPROXY_URL"), toxiproxyAPIPort))
-	}
+	out = append(out, deadFlagstormEnv(svc, where)...)
 	if got, want := envOf(svc, "FLAGSTORM_ADMIN_TOKEN"), envOf(fs, "ADMIN_TOKEN"); got != want {
 		out = append(out, fmt.Sprintf("%s.environment.FLAGSTORM_ADMIN_TOKEN differs from services.flagserver ADMIN_TOKEN: the harness's PATCHes would be refused", where))
 	}
 	if src, ok := hostPath(svc, "/scenarios"); !ok || src != filepath.Join(s.root, "scenarios") {
 		out = append(out, fmt.Sprintf("%s.volumes: ./scenarios is not mounted at /scenarios", where))
+	}
+	return out
+}
+
+// deadFlagstormEnv reports the service's FLAGSTORM_* variables that name
+// no flag of the subcommand its command runs: flagstorm would ignore
+// them without a word.
+func deadFlagstormEnv(svc types.ServiceConfig, where string) []string {
+	if len(svc.Command) == 0 {
+		return []string{where + ".command is empty: want a flagstorm subcommand"}
+	}
+	sub := svc.Command[0]
+	names, err := cli.FlagNames(sub)
+	if err != nil {
+		return []string{fmt.Sprintf("%s.command %q: %v", where, svc.Command, err)}
+	}
+	var out []string
+	for _, key := range slices.Sorted(maps.Keys(svc.Environment)) {
+		if !strings.HasPrefix(key, "FLAGSTORM_") {
+			continue
+		}
+		if !slices.ContainsFunc(names, func(n string) bool { return cli.EnvName(n) == key }) {
+			out = append(out, fmt.Sprintf("%s.environment.%s names no flag of \"flagstorm %s\": it would be ignored", where, key, sub))
+		}
 	}
 	return out
 }
