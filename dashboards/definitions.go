@@ -132,6 +132,22 @@ func flagserverDashboard() dashboard {
 			{Title: "Pool events per second", Unit: "ops",
 				Description: "hit (a free connection reused), miss (a new one dialled: reconnect storms show here), timeout (no connection within PoolTimeout), stale (closed as too old or idle).",
 				Targets:     []target{{Expr: "sum by (event) (rate(" + fsSel("flagserver_redis_pool_events_total") + rate + "))", Legend: "{{event}}"}}},
+
+			{Type: "row", Title: "Database connection pool"},
+			{Title: "Database pool connections", Unit: "short",
+				Description: "Connections in the database pool, idle and in use, and its size (flagserver_db_pool_connections, flagserver_db_pool_max_connections). In use at the size means queries wait: a slow database needs a larger pool (DATABASE_MAX_CONNS).",
+				Targets: []target{
+					{Expr: "sum by (instance, state) (" + fsSel("flagserver_db_pool_connections") + ")", Legend: "{{instance}} {{state}}"},
+					{Expr: "sum by (instance) (" + fsSel("flagserver_db_pool_max_connections") + ")", Legend: "{{instance}} max"},
+				}},
+			{Title: "Waits for a database connection", Unit: "s",
+				Description: "Average wait of the queries that found no free connection, and how many per second (flagserver_db_pool_wait_seconds_total, flagserver_db_pool_waits_total). A query that waits more than 2 s in all fails.",
+				Targets: []target{
+					{Expr: "sum by (instance) (rate(" + fsSel("flagserver_db_pool_wait_seconds_total") + rate + ")) / clamp_min(sum by (instance) (rate(" + fsSel("flagserver_db_pool_waits_total") + rate + ")), 1e-9)", Legend: "{{instance}} average wait"},
+				}},
+			{Title: "Queries waiting for a connection per second", Unit: "ops",
+				Description: "Queries per second that found every database connection in use (flagserver_db_pool_waits_total).",
+				Targets:     []target{{Expr: "sum by (instance) (rate(" + fsSel("flagserver_db_pool_waits_total") + rate + "))", Legend: "{{instance}}"}}},
 		},
 	}
 }

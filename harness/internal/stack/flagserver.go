@@ -20,7 +20,7 @@ import (
 // flagserverVars are the variables flagserver reads; this process's values
 // of them are not passed on, so that the stack's wiring is what counts.
 var flagserverVars = []string{
-	"LISTEN_ADDR", "DATABASE_URL", "SQLITE_PATH", "REDIS_URL", "CACHE_PROFILE", "CACHE_TTL",
+	"LISTEN_ADDR", "DATABASE_URL", "DATABASE_MAX_CONNS", "SQLITE_PATH", "REDIS_URL", "CACHE_PROFILE", "CACHE_TTL",
 	"MEMORY_CACHE_TTL", "ADMIN_TOKEN", "ENVIRONMENTS", "SEED_FLAGS", "LOG_LEVEL", "LOG_FORMAT",
 }
 

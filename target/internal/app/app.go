@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,9 +72,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		buildInfo(profile.Name),
 	)
 
+	if cfg.DatabaseMaxConns == 0 && !urlSetsPool(cfg.DatabaseURL) {
+		cfg.DatabaseMaxConns = profile.DatabaseMaxConns
+	}
 	s.store, err = openStore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
+	}
+	if stat, ok := dbPoolStatOf(s.store); ok {
+		s.registry.MustRegister(dbPoolCollector{stat: stat})
 	}
 	if cfg.SeedFlags > 0 {
 		n, err := s.store.Seed(ctx, cfg.Environments, cfg.SeedFlags)
@@ -148,9 +155,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	return s, nil
 }
 
+// urlSetsPool reports whether a PostgreSQL URL or key=value string sets
+// pgx's pool_max_conns, which then wins over a profile's pool size.
+func urlSetsPool(dsn string) bool { return strings.Contains(dsn, "pool_max_conns") }
+
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (store, error) {
 	if cfg.DatabaseURL != "" {
-		st, err := postgres.Open(ctx, postgres.Config{URL: cfg.DatabaseURL})
+		st, err := postgres.Open(ctx, postgres.Config{URL: cfg.DatabaseURL, MaxConns: int32(cfg.DatabaseMaxConns)})
 		if err != nil {
 			return nil, fmt.Errorf("DATABASE_URL: %w", err)
 		}

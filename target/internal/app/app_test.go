@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +32,7 @@ type options struct {
 	redisURL  string
 	memoryTTL *time.Duration
 	dbURL     string
+	dbConns   int
 	unsafe    Unsafe
 }
 
@@ -41,16 +44,17 @@ func start(t *testing.T, o options) *Server {
 		o.dbURL = testenv.PostgresURL(t)
 	}
 	cfg := Config{
-		ListenAddr:     "127.0.0.1:0",
-		DatabaseURL:    o.dbURL,
-		RedisURL:       o.redisURL,
-		Profile:        o.profile,
-		MemoryCacheTTL: o.memoryTTL,
-		AdminToken:     token,
-		Environments:   DefaultEnvironments,
-		SeedFlags:      10,
-		LogLevel:       "info",
-		Unsafe:         o.unsafe,
+		ListenAddr:       "127.0.0.1:0",
+		DatabaseURL:      o.dbURL,
+		DatabaseMaxConns: o.dbConns,
+		RedisURL:         o.redisURL,
+		Profile:          o.profile,
+		MemoryCacheTTL:   o.memoryTTL,
+		AdminToken:       token,
+		Environments:     DefaultEnvironments,
+		SeedFlags:        10,
+		LogLevel:         "info",
+		Unsafe:           o.unsafe,
 	}
 	srv, err := Start(t.Context(), cfg, nil)
 	if err != nil {
@@ -498,5 +502,56 @@ func TestRegistryLint(t *testing.T) {
 	}
 	for _, p := range problems {
 		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+}
+
+// TestDatabasePoolSize: the hardened profile sizes its PostgreSQL pool
+// for a slow database (20), seed keeps pgx's default, and
+// DATABASE_MAX_CONNS or the URL's pool_max_conns win over both; the size
+// and the pool's use are exported.
+func TestDatabasePoolSize(t *testing.T) {
+	withPool := func(t *testing.T, n int) string {
+		u := testenv.PostgresURL(t)
+		sep := "?"
+		if strings.Contains(u, "?") {
+			sep = "&"
+		}
+		return u + sep + "pool_max_conns=" + strconv.Itoa(n)
+	}
+	for _, tt := range []struct {
+		name string
+		o    func(t *testing.T) options
+		want int
+	}{
+		{"hardened", func(*testing.T) options { return options{profile: "hardened"} }, 20},
+		{"seed: pgx's default", func(*testing.T) options { return options{profile: "seed"} }, max(4, runtime.NumCPU())},
+		{"DATABASE_MAX_CONNS", func(*testing.T) options { return options{profile: "hardened", dbConns: 7} }, 7},
+		{"pool_max_conns in the URL", func(t *testing.T) options { return options{profile: "hardened", dbURL: withPool(t, 5)} }, 5},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := start(t, tt.o(t))
+			mfs, err := srv.Registry().Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]float64{}
+			for _, mf := range mfs {
+				for _, m := range mf.GetMetric() {
+					key := mf.GetName()
+					for _, l := range m.GetLabel() {
+						key += "{" + l.GetValue() + "}"
+					}
+					got[key] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+				}
+			}
+			if g := got["flagserver_db_pool_max_connections"]; g != float64(tt.want) {
+				t.Errorf("flagserver_db_pool_max_connections = %v, want %d", g, tt.want)
+			}
+			for _, name := range []string{"flagserver_db_pool_connections{idle}", "flagserver_db_pool_connections{in_use}", "flagserver_db_pool_waits_total", "flagserver_db_pool_wait_seconds_total"} {
+				if _, ok := got[name]; !ok {
+					t.Errorf("%s not exported", name)
+				}
+			}
+		})
 	}
 }

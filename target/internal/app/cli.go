@@ -54,6 +54,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	}
 	fs.StringVar(&cfg.ListenAddr, "listen", cfg.ListenAddr, "HTTP listen address (LISTEN_ADDR)")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "PostgreSQL URL; empty: embedded SQLite (DATABASE_URL)")
+	fs.IntVar(&cfg.DatabaseMaxConns, "database-max-conns", cfg.DatabaseMaxConns, "most PostgreSQL connections; 0: pool_max_conns in the URL, else max(4, CPUs) (DATABASE_MAX_CONNS)")
 	fs.StringVar(&cfg.SQLitePath, "sqlite-path", cfg.SQLitePath, "SQLite file when no DATABASE_URL (SQLITE_PATH)")
 	fs.StringVar(&cfg.RedisURL, "redis-url", cfg.RedisURL, "Redis URL; empty: no shared cache (REDIS_URL)")
 	fs.StringVar(&cfg.Profile, "profile", cfg.Profile, "cache profile: hardened or seed (CACHE_PROFILE)")

@@ -20,6 +20,12 @@ type Config struct {
 	// DatabaseURL (DATABASE_URL) is a PostgreSQL URL. Empty: an embedded
 	// SQLite file at SQLitePath, so the server runs anywhere.
 	DatabaseURL string
+	// DatabaseMaxConns (DATABASE_MAX_CONNS) is the most PostgreSQL
+	// connections the server opens. 0 (default): pool_max_conns in
+	// DATABASE_URL if given, else pgx's default, the greater of 4 and the
+	// number of CPUs. A database slower than it is busy (network latency)
+	// needs more: each query holds a connection for its round trips.
+	DatabaseMaxConns int
 	// SQLitePath (SQLITE_PATH) is the SQLite file. Default flagserver.db.
 	SQLitePath string
 	// RedisURL (REDIS_URL) is the cache, e.g. redis://127.0.0.1:6379/0.
@@ -95,6 +101,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			c.Environments = append(c.Environments, strings.TrimSpace(e))
 		}
 	}
+	if v := getenv("DATABASE_MAX_CONNS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > maxDatabaseConns {
+			errs = append(errs, fmt.Errorf("DATABASE_MAX_CONNS: want a number of connections from 1 to %d, or 0 for the default, got %q", maxDatabaseConns, v))
+		}
+		c.DatabaseMaxConns = n
+	}
 	if v := getenv("SEED_FLAGS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
@@ -105,11 +118,18 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	return c, errors.Join(errs...)
 }
 
+// maxDatabaseConns bounds DATABASE_MAX_CONNS below PostgreSQL's own
+// default max_connections (100) with room for others.
+const maxDatabaseConns = 90
+
 // Validate checks the fields that have no natural zero.
 func (c Config) Validate() error {
 	var errs []error
 	if _, err := LookupProfile(c.Profile); err != nil {
 		errs = append(errs, err)
+	}
+	if c.DatabaseMaxConns < 0 || c.DatabaseMaxConns > maxDatabaseConns {
+		errs = append(errs, fmt.Errorf("DATABASE_MAX_CONNS: want a number of connections from 1 to %d, or 0 for the default, got %d", maxDatabaseConns, c.DatabaseMaxConns))
 	}
 	if len(c.Environments) == 0 {
 		errs = append(errs, errors.New("ENVIRONMENTS: at least one environment is required"))

@@ -18,8 +18,12 @@ type Profile struct {
 	// ConnectWait is how long startup waits for Redis before serving from
 	// the database and reconnecting in the background (both profiles: 500 ms, AC5).
 	ConnectWait time.Duration
-	Redis       rediscache.Config
-	Service     flags.Config
+	// DatabaseMaxConns is the PostgreSQL pool's size when neither
+	// DATABASE_MAX_CONNS nor the URL's pool_max_conns sets it; 0: pgx's
+	// default, the greater of 4 and the number of CPUs.
+	DatabaseMaxConns int
+	Redis            rediscache.Config
+	Service          flags.Config
 }
 
 // ProfileNames lists the built-in profiles.
@@ -97,6 +101,12 @@ func SeedProfile() Profile {
 //     backoff until Redis takes it, and reads of that key bypass Redis
 //     meanwhile; a second DEL 1 s later erases a value that a read racing
 //     the update wrote back.
+//   - A PostgreSQL pool of 20 connections, not pgx's max(4, CPUs): the
+//     pool bounds how many queries are in flight, and a database that is
+//     slow because it is far (latency, not load) needs more in flight.
+//     Measured with PostgreSQL 50 ms slower at 950 reads/s and 50
+//     updates/s: with 4 connections p95 2.0 s (the 2 s query timeout),
+//     19 % failed, 31 k arrivals dropped; with 20, p95 53 ms, none.
 //   - TTL 300 s minus up to 30 s of jitter (never more than 300 s), so
 //     keys written together do not all expire together.
 //   - Negative caching of unknown keys for 30 s, so a client asking for a
@@ -105,8 +115,9 @@ func SeedProfile() Profile {
 //     failover is followed without a restart.
 func HardenedProfile() Profile {
 	return Profile{
-		Name:        "hardened",
-		ConnectWait: 500 * time.Millisecond,
+		Name:             "hardened",
+		ConnectWait:      500 * time.Millisecond,
+		DatabaseMaxConns: 20,
 		Redis: rediscache.Config{
 			DialTimeout:           25 * time.Millisecond,
 			ReadTimeout:           20 * time.Millisecond,
