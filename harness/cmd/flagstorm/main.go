@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -14,6 +15,9 @@ import (
 )
 
 func main() {
+	for _, k := range cli.UnknownEnv(os.Environ()) {
+		fmt.Fprintf(os.Stderr, "flagstorm: warning: %s names no flag of any command (FLAGSTORM_<FLAG>, e.g. FLAGSTORM_TARGET_URL); ignored\n", k)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Main(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -183,6 +184,41 @@ func FlagNames(command string) ([]string, error) {
 		return nil, fmt.Errorf("command %q has no flags to describe (%v)", command, err)
 	}
 	return names, nil
+}
+
+// flagCommands are the commands that take flags, gate's by subcommand.
+var flagCommands = []string{"run", "validate", "suite", "stack", "gate evaluate", "gate serve", "version"}
+
+// testVariables are FLAGSTORM_ variables that are not flags: the tests'
+// settings (FLAGSTORM_TEST_DATABASE_URL, FLAGSTORM_TEST_PG, the report
+// tests' browser and screenshot).
+var testVariables = []string{"FLAGSTORM_TEST_", "FLAGSTORM_CHROMIUM", "FLAGSTORM_SCREENSHOT"}
+
+// UnknownEnv returns the FLAGSTORM_ variables of environ ("KEY=VALUE"
+// entries, as os.Environ gives them) that name no flag of any command:
+// misspelt, or left over from a flag that is gone. flagstorm would ignore
+// them without a word, so main warns about them.
+func UnknownEnv(environ []string) []string {
+	known := map[string]bool{}
+	for _, c := range flagCommands {
+		names, err := FlagNames(c)
+		if err != nil {
+			continue
+		}
+		for _, n := range names {
+			known[envName(n)] = true
+		}
+	}
+	var out []string
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(k, "FLAGSTORM_") || known[k] || slices.ContainsFunc(testVariables, func(p string) bool { return strings.HasPrefix(k, p) }) {
+			continue
+		}
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // EnvName is a flag's environment fallback: --target-url → FLAGSTORM_TARGET_URL.
