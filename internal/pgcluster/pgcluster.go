@@ -16,7 +16,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -30,6 +29,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/flagstorm/flagstorm/internal/logfile"
 )
 
 const (
@@ -136,16 +137,16 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 				return nil, fmt.Errorf("find a free port for PostgreSQL: %w", err)
 			}
 		}
-		logStart := fileSize(c.LogPath())
+		logStart := logfile.Size(c.LogPath())
 		err = c.start(ctx)
 		if err == nil {
 			return c, nil
 		}
-		runLog := readFrom(c.LogPath(), logStart)
+		runLog := logfile.From(c.LogPath(), logStart)
 		if opts.Port == 0 && attempt < startAttempts && strings.Contains(runLog, "Address already in use") {
 			continue
 		}
-		startErr := fmt.Errorf("start postgres on port %d: %w\n--- postgres log tail ---\n%s", c.port, err, tail(c.LogPath(), logTail))
+		startErr := fmt.Errorf("start postgres on port %d: %w\n--- postgres log tail ---\n%s", c.port, err, logfile.Tail(c.LogPath(), logTail))
 		return nil, errors.Join(startErr, c.Stop(context.WithoutCancel(ctx)))
 	}
 }
@@ -543,43 +544,4 @@ func freePort() (int, error) {
 		return 0, err
 	}
 	return port, nil
-}
-
-func fileSize(path string) int64 {
-	st, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return st.Size()
-}
-
-// readFrom returns the file's contents from offset on, or "".
-func readFrom(path string, offset int64) string {
-	b, err := os.ReadFile(path)
-	if err != nil || int64(len(b)) < offset {
-		return ""
-	}
-	return string(b[offset:])
-}
-
-// tail returns at most the last n bytes of the file at path.
-func tail(path string, n int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	off := max(st.Size()-n, 0)
-	b, err := io.ReadAll(io.NewSectionReader(f, off, st.Size()-off))
-	if err != nil {
-		return fmt.Sprintf("(read log: %v)", err)
-	}
-	if len(b) == 0 {
-		return "(log is empty)"
-	}
-	return string(b)
 }

@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -24,6 +23,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/flagstorm/flagstorm/internal/logfile"
 )
 
 // ErrNotFound: there is no redis-server to run.
@@ -499,10 +500,10 @@ func (r *Server) start(ctx context.Context) error {
 	if err := r.waitReady(ctx, p); err != nil {
 		r.proc = nil
 		_ = reap(p)
-		if strings.Contains(readFrom(r.logPath, runStart), "Address already in use") {
+		if strings.Contains(logfile.From(r.logPath, runStart), "Address already in use") {
 			err = fmt.Errorf("%w: %w", errAddrInUse, err)
 		}
-		return fmt.Errorf("redis-server on %s is not ready: %w\n--- %s (tail) ---\n%s", r.addr, err, r.logPath, tail(r.logPath, logTail))
+		return fmt.Errorf("redis-server on %s is not ready: %w\n--- %s (tail) ---\n%s", r.addr, err, r.logPath, logfile.Tail(r.logPath, logTail))
 	}
 	return nil
 }
@@ -682,34 +683,6 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
-}
-
-// tail returns at most the last n bytes of the file, for error messages.
-func tail(path string, n int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	off := max(st.Size()-n, 0)
-	b, err := io.ReadAll(io.NewSectionReader(f, off, st.Size()-off))
-	if err != nil {
-		return fmt.Sprintf("(read log: %v)", err)
-	}
-	return string(b)
-}
-
-// readFrom returns the file's contents from offset on, or "".
-func readFrom(path string, offset int64) string {
-	b, err := os.ReadFile(path)
-	if err != nil || int64(len(b)) < offset {
-		return ""
-	}
-	return string(b[offset:])
 }
 
 // checkAddr checks that addr is a host:port with a host and a valid port.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/flagstorm/flagstorm/internal/logfile"
 	"github.com/flagstorm/flagstorm/internal/redisproc"
 	"github.com/redis/go-redis/v9"
 )
@@ -128,7 +129,7 @@ func (r *RedisServer) Replica(t testing.TB) *RedisServer {
 	t.Helper()
 	rep, err := startRedis(t, redisproc.Config{ReplicaOf: r.srv.Addr()})
 	if err != nil {
-		t.Fatalf("testenv: wait for replica: %v\n--- primary log tail ---\n%s", err, tail(r.srv.LogPath(), logTail))
+		t.Fatalf("testenv: wait for replica: %v\n--- primary log tail ---\n%s", err, logfile.Tail(r.srv.LogPath(), logTail))
 	}
 	return rep
 }

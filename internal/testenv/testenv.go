@@ -17,7 +17,6 @@ package testenv
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"sync/atomic"
@@ -101,27 +100,4 @@ func poll(timeout time.Duration, cond func() (done bool, reason error)) error {
 		}
 		time.Sleep(pollInterval)
 	}
-}
-
-// tail returns at most the last n bytes of the file at path, for error
-// messages about a process that failed.
-func tail(path string, n int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	off := max(st.Size()-n, 0)
-	b, err := io.ReadAll(io.NewSectionReader(f, off, st.Size()-off))
-	if err != nil {
-		return fmt.Sprintf("(read log: %v)", err)
-	}
-	if len(b) == 0 {
-		return "(log is empty)"
-	}
-	return string(b)
 }

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/flagstorm/flagstorm/internal/logfile"
 )
 
 // flagserverVars are the variables flagserver reads; this process's values
@@ -153,16 +155,16 @@ func (in *instance) startLocked(ctx context.Context, first bool) error {
 			}
 			in.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		}
-		logStart := fileSize(in.logPath)
+		logStart := logfile.Size(in.logPath)
 		err := in.run(ctx)
 		if err == nil {
 			return nil
 		}
-		inUse := strings.Contains(readFrom(in.logPath, logStart), "address already in use")
+		inUse := strings.Contains(logfile.From(in.logPath, logStart), "address already in use")
 		if first && inUse && attempt < startAttempts {
 			continue
 		}
-		return fmt.Errorf("%w\n--- %s (tail) ---\n%s", err, in.logPath, tail(in.logPath, logTail))
+		return fmt.Errorf("%w\n--- %s (tail) ---\n%s", err, in.logPath, logfile.Tail(in.logPath, logTail))
 	}
 }
 
@@ -392,43 +394,4 @@ func freePort() (int, error) {
 		return 0, fmt.Errorf("find a free port: %w", err)
 	}
 	return port, nil
-}
-
-func fileSize(path string) int64 {
-	st, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return st.Size()
-}
-
-// readFrom returns the file's contents from offset on, or "".
-func readFrom(path string, offset int64) string {
-	b, err := os.ReadFile(path)
-	if err != nil || int64(len(b)) < offset {
-		return ""
-	}
-	return string(b[offset:])
-}
-
-// tail returns at most the last n bytes of the file, for error messages.
-func tail(path string, n int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	off := max(st.Size()-n, 0)
-	b, err := io.ReadAll(io.NewSectionReader(f, off, st.Size()-off))
-	if err != nil {
-		return fmt.Sprintf("(read log: %v)", err)
-	}
-	if len(b) == 0 {
-		return "(log is empty)"
-	}
-	return string(b)
 }

@@ -42,6 +42,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/flagstorm/flagstorm/internal/logfile"
 	"github.com/flagstorm/flagstorm/internal/pgcluster"
 	"github.com/flagstorm/flagstorm/toxics"
 )
@@ -364,7 +365,7 @@ func (s *Stack) reserveAndSeed(ctx context.Context) error {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = childAttr()
 	if err := cmd.Run(); err != nil {
-		return componentErr("flagserver seed", fmt.Errorf("%s seed: %w\n--- %s (tail) ---\n%s", s.flagBin, err, in.logPath, tail(in.logPath, logTail)))
+		return componentErr("flagserver seed", fmt.Errorf("%s seed: %w\n--- %s (tail) ---\n%s", s.flagBin, err, in.logPath, logfile.Tail(in.logPath, logTail)))
 	}
 	return nil
 }
