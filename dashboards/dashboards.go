@@ -62,6 +62,11 @@ type Query struct {
 	// Instant: the panel shows one value now (tables, stats) rather than a
 	// range.
 	Instant bool
+	// Labels are the labels the dashboard shows from the answer: a
+	// panel's legend ({{phase}}) or a variable's label_values label. The
+	// series must carry them, or the legend is blank and the variable
+	// empty.
+	Labels []string
 }
 
 func (q Query) String() string { return fmt.Sprintf("%s: %s %q", q.File, q.Kind, q.Name) }
@@ -106,9 +111,10 @@ type grafanaDashboard struct {
 		Title   string `json:"title"`
 		Type    string `json:"type"`
 		Targets []struct {
-			RefID   string `json:"refId"`
-			Expr    string `json:"expr"`
-			Instant bool   `json:"instant"`
+			RefID        string `json:"refId"`
+			Expr         string `json:"expr"`
+			Instant      bool   `json:"instant"`
+			LegendFormat string `json:"legendFormat"`
 		} `json:"targets"`
 	} `json:"panels"`
 	Templating struct {
@@ -126,7 +132,21 @@ type grafanaDashboard struct {
 	} `json:"annotations"`
 }
 
-var labelValues = regexp.MustCompile(`^label_values\((.+),\s*[a-zA-Z_][a-zA-Z0-9_]*\)$`)
+var (
+	labelValues = regexp.MustCompile(`^label_values\((.+),\s*([a-zA-Z_][a-zA-Z0-9_]*)\)$`)
+	legendLabel = regexp.MustCompile(`\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}`)
+)
+
+// legendLabels lists the labels a legend template shows, once each.
+func legendLabels(legend string) []string {
+	var out []string
+	for _, m := range legendLabel.FindAllStringSubmatch(legend, -1) {
+		if !slices.Contains(out, m[1]) {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
 
 func dashboardQueries(name string) ([]Query, error) {
 	b, err := fs.ReadFile(files, name)
@@ -146,7 +166,7 @@ func dashboardQueries(name string) ([]Query, error) {
 		if m == nil {
 			return nil, fmt.Errorf("%s: variable %q: want label_values(SELECTOR, LABEL), got %q", name, v.Name, v.Definition)
 		}
-		out = append(out, Query{File: name, Kind: Variable, Name: v.Name, Expr: m[1], Instant: true})
+		out = append(out, Query{File: name, Kind: Variable, Name: v.Name, Expr: m[1], Instant: true, Labels: []string{m[2]}})
 	}
 	for _, a := range d.Annotations.List {
 		if a.Expr != "" {
@@ -155,7 +175,8 @@ func dashboardQueries(name string) ([]Query, error) {
 	}
 	for _, p := range d.Panels {
 		for _, t := range p.Targets {
-			out = append(out, Query{File: name, Kind: Panel, Name: p.Title + " (" + t.RefID + ")", Expr: t.Expr, Instant: t.Instant})
+			out = append(out, Query{File: name, Kind: Panel, Name: p.Title + " (" + t.RefID + ")", Expr: t.Expr, Instant: t.Instant,
+				Labels: legendLabels(t.LegendFormat)})
 		}
 	}
 	return out, nil

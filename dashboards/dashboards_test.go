@@ -261,3 +261,27 @@ func needPromtool(t *testing.T) string {
 	}
 	return p
 }
+
+// TestQueriesCarryTheirLabels: the labels a legend or a variable shows
+// are read from the dashboards, for the proof to require them.
+func TestQueriesCarryTheirLabels(t *testing.T) {
+	if got := legendLabels("{{instance}} {{ state }} of {{instance}}"); !slices.Equal(got, []string{"instance", "state"}) {
+		t.Errorf("legendLabels = %v", got)
+	}
+	qs, err := Queries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	withLabels := 0
+	for _, q := range qs {
+		if q.Kind == Variable && len(q.Labels) != 1 {
+			t.Errorf("%s: variable labels %v, want its label_values label", q, q.Labels)
+		}
+		if len(q.Labels) > 0 {
+			withLabels++
+		}
+	}
+	if withLabels < len(qs)/2 {
+		t.Errorf("only %d of %d queries name labels they show", withLabels, len(qs))
+	}
+}

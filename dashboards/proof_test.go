@@ -219,7 +219,7 @@ func TestProof(t *testing.T) {
 
 // checkQueries runs every check once and returns the failures.
 func checkQueries(ctx context.Context, prom *promproc.Server, qs []Query, names []string) (failures []string, checked int) {
-	run := func(what, q string, needData bool) {
+	run := func(what, q string, needData bool, labels ...string) {
 		checked++
 		v, err := prom.Query(ctx, q)
 		switch {
@@ -230,6 +230,14 @@ func checkQueries(ctx context.Context, prom *promproc.Server, qs []Query, names 
 			failures = append(failures, fmt.Sprintf("%s: no data for %s", what, q))
 		case !slices.ContainsFunc(v, func(s promproc.Sample) bool { return !math.IsNaN(s.Value) && !math.IsInf(s.Value, 0) }):
 			failures = append(failures, fmt.Sprintf("%s: only NaN or Inf (%d series) for %s", what, len(v), q))
+		default:
+			// What the legend or variable shows must be in the answer:
+			// a label the query aggregated away leaves it blank.
+			for _, l := range labels {
+				if !slices.ContainsFunc(v, func(s promproc.Sample) bool { return s.Labels[l] != "" }) {
+					failures = append(failures, fmt.Sprintf("%s: no series of %s has the label %q it shows", what, q, l))
+				}
+			}
 		}
 	}
 	for _, q := range qs {
@@ -241,7 +249,7 @@ func checkQueries(ctx context.Context, prom *promproc.Server, qs []Query, names 
 			run(q.String()+" (expression)", expr, true)
 			run(q.String()+" (recorded series)", q.Name, true)
 		default:
-			run(q.String(), expr, true)
+			run(q.String(), expr, true, q.Labels...)
 		}
 	}
 	for _, n := range names {
