@@ -66,10 +66,10 @@ func runAccuracy(ctx context.Context, e *env) (res *accuracyResult, err error) {
 	}
 	proxied := &server{name: "hello via Toxiproxy", proc: e.hello.proc, addr: info.Listen}
 	url := proxied.base() + "/"
-	if err := e.pr.warmUp(ctx, url); err != nil {
+	if err := e.pr.WarmUp(ctx, url); err != nil {
 		return nil, err
 	}
-	if _, err := e.pr.check(ctx, url, `"key":"flag-007"`); err != nil {
+	if _, err := check(ctx, e.pr, url, `"key":"flag-007"`); err != nil {
 		return nil, err
 	}
 	res = &accuracyResult{latency: cfg.Latency, tolerance: cfg.Tolerance, vus: cfg.AccuracyVUs, duration: cfg.AccuracyDuration}
@@ -86,7 +86,7 @@ func runAccuracy(ctx context.Context, e *env) (res *accuracyResult, err error) {
 			return result{}, result{}, err
 		}
 		ref, err := measure(e.hello, func() (result, error) {
-			return e.wrk.run(ctx, 1, cfg.AccuracyVUs, cfg.AccuracyDuration, url)
+			return runWrk(ctx, e.wrk, 1, cfg.AccuracyVUs, cfg.AccuracyDuration, url)
 		})
 		if err != nil {
 			return result{}, result{}, fmt.Errorf("wrk, %s: %w", state, err)
@@ -111,7 +111,7 @@ func runAccuracy(ctx context.Context, e *env) (res *accuracyResult, err error) {
 	}()
 	// One request proves the toxic is in place before anything is timed.
 	start := time.Now()
-	if _, err := e.pr.check(ctx, url, `"key":"flag-007"`); err != nil {
+	if _, err := check(ctx, e.pr, url, `"key":"flag-007"`); err != nil {
 		return nil, err
 	}
 	if took := time.Since(start); took < cfg.Latency {

@@ -9,15 +9,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"time"
+
+	"github.com/flagstorm/flagstorm/internal/benchkit"
 )
 
 // env is what every part uses: the tools, the servers and the log.
 type env struct {
 	cfg       config
 	flagstorm *flagstorm
-	wrk       *wrk // nil when no part needs it
-	hey       *hey // nil when no part needs it
-	pr        *prober
+	wrk       *benchkit.Wrk // nil when no part needs it
+	hey       *hey          // nil when no part needs it
+	pr        *benchkit.Prober
 	hello     *server
 	server    *server // flagserver; nil without the throughput part
 	logf      func(format string, a ...any)
@@ -26,7 +28,7 @@ type env struct {
 // server is one server under test.
 type server struct {
 	name string
-	proc *proc
+	proc *benchkit.Proc
 	addr string // host:port
 }
 
@@ -48,7 +50,7 @@ func bench(ctx context.Context, cfg config, command string, stderr io.Writer) (r
 		missing = append(missing, "hey")
 	}
 	if len(missing) > 0 {
-		return nil, usageError{fmt.Sprintf("benchengine: %v not found in PATH: install with `apt-get install -y wrk hey` (Debian packages)", missing)}
+		return nil, benchkit.UsageError{Msg: fmt.Sprintf("benchengine: %v not found in PATH: install with `apt-get install -y wrk hey` (Debian packages)", missing)}
 	}
 	bins := []string{cfg.Flagstorm}
 	if cfg.Parts[partThroughput] {
@@ -56,7 +58,7 @@ func bench(ctx context.Context, cfg config, command string, stderr io.Writer) (r
 	}
 	for _, b := range bins {
 		if _, err := os.Stat(b); err != nil {
-			return nil, usageError{fmt.Sprintf("benchengine: binary %s not found: run `make build` first (%v)", b, err)}
+			return nil, benchkit.UsageError{Msg: fmt.Sprintf("benchengine: binary %s not found: run `make build` first (%v)", b, err)}
 		}
 	}
 	self, err := os.Executable()
@@ -72,12 +74,12 @@ func bench(ctx context.Context, cfg config, command string, stderr io.Writer) (r
 	e := &env{
 		cfg:       cfg,
 		flagstorm: &flagstorm{path: cfg.Flagstorm, dir: dir},
-		pr:        newProber(),
+		pr:        benchkit.NewProber(),
 		logf:      func(format string, a ...any) { fmt.Fprintf(stderr, "benchengine: "+format+"\n", a...) },
 	}
-	defer e.pr.close()
+	defer e.pr.Close()
 	if needWrk {
-		if e.wrk, err = newWrk(wrkPath, dir); err != nil {
+		if e.wrk, err = benchkit.NewWrk(wrkPath, dir); err != nil {
 			return nil, err
 		}
 	}
@@ -85,9 +87,9 @@ func bench(ctx context.Context, cfg config, command string, stderr io.Writer) (r
 		e.hey = &hey{path: heyPath}
 	}
 
-	children := &procs{dir: dir}
+	children := &benchkit.Procs{Dir: dir}
 	defer func() {
-		if serr := children.stopAll(ctx); serr != nil {
+		if serr := children.StopAll(ctx); serr != nil {
 			err = errors.Join(err, fmt.Errorf("stop child processes: %w", serr))
 		}
 	}()
@@ -97,40 +99,40 @@ func bench(ctx context.Context, cfg config, command string, stderr io.Writer) (r
 		return nil, err
 	}
 	if cfg.Parts[partThroughput] {
-		rep.loads = append(rep.loads, partLoad{partThroughput, loadAvg()})
+		rep.loads = append(rep.loads, partLoad{partThroughput, benchkit.LoadAvg()})
 		if rep.throughput, err = runThroughput(ctx, e); err != nil {
 			return nil, fmt.Errorf("throughput: %w", err)
 		}
 	}
 	if cfg.Parts[partAccuracy] {
-		rep.loads = append(rep.loads, partLoad{partAccuracy, loadAvg()})
+		rep.loads = append(rep.loads, partLoad{partAccuracy, benchkit.LoadAvg()})
 		if rep.accuracy, err = runAccuracy(ctx, e); err != nil {
 			return nil, fmt.Errorf("accuracy: %w", err)
 		}
 	}
 	if cfg.Parts[partMemory] {
-		rep.loads = append(rep.loads, partLoad{partMemory, loadAvg()})
+		rep.loads = append(rep.loads, partLoad{partMemory, benchkit.LoadAvg()})
 		if rep.memory, err = runMemory(ctx, e); err != nil {
 			return nil, fmt.Errorf("memory: %w", err)
 		}
 	}
 	if cfg.Parts[partClients] {
-		rep.loads = append(rep.loads, partLoad{partClients, loadAvg()})
+		rep.loads = append(rep.loads, partLoad{partClients, benchkit.LoadAvg()})
 		if rep.clients, err = runClients(ctx, e, self); err != nil {
 			return nil, fmt.Errorf("clients: %w", err)
 		}
 	}
-	rep.loadEnd = loadAvg()
+	rep.loadEnd = benchkit.LoadAvg()
 	return rep, nil
 }
 
 // startServers starts the hello server (this program re-executed in
 // -serve mode) and, for the throughput part, flagserver: SQLite in a
 // temporary file, SEED_FLAGS=100, no Redis, the hardened profile.
-func startServers(ctx context.Context, e *env, g *procs, self, dir string) error {
-	httpReady := func(addr string) func(context.Context) error { return e.pr.ready("http://" + addr + "/readyz") }
-	p, addr, err := g.startServer(ctx, "hello", self, func(addr string) ([]string, []string) {
-		return []string{"-serve", "-addr", addr}, childEnv()
+func startServers(ctx context.Context, e *env, g *benchkit.Procs, self, dir string) error {
+	httpReady := func(addr string) func(context.Context) error { return e.pr.Ready("http://" + addr + "/readyz") }
+	p, addr, err := g.StartServer(ctx, "hello", self, func(addr string) ([]string, []string) {
+		return []string{"-serve", "-addr", addr}, benchkit.ChildEnv()
 	}, httpReady)
 	if err != nil {
 		return err
@@ -140,8 +142,8 @@ func startServers(ctx context.Context, e *env, g *procs, self, dir string) error
 	if !e.cfg.Parts[partThroughput] {
 		return nil
 	}
-	p, addr, err = g.startServer(ctx, "flagserver", e.cfg.Flagserver, func(addr string) ([]string, []string) {
-		return []string{"serve"}, childEnv(
+	p, addr, err = g.StartServer(ctx, "flagserver", e.cfg.Flagserver, func(addr string) ([]string, []string) {
+		return []string{"serve"}, benchkit.ChildEnv(
 			"LISTEN_ADDR="+addr,
 			"SQLITE_PATH="+filepath.Join(dir, "flagserver.db"),
 			"CACHE_PROFILE=hardened",
@@ -162,22 +164,15 @@ func startServers(ctx context.Context, e *env, g *procs, self, dir string) error
 // time read before and after; a server that died during the run is an
 // error.
 func measure(s *server, do func() (result, error)) (result, error) {
-	before, err := s.proc.cpuTime()
+	var res result
+	cpu, err := s.proc.CPUDuring(func() (err error) {
+		res, err = do()
+		return err
+	})
 	if err != nil {
 		return result{}, err
 	}
-	res, err := do()
-	if err == nil && s.proc.exited() {
-		err = fmt.Errorf("%s exited during the run (%v)\n--- %s log tail ---\n%s", s.name, s.proc.err, s.name, s.proc.tail())
-	}
-	if err != nil {
-		return result{}, err
-	}
-	after, err := s.proc.cpuTime()
-	if err != nil {
-		return result{}, err
-	}
-	res.ServerCPU = after - before
+	res.ServerCPU = cpu
 	return res, nil
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/flagstorm/flagstorm/harness/internal/request"
 	"github.com/flagstorm/flagstorm/harness/internal/telemetry"
 	"github.com/flagstorm/flagstorm/harness/internal/verdict"
+	"github.com/flagstorm/flagstorm/internal/benchkit"
 )
 
 // loop is a closed-model client of the clients part: how much of
@@ -79,10 +80,6 @@ func parseLoop(s string) (loop, error) {
 
 var loops = []loop{loopEngine, loopEngineBare, loopNetHTTP, loopRaw, loopEpoll, loopEpollRaw}
 
-// loopPrefix starts the line a client loop prints: the same fields as
-// wrk's done line, so parseWrk reads it.
-const loopPrefix = donePrefix
-
 // clientLoop is the hidden "-client-loop KIND -url URL -vus N -duration D
 // [-threads T] [-cpuprofile FILE]" mode.
 func clientLoop(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -135,8 +132,9 @@ func clientLoop(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "benchengine -client-loop %s: %v\n", l, err)
 		return exitFailed
 	}
-	fmt.Fprintf(stdout, "%s requests=%d duration_us=%d bytes=0 status_errors=%d connect_errors=0 read_errors=0 "+
-		"write_errors=0 timeouts=0 p50_us=0 p95_us=0 p99_us=0 max_us=0\n", loopPrefix, n, took.Microseconds(), failed)
+	// wrk's done line without latencies, so that runLoopProc reads it
+	// like wrk's output.
+	fmt.Fprintln(stdout, benchkit.WrkResult{Requests: n, Duration: took, Status: failed}.DoneLine())
 	return exitOK
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flagstorm/flagstorm/internal/benchkit"
 )
 
 func TestReadRawResponse(t *testing.T) {
@@ -34,7 +36,7 @@ func TestReadRawResponse(t *testing.T) {
 
 // TestLoops runs every client loop briefly against a test server.
 func TestLoops(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(hello))
+	srv := httptest.NewServer(http.HandlerFunc(benchkit.Hello))
 	defer srv.Close()
 	for _, l := range loops {
 		t.Run(l.String(), func(t *testing.T) {

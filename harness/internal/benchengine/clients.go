@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/flagstorm/flagstorm/internal/benchkit"
 )
 
 // clientsCase is one client in the clients part: a loop of the hidden
@@ -38,7 +40,7 @@ func runClients(ctx context.Context, e *env, self string) (*clientsResult, error
 		{name: "epoll loop, raw syscalls", what: "the same, its system calls bypassing the runtime's bookkeeping (RawSyscall: no entersyscall, no P handed off while blocked)", loop: loopEpollRaw},
 		{name: "wrk", what: fmt.Sprintf("wrk -t%d", cfg.Threads), tool: toolWrk},
 	}}
-	if err := e.pr.warmUp(ctx, url); err != nil {
+	if err := e.pr.WarmUp(ctx, url); err != nil {
 		return nil, err
 	}
 	for round := range cfg.Rounds {
@@ -49,7 +51,7 @@ func runClients(ctx context.Context, e *env, self string) (*clientsResult, error
 				case cc.loop != 0:
 					return runLoopProc(ctx, self, cc.loop, url, cfg.Connections, cfg.Threads, cfg.Duration)
 				case cc.tool == toolWrk:
-					return e.wrk.run(ctx, cfg.Threads, cfg.Connections, cfg.Duration, url)
+					return runWrk(ctx, e.wrk, cfg.Threads, cfg.Connections, cfg.Duration, url)
 				default:
 					return e.flagstorm.run(ctx, "clients-cli", fmt.Sprintf("benchengine clients: %d VUs", cfg.Connections),
 						loadShape{VUs: cfg.Connections, Duration: cfg.Duration}, e.hello.base(), "/", 0)
@@ -73,17 +75,16 @@ func runClients(ctx context.Context, e *env, self string) (*clientsResult, error
 // latencies).
 func runLoopProc(ctx context.Context, self string, l loop, url string, vus, threads int, d time.Duration) (result, error) {
 	args := []string{"-client-loop", l.String(), "-url", url, "-vus", strconv.Itoa(vus), "-threads", strconv.Itoa(threads), "-duration", d.String()}
-	g, err := runGenerator(ctx, self, args, childEnv(), d+gracefulStop+genSlack, 0)
-	if err == nil && g.exitCode != 0 {
-		err = fmt.Errorf("exit status %d: %s", g.exitCode, g.output())
+	g, err := benchkit.RunGenerator(ctx, self, args, benchkit.ChildEnv(), d+gracefulStop+benchkit.GenSlack, 0)
+	if err == nil {
+		err = g.ExitError()
 	}
 	if err != nil {
 		return result{}, fmt.Errorf("client loop %s: %w", l, err)
 	}
-	res, err := parseWrk(string(g.stdout))
+	res, err := benchkit.ParseWrk(string(g.Stdout))
 	if err != nil {
 		return result{}, fmt.Errorf("client loop %s: %w", l, err)
 	}
-	res.Proc = g
-	return res, nil
+	return fromWrk(res, g), nil
 }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flagstorm/flagstorm/internal/benchkit"
 )
 
 // loadShape is the load of a generated scenario: constant-vus (VUs > 0)
@@ -74,23 +76,23 @@ func (f *flagstorm) run(ctx context.Context, name, description string, l loadSha
 		return result{}, fmt.Errorf("write scenario: %w", err)
 	}
 	out := filepath.Join(run, "out")
-	g, err := runGenerator(ctx, f.path, flagstormArgs(file, base, out), childEnv(), l.Duration+gracefulStop+genSlack, sample)
-	if err == nil && g.exitCode != 0 && g.exitCode != 1 {
-		err = fmt.Errorf("exit status %d: %s", g.exitCode, g.output())
+	g, err := benchkit.RunGenerator(ctx, f.path, flagstormArgs(file, base, out), benchkit.ChildEnv(), l.Duration+gracefulStop+benchkit.GenSlack, sample)
+	if err == nil && g.ExitCode != 0 && g.ExitCode != 1 {
+		err = fmt.Errorf("exit status %d: %s", g.ExitCode, g.Output())
 	}
 	if err != nil {
 		return result{}, fmt.Errorf("flagstorm run %s: %w", name, err)
 	}
 	b, err := os.ReadFile(filepath.Join(out, "summary.json"))
 	if err != nil {
-		return result{}, fmt.Errorf("flagstorm run %s (exit status %d): %w: %s", name, g.exitCode, err, g.output())
+		return result{}, fmt.Errorf("flagstorm run %s (exit status %d): %w: %s", name, g.ExitCode, err, g.Output())
 	}
 	res, err := parseSummary(b)
 	if err != nil {
 		return result{}, fmt.Errorf("flagstorm run %s: summary.json: %w", name, err)
 	}
-	if g.exitCode == 1 && res.Failed == 0 {
-		return result{}, fmt.Errorf("flagstorm run %s exited 1 without a failed request: %s", name, g.output())
+	if g.ExitCode == 1 && res.Failed == 0 {
+		return result{}, fmt.Errorf("flagstorm run %s exited 1 without a failed request: %s", name, g.Output())
 	}
 	res.Proc = g
 	return res, nil

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flagstorm/flagstorm/internal/benchkit"
 )
 
 // hey runs the hey load generator.
@@ -25,14 +27,14 @@ func heyArgs(connections int, duration time.Duration, url string) []string {
 
 // run runs hey against url once and parses its output.
 func (h *hey) run(ctx context.Context, connections int, duration time.Duration, url string) (result, error) {
-	g, err := runGenerator(ctx, h.path, heyArgs(connections, duration, url), childEnv(), duration+genSlack, 0)
-	if err == nil && g.exitCode != 0 {
-		err = fmt.Errorf("exit status %d: %s", g.exitCode, g.output())
+	g, err := benchkit.RunGenerator(ctx, h.path, heyArgs(connections, duration, url), benchkit.ChildEnv(), duration+benchkit.GenSlack, 0)
+	if err == nil {
+		err = g.ExitError()
 	}
 	if err != nil {
 		return result{}, fmt.Errorf("hey %s: %w", url, err)
 	}
-	res, err := parseHey(string(g.stdout))
+	res, err := parseHey(string(g.Stdout))
 	if err != nil {
 		return result{}, fmt.Errorf("hey %s: %w", url, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagstorm/flagstorm/internal/benchkit"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -94,7 +95,7 @@ func TestHeyRun(t *testing.T) {
 	if err != nil {
 		t.Skip("hey not installed (apt-get install -y hey)")
 	}
-	srv := httptest.NewServer(http.HandlerFunc(hello))
+	srv := httptest.NewServer(http.HandlerFunc(benchkit.Hello))
 	defer srv.Close()
 	h := &hey{path: path}
 	res, err := h.run(t.Context(), 2, time.Second, srv.URL+"/")

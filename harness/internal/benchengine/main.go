@@ -35,6 +35,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/flagstorm/flagstorm/internal/benchkit"
 )
 
 func main() {
@@ -148,11 +150,6 @@ func (c config) memoryLong() time.Duration {
 	return 2 * c.MemoryShort
 }
 
-// usageError is a bad command line or a missing tool: exit status 2.
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
 // Exit statuses.
 const (
 	exitOK          = 0
@@ -164,10 +161,10 @@ const (
 // run is the command; it returns the exit status: 0 done, 1 failed (or a
 // goal failed under -strict), 2 usage or a missing tool, 130 interrupted.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 1 && (args[1] == "-serve" || strings.HasPrefix(args[1], "-serve=")) {
+	if benchkit.Mode(args, "-serve") {
 		return serve(ctx, args[1:], stderr)
 	}
-	if len(args) > 1 && (args[1] == "-client-loop" || strings.HasPrefix(args[1], "-client-loop=")) {
+	if benchkit.Mode(args, "-client-loop") {
 		return clientLoop(ctx, args[1:], stdout, stderr)
 	}
 	cfg, err := parseFlags(args[1:], stderr)
@@ -176,28 +173,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err == nil {
 		var rep *report
-		rep, err = bench(ctx, cfg, commandLine(args), stderr)
+		rep, err = bench(ctx, cfg, benchkit.CommandLine(args, "./harness/internal/benchengine"), stderr)
 		if err == nil {
-			err = rep.write(stdout, cfg.Markdown)
-		}
-		if err == nil && cfg.Strict && !rep.passed() {
-			err = errors.New("a goal failed (-strict)")
+			err = benchkit.Publish(stdout, cfg.Markdown, rep.markdown, cfg.Strict, rep.verdicts())
 		}
 	}
-	var ue usageError
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.As(err, &ue):
-		fmt.Fprintln(stderr, ue.msg)
-		return exitUsage
-	case ctx.Err() != nil:
+	var ue benchkit.UsageError
+	if err != nil && !errors.As(err, &ue) && ctx.Err() != nil {
 		fmt.Fprintf(stderr, "benchengine: interrupted; every child process was stopped (%v)\n", err)
 		return exitInterrupted
-	default:
-		fmt.Fprintln(stderr, "benchengine:", err)
-		return exitFailed
 	}
+	return benchkit.ExitStatus(stderr, "benchengine", err)
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -224,7 +210,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err
 		}
-		return c, usageError{"benchengine: " + err.Error()}
+		return c, benchkit.UsageError{Msg: "benchengine: " + err.Error()}
 	}
 	var errs []string
 	if fs.NArg() > 0 {
@@ -262,17 +248,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		errs = append(errs, fmt.Sprintf("-memory-rate: want at least 1, got %d", c.MemoryRate))
 	}
 	if len(errs) > 0 {
-		return c, usageError{"benchengine: " + strings.Join(errs, "; ")}
+		return c, benchkit.UsageError{Msg: "benchengine: " + strings.Join(errs, "; ")}
 	}
 	return c, nil
-}
-
-// commandLine is how the benchmark was started, for the report. Under
-// "go run" the program is a temporary binary; the report names the package.
-func commandLine(args []string) string {
-	prog := args[0]
-	if strings.Contains(prog, "go-build") {
-		prog = "go run ./harness/internal/benchengine"
-	}
-	return strings.Join(append([]string{prog}, args[1:]...), " ")
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flagstorm/flagstorm/internal/benchkit"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -42,19 +44,19 @@ func TestParseFlags(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := parseFlags(tt.args, io.Discard)
-			var ue usageError
+			var ue benchkit.UsageError
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("parseFlags error = %v, want one containing %q", err, tt.wantErr)
 			}
 			if !asUsage(err, &ue) {
-				t.Errorf("error %T, want a usageError (exit status 2)", err)
+				t.Errorf("error %T, want a benchkit.UsageError (exit status 2)", err)
 			}
 		})
 	}
 }
 
-func asUsage(err error, ue *usageError) bool {
-	u, ok := err.(usageError)
+func asUsage(err error, ue *benchkit.UsageError) bool {
+	u, ok := err.(benchkit.UsageError)
 	*ue = u
 	return ok
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/flagstorm/flagstorm/internal/benchkit"
 )
 
 const (
@@ -39,14 +41,14 @@ type memoryResult struct {
 
 // ratio is the long run's peak RSS over the short run's.
 func (m *memoryResult) ratio() float64 {
-	if m.short.Proc.maxRSS == 0 {
+	if m.short.Proc.MaxRSS == 0 {
 		return 0
 	}
-	return float64(m.long.Proc.maxRSS) / float64(m.short.Proc.maxRSS)
+	return float64(m.long.Proc.MaxRSS) / float64(m.short.Proc.MaxRSS)
 }
 
 func (m *memoryResult) pass() bool {
-	return m.short.Valid() && m.long.Valid() && m.short.Proc.maxRSS > 0 && m.ratio() <= goalMemoryRatio
+	return m.short.Valid() && m.long.Valid() && m.short.Proc.MaxRSS > 0 && m.ratio() <= goalMemoryRatio
 }
 
 // achieved is the share of the intended arrivals a run completed.
@@ -82,7 +84,7 @@ func runMemory(ctx context.Context, e *env) (*memoryResult, error) {
 		}
 		*r.dst = res
 		e.logf("memory %-5s peak RSS %s (VmHWM last read %s), %d requests (%.1f %% of the arrivals), %d dropped",
-			r.name, mib(res.Proc.maxRSS), mib(res.Proc.lastHWM), res.Requests, 100*achieved(res, m.rate, r.d), res.Dropped)
+			r.name, benchkit.MiB(res.Proc.MaxRSS), benchkit.MiB(res.Proc.LastHWM), res.Requests, 100*achieved(res, m.rate, r.d), res.Dropped)
 		if err := pause(ctx); err != nil {
 			return nil, err
 		}

@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"debug/buildinfo"
 	"fmt"
 	"io"
-	"os"
-	"runtime"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flagstorm/flagstorm/internal/benchkit"
 )
 
 // partLoad is the load average when a part started.
@@ -23,12 +19,7 @@ type partLoad struct {
 // report is what a benchmark invocation found, and where.
 type report struct {
 	cfg        config
-	command    string
-	date       time.Time
-	nproc      int
-	cpu        string
-	ram        string
-	goVersion  string
+	setup      benchkit.Setup
 	flagstorm  string // the binary, its Go version and commit
 	flagserver string
 	wrkVersion string
@@ -49,18 +40,13 @@ type report struct {
 func newReport(ctx context.Context, cfg config, command string, e *env) *report {
 	r := &report{
 		cfg:        cfg,
-		command:    command,
-		date:       time.Now().UTC(),
-		nproc:      runtime.NumCPU(),
-		cpu:        cpuModel(),
-		ram:        memTotal(),
-		goVersion:  runtime.Version(),
-		flagstorm:  describeBinary(cfg.Flagstorm),
-		flagserver: describeBinary(cfg.Flagserver),
-		loadStart:  loadAvg(),
+		setup:      benchkit.NewSetup(command),
+		flagstorm:  benchkit.DescribeBinary(cfg.Flagstorm),
+		flagserver: benchkit.DescribeBinary(cfg.Flagserver),
+		loadStart:  benchkit.LoadAvg(),
 	}
 	if e.wrk != nil {
-		r.wrkVersion = wrkVersion(ctx, e.wrk.path)
+		r.wrkVersion = e.wrk.Version(ctx)
 	}
 	if e.hey != nil {
 		r.heyVersion = heyVersion(ctx)
@@ -68,93 +54,56 @@ func newReport(ctx context.Context, cfg config, command string, e *env) *report 
 	return r
 }
 
-// verdict is one goal's outcome.
-type goalVerdict struct {
-	goal string
-	pass bool
-	got  string
-}
-
-func (r *report) verdicts() []goalVerdict {
-	var vs []goalVerdict
+func (r *report) verdicts() []benchkit.Verdict {
+	var vs []benchkit.Verdict
 	if t := r.throughput; t != nil {
 		for _, ep := range t.endpoints {
-			v := goalVerdict{goal: fmt.Sprintf("%s: flagstorm req/s ≥ %.1f × wrk", ep.name, goalThroughputRatio), got: "no valid run"}
+			v := benchkit.Verdict{Goal: fmt.Sprintf("%s: flagstorm req/s ≥ %.1f × wrk", ep.name, goalThroughputRatio), Got: "no valid run"}
 			if x, ok := t.ratio(ep.name, toolFlagstorm, toolWrk); ok {
-				v.pass, v.got = x >= goalThroughputRatio, fmt.Sprintf("%.2f×", x)
+				v.Pass, v.Got = x >= goalThroughputRatio, fmt.Sprintf("%.2f×", x)
 			}
 			vs = append(vs, v)
 		}
 	}
 	if a := r.accuracy; a != nil {
-		v := goalVerdict{
-			goal: fmt.Sprintf("accuracy: \\|p50 with %v toxic − (%v + p50 without)\\| ≤ %v", a.latency, a.latency, a.tolerance),
-			pass: a.pass(),
-			got: fmt.Sprintf("%s − (%s + %s) = %s", ms(a.toxic.P50), ms(a.latency), ms(a.plain.P50),
+		v := benchkit.Verdict{
+			Goal: fmt.Sprintf("accuracy: \\|p50 with %v toxic − (%v + p50 without)\\| ≤ %v", a.latency, a.latency, a.tolerance),
+			Pass: a.pass(),
+			Got: fmt.Sprintf("%s − (%s + %s) = %s", benchkit.Ms(a.toxic.P50), benchkit.Ms(a.latency), benchkit.Ms(a.plain.P50),
 				signedMs(a.deviation())),
 		}
 		vs = append(vs, v)
 	}
 	if m := r.memory; m != nil {
-		v := goalVerdict{
-			goal: fmt.Sprintf("memory: peak RSS of a %v run ≤ %.1f × a %v run's", m.longDur, goalMemoryRatio, m.shortDur),
-			pass: m.pass(),
-			got:  fmt.Sprintf("%s vs %s = %.2f×", mib(m.long.Proc.maxRSS), mib(m.short.Proc.maxRSS), m.ratio()),
+		v := benchkit.Verdict{
+			Goal: fmt.Sprintf("memory: peak RSS of a %v run ≤ %.1f × a %v run's", m.longDur, goalMemoryRatio, m.shortDur),
+			Pass: m.pass(),
+			Got:  fmt.Sprintf("%s vs %s = %.2f×", benchkit.MiB(m.long.Proc.MaxRSS), benchkit.MiB(m.short.Proc.MaxRSS), m.ratio()),
 		}
 		if !m.goalLength {
-			v.goal += " (quick check; the goal compares 1 min with 10 min: -memory-long)"
+			v.Goal += " (quick check; the goal compares 1 min with 10 min: -memory-long)"
 		}
 		vs = append(vs, v)
 	}
 	return vs
 }
 
-func (r *report) passed() bool {
-	for _, v := range r.verdicts() {
-		if !v.pass {
-			return false
-		}
-	}
-	return true
-}
-
-// write prints the Markdown report to stdout and, if file is set, to file.
-func (r *report) write(stdout io.Writer, file string) error {
-	var b bytes.Buffer
-	r.markdown(&b)
-	if _, err := stdout.Write(b.Bytes()); err != nil {
-		return err
-	}
-	if file != "" {
-		if err := os.WriteFile(file, b.Bytes(), 0o644); err != nil {
-			return fmt.Errorf("-markdown: %w", err)
-		}
-	}
-	return nil
-}
-
 func (r *report) markdown(w io.Writer) {
 	p := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
 	cfg := r.cfg
-	p("### Setup")
-	p("")
-	p("| | |")
-	p("|---|---|")
-	p("| command | `%s` |", r.command)
-	p("| date | %s |", r.date.Format("2006-01-02 15:04 MST"))
-	p("| machine | nproc %d, %s, %s RAM |", r.nproc, r.cpu, r.ram)
+	r.setup.WriteHead(w)
 	loads := []string{r.loadStart + " at the start"}
 	for _, l := range r.loads {
 		loads = append(loads, fmt.Sprintf("%s before %s", l.load, l.part))
 	}
 	loads = append(loads, r.loadEnd+" at the end")
 	p("| load average (1, 5, 15 min) | %s |", strings.Join(loads, "; "))
-	p("| Go | %s (benchmark); flagstorm %s |", r.goVersion, r.flagstorm)
+	p("| Go | %s (benchmark); flagstorm %s |", r.setup.GoVersion, r.flagstorm)
 	if r.throughput != nil {
 		p("| flagserver | %s: SQLite in a temporary file, `SEED_FLAGS=100`, no Redis, `CACHE_PROFILE=hardened`, `LOG_LEVEL=warn` |", r.flagserver)
 	}
 	if r.wrkVersion != "" {
-		p("| wrk | %s: `wrk %s` |", r.wrkVersion, strings.Join(wrkArgs(cfg.Threads, cfg.Connections, cfg.Duration, "done.lua", "URL"), " "))
+		p("| wrk | %s: `wrk %s` |", r.wrkVersion, strings.Join(benchkit.WrkArgs(cfg.Threads, cfg.Connections, cfg.Duration, "done.lua", "URL"), " "))
 	}
 	if r.heyVersion != "" {
 		p("| hey | %s: `hey %s` |", r.heyVersion, strings.Join(heyArgs(cfg.Connections, cfg.Duration, "URL"), " "))
@@ -174,22 +123,7 @@ func (r *report) markdown(w io.Writer) {
 	if r.clients != nil {
 		r.clientsMarkdown(p)
 	}
-	p("### Goals")
-	p("")
-	vs := r.verdicts()
-	if len(vs) == 0 {
-		p("No goal applies to the parts run.")
-		return
-	}
-	p("| goal | verdict | measured |")
-	p("|---|---|---|")
-	for _, v := range vs {
-		verdict := "FAIL"
-		if v.pass {
-			verdict = "PASS"
-		}
-		p("| %s | **%s** | %s |", v.goal, verdict, v.got)
-	}
+	benchkit.WriteGoals(w, r.verdicts())
 }
 
 func (r *report) throughputMarkdown(p func(string, ...any)) {
@@ -204,32 +138,24 @@ func (r *report) throughputMarkdown(p func(string, ...any)) {
 	var invalid []string
 	for _, c := range t.cases {
 		cell := func(f func(result) float64, format string) string {
-			if v, ok := medianOf(c.runs, f); ok {
+			if v, ok := benchkit.MedianOf(c.runs, f); ok {
 				return fmt.Sprintf(format, v)
 			}
 			return "—"
 		}
-		var rounds []string
-		valid := 0
-		for i, m := range c.runs {
-			s := fmt.Sprintf("%.0f", m.RPS())
-			if m.Valid() {
-				valid++
-			} else {
-				s = "~~" + s + "~~"
-				invalid = append(invalid, fmt.Sprintf("%s, %s, round %d: %s", c.endpoint.name, c.tool, i+1, m.Problem()))
-			}
-			rounds = append(rounds, s)
+		rounds, problems := benchkit.Rounds(c.runs)
+		for _, s := range problems {
+			invalid = append(invalid, fmt.Sprintf("%s, %s, %s", c.endpoint.name, c.tool, s))
 		}
 		p("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |", c.endpoint.name, c.tool,
-			cell(result.RPS, "%.0f"), strings.Join(rounds, " · "),
+			cell(result.RPS, "%.0f"), rounds,
 			cell(func(r result) float64 { return float64(r.P50) / 1e6 }, "%.2f ms"),
 			cell(func(r result) float64 { return float64(r.P99) / 1e6 }, "%.2f ms"),
 			cell(result.GenCPUPerRequest, "%.1f µs"),
 			cell(result.GenCores, "%.2f"),
-			cell(func(r result) float64 { return float64(r.Proc.maxRSS) / (1 << 20) }, "%.1f MiB"),
+			cell(func(r result) float64 { return float64(r.Proc.MaxRSS) / (1 << 20) }, "%.1f MiB"),
 			cell(result.ServerCPUPerRequest, "%.1f µs"),
-			valid, len(c.runs))
+			len(c.runs)-len(problems), len(c.runs))
 	}
 	p("")
 	p("Generator CPU/req: user + system CPU time of the load generator's process over its whole life " +
@@ -240,13 +166,7 @@ func (r *report) throughputMarkdown(p func(string, ...any)) {
 	if len(t.sources) > 0 {
 		p("flagserver's `X-Flag-Source` after warm-up: `%s`.", strings.Join(t.sources, "`, `"))
 	}
-	if len(invalid) > 0 {
-		p("")
-		p("Invalid runs (struck through, left out of the medians):")
-		for _, s := range invalid {
-			p("- %s", s)
-		}
-	}
+	benchkit.WriteInvalid(p, invalid)
 	p("")
 	p("| endpoint | flagstorm ÷ wrk | hey ÷ wrk | flagstorm ÷ hey | goal |")
 	p("|---|---:|---:|---:|---|")
@@ -286,7 +206,7 @@ func (r *report) accuracyMarkdown(p func(string, ...any)) {
 		if !row.r.Valid() {
 			s = " (invalid: " + row.r.Problem() + ")"
 		}
-		p("| %s | %s | %s | %s | %s | %d%s | %.0f |", row.run, row.tool, ms(row.r.P50), ms(row.r.P95), ms(row.r.P99),
+		p("| %s | %s | %s | %s | %s | %d%s | %.0f |", row.run, row.tool, benchkit.Ms(row.r.P50), benchkit.Ms(row.r.P95), benchkit.Ms(row.r.P99),
 			row.r.Requests, s, row.r.RPS())
 	}
 	p("")
@@ -312,16 +232,16 @@ func (r *report) memoryMarkdown(p func(string, ...any)) {
 		r    result
 	}{{"short", m.shortDur, m.short}, {"long", m.longDur, m.long}} {
 		at60 := "—"
-		if v, ok := row.r.Proc.rssAt(time.Minute); ok {
-			at60 = mib(v)
+		if v, ok := row.r.Proc.RSSAt(time.Minute); ok {
+			at60 = benchkit.MiB(v)
 		}
 		last := "—"
-		if n := len(row.r.Proc.samples); n > 0 {
-			last = mib(row.r.Proc.samples[n-1].rss)
+		if n := len(row.r.Proc.Samples); n > 0 {
+			last = benchkit.MiB(row.r.Proc.Samples[n-1].RSS)
 		}
 		p("| %s | %v | %d | %.1f %% | %d | %d | %s | %s | %s | %s | %.1f s |", row.name, row.d, row.r.Requests,
-			100*achieved(row.r, m.rate, row.d), row.r.Dropped, row.r.VUs, mib(row.r.Proc.maxRSS), mib(row.r.Proc.lastHWM), at60, last,
-			row.r.Proc.cpu.Seconds())
+			100*achieved(row.r, m.rate, row.d), row.r.Dropped, row.r.VUs, benchkit.MiB(row.r.Proc.MaxRSS), benchkit.MiB(row.r.Proc.LastHWM), at60, last,
+			row.r.Proc.CPU.Seconds())
 	}
 	p("")
 	p("Peak RSS: the kernel's high-water mark of flagstorm's process at exit (`ru_maxrss`, the VmHWM of its last moment), "+
@@ -338,7 +258,7 @@ func (r *report) memoryMarkdown(p func(string, ...any)) {
 	}{{"short", m.short}, {"long", m.long}} {
 		var xs []string
 		for k := time.Minute; ; k += time.Minute {
-			v, ok := row.r.Proc.rssAt(k)
+			v, ok := row.r.Proc.RSSAt(k)
 			if !ok {
 				break
 			}
@@ -373,89 +293,20 @@ func (r *report) clientsMarkdown(p func(string, ...any)) {
 	p("|---|---|---:|---|---:|---:|---:|---:|---:|")
 	for _, cc := range c.cases {
 		cell := func(f func(result) float64, format string) string {
-			if v, ok := medianOf(cc.runs, f); ok {
+			if v, ok := benchkit.MedianOf(cc.runs, f); ok {
 				return fmt.Sprintf(format, v)
 			}
 			return "—"
 		}
-		var rounds []string
-		valid := 0
-		for _, m := range cc.runs {
-			s := fmt.Sprintf("%.0f", m.RPS())
-			if m.Valid() {
-				valid++
-			} else {
-				s = "~~" + s + "~~"
-			}
-			rounds = append(rounds, s)
-		}
-		p("| %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |", cc.name, cc.what, cell(result.RPS, "%.0f"), strings.Join(rounds, " · "),
+		rounds, problems := benchkit.Rounds(cc.runs)
+		p("| %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |", cc.name, cc.what, cell(result.RPS, "%.0f"), rounds,
 			cell(result.GenCPUPerRequest, "%.1f µs"), cell(result.GenCores, "%.2f"),
-			cell(func(r result) float64 { return float64(r.Proc.maxRSS) / (1 << 20) }, "%.1f MiB"),
-			cell(result.ServerCPUPerRequest, "%.1f µs"), valid, len(cc.runs))
+			cell(func(r result) float64 { return float64(r.Proc.MaxRSS) / (1 << 20) }, "%.1f MiB"),
+			cell(result.ServerCPUPerRequest, "%.1f µs"), len(cc.runs)-len(problems), len(cc.runs))
 	}
 	p("")
 }
 
 func signedMs(d time.Duration) string {
 	return fmt.Sprintf("%+.2f ms", float64(d)/float64(time.Millisecond))
-}
-
-// describeBinary names a Go binary with the Go version and the commit it
-// was built from (when the build recorded them).
-func describeBinary(path string) string {
-	bi, err := buildinfo.ReadFile(path)
-	if err != nil {
-		return path
-	}
-	desc := fmt.Sprintf("%s (%s", path, bi.GoVersion)
-	var rev, modified string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			modified = s.Value
-		}
-	}
-	if rev != "" {
-		desc += ", commit " + rev[:min(len(rev), 12)]
-		if modified == "true" {
-			desc += " + uncommitted changes"
-		}
-	}
-	return desc + ")"
-}
-
-// cpuModel is the first "model name" of /proc/cpuinfo.
-func cpuModel() string {
-	return procField("/proc/cpuinfo", "model name", func(v string) string { return v })
-}
-
-// memTotal is MemTotal of /proc/meminfo, in GiB.
-func memTotal() string {
-	return procField("/proc/meminfo", "MemTotal", func(v string) string {
-		kb, err := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
-		if err != nil {
-			return v
-		}
-		return fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
-	})
-}
-
-// procField finds the first "key : value" line of a /proc file.
-func procField(path, key string, format func(string) string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return "unknown"
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == key {
-			return format(strings.TrimSpace(v))
-		}
-	}
-	return "unknown"
 }

@@ -5,12 +5,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flagstorm/flagstorm/internal/benchkit"
 )
 
 // fakeRun is a valid result of rps requests per second for 10 s.
 func fakeRun(rps float64, p50 time.Duration) result {
 	return result{Requests: int64(rps * 10), Duration: 10 * time.Second, P50: p50, P95: 2 * p50, P99: 3 * p50,
-		Proc: genProc{cpu: time.Second, wall: 11 * time.Second, maxRSS: 20 << 20}}
+		Proc: benchkit.GenProc{CPU: time.Second, Wall: 11 * time.Second, MaxRSS: 20 << 20}}
 }
 
 func fakeReport() *report {
@@ -30,7 +32,7 @@ func fakeReport() *report {
 	invalid.Failed = 3
 	t.cases[0].runs = append(t.cases[0].runs, invalid)
 	long := fakeRun(2000, time.Millisecond)
-	long.Proc.maxRSS = 21 << 20
+	long.Proc.MaxRSS = 21 << 20
 	return &report{
 		cfg:        config{Duration: 10 * time.Second, Connections: 50, Threads: 2, Rounds: 3},
 		throughput: t,
@@ -61,15 +63,15 @@ func TestVerdicts(t *testing.T) {
 	}
 	for i, w := range want {
 		v := vs[i]
-		if !strings.HasPrefix(v.goal, w.prefix) || v.pass != w.pass || !strings.Contains(v.got, w.got) {
+		if !strings.HasPrefix(v.Goal, w.prefix) || v.Pass != w.pass || !strings.Contains(v.Got, w.got) {
 			t.Errorf("verdict %d = %+v; want goal %q…, pass %v, measured containing %q", i, v, w.prefix, w.pass, w.got)
 		}
 	}
-	if r.passed() {
-		t.Error("passed() with a failed accuracy goal")
+	if benchkit.Passed(r.verdicts()) {
+		t.Error("Passed with a failed accuracy goal")
 	}
-	if !strings.Contains(vs[2].goal, "quick check") {
-		t.Errorf("memory goal %q: want it marked as the quick check without -memory-long", vs[2].goal)
+	if !strings.Contains(vs[2].Goal, "quick check") {
+		t.Errorf("memory goal %q: want it marked as the quick check without -memory-long", vs[2].Goal)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/flagstorm/flagstorm/internal/benchkit"
 )
 
 // result is one load generator run, whichever the tool: what it reported
@@ -25,7 +27,7 @@ type result struct {
 	VUs                int64
 	P50, P95, P99, Max time.Duration
 	// Proc is the generator process's accounting.
-	Proc genProc
+	Proc benchkit.GenProc
 	// ServerCPU is the CPU time the server under test used during the
 	// run; 0 when not measured.
 	ServerCPU time.Duration
@@ -56,17 +58,17 @@ func (r result) Problem() string {
 }
 
 // GenCPUPerRequest is the generator's CPU time per completed request, µs.
-func (r result) GenCPUPerRequest() float64 { return perRequest(r.Proc.cpu, r.Requests) }
+func (r result) GenCPUPerRequest() float64 { return perRequest(r.Proc.CPU, r.Requests) }
 
 // ServerCPUPerRequest is the server's CPU time per completed request, µs.
 func (r result) ServerCPUPerRequest() float64 { return perRequest(r.ServerCPU, r.Requests) }
 
 // GenCores is the generator's average CPU use in cores over its life.
 func (r result) GenCores() float64 {
-	if r.Proc.wall <= 0 {
+	if r.Proc.Wall <= 0 {
 		return 0
 	}
-	return r.Proc.cpu.Seconds() / r.Proc.wall.Seconds()
+	return r.Proc.CPU.Seconds() / r.Proc.Wall.Seconds()
 }
 
 func perRequest(d time.Duration, n int64) float64 {
@@ -78,7 +80,7 @@ func perRequest(d time.Duration, n int64) float64 {
 
 func (r result) String() string {
 	s := fmt.Sprintf("%8.0f req/s  p50 %s  p99 %s  generator %.1f µs/req (%.2f cores, peak RSS %s)  server %.1f µs/req",
-		r.RPS(), ms(r.P50), ms(r.P99), r.GenCPUPerRequest(), r.GenCores(), mib(r.Proc.maxRSS), r.ServerCPUPerRequest())
+		r.RPS(), benchkit.Ms(r.P50), benchkit.Ms(r.P99), r.GenCPUPerRequest(), r.GenCores(), benchkit.MiB(r.Proc.MaxRSS), r.ServerCPUPerRequest())
 	if !r.Valid() {
 		s += "  INVALID: " + r.Problem()
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/flagstorm/flagstorm/internal/benchkit"
 )
 
 // Throughput goal of issue 4: flagstorm's requests per second at least
@@ -52,8 +54,6 @@ type throughputCase struct {
 	runs     []result
 }
 
-func (c *throughputCase) rps() (float64, bool) { return medianOf(c.runs, result.RPS) }
-
 // throughputResult is the throughput part.
 type throughputResult struct {
 	endpoints []endpoint
@@ -77,12 +77,7 @@ func (t *throughputResult) ratio(ep string, num, den tool) (float64, bool) {
 	if n == nil || d == nil {
 		return 0, false
 	}
-	a, ok1 := n.rps()
-	b, ok2 := d.rps()
-	if !ok1 || !ok2 || b == 0 {
-		return 0, false
-	}
-	return a / b, true
+	return benchkit.RPSRatio(n.runs, d.runs)
 }
 
 // runThroughput warms up and checks both endpoints, then runs every tool
@@ -95,10 +90,10 @@ func runThroughput(ctx context.Context, e *env) (*throughputResult, error) {
 		{"flagserver", "GET " + flagPath + " (SQLite, no Redis, hardened: in-process cache)", e.server, flagPath, `"key":"flag-007"`},
 	}}
 	for _, ep := range t.endpoints {
-		if err := e.pr.warmUp(ctx, ep.url()); err != nil {
+		if err := e.pr.WarmUp(ctx, ep.url()); err != nil {
 			return nil, err
 		}
-		src, err := e.pr.check(ctx, ep.url(), ep.want)
+		src, err := check(ctx, e.pr, ep.url(), ep.want)
 		if err != nil {
 			return nil, err
 		}
@@ -135,7 +130,7 @@ func throughputRun(ctx context.Context, e *env, tl tool, ep endpoint) (result, e
 	cfg := e.cfg
 	switch tl {
 	case toolWrk:
-		return e.wrk.run(ctx, cfg.Threads, cfg.Connections, cfg.Duration, ep.url())
+		return runWrk(ctx, e.wrk, cfg.Threads, cfg.Connections, cfg.Duration, ep.url())
 	case toolHey:
 		return e.hey.run(ctx, cfg.Connections, cfg.Duration, ep.url())
 	default:

@@ -13,15 +13,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
+
+	"github.com/flagstorm/flagstorm/internal/benchkit"
 )
 
 const (
-	// warmRequests are sent to each server before it is measured, from
-	// warmWorkers concurrent clients.
-	warmRequests = 400
-	warmWorkers  = 8
 	// sourceAttempts is how many responses the path check reads: with the
 	// in-process cache on, one read a second per key refreshes from Redis,
 	// so a single "redis" among "memory" answers is expected.
@@ -35,89 +31,14 @@ const (
 	fallbacksMetric = "flagserver_db_fallbacks_total"
 )
 
-// prober makes the benchmark's own HTTP requests: readiness, warm-up, the
-// path checks and metric scrapes. Nothing it does overlaps a wrk run.
-type prober struct {
-	client *http.Client
-}
-
-func newProber() *prober {
-	return &prober{client: &http.Client{
-		Timeout:   5 * time.Second,
-		Transport: &http.Transport{MaxIdleConnsPerHost: warmWorkers},
-	}}
-}
-
-func (p *prober) close() { p.client.CloseIdleConnections() }
-
-// get fetches url and returns its status, headers and body.
-func (p *prober) get(ctx context.Context, url string) (int, http.Header, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, nil, nil, fmt.Errorf("read %s: %w", url, err)
-	}
-	return resp.StatusCode, resp.Header, body, nil
-}
-
-// ready is a readiness check: url answers 200.
-func (p *prober) ready(url string) func(context.Context) error {
-	return func(ctx context.Context) error {
-		status, _, _, err := p.get(ctx, url)
-		if err != nil {
-			return err
-		}
-		if status != http.StatusOK {
-			return fmt.Errorf("%s: status %d", url, status)
-		}
-		return nil
-	}
-}
-
-// warmUp sends warmRequests GETs to url and fails on the first that is
-// not a 200.
-func (p *prober) warmUp(ctx context.Context, url string) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
-	per := warmRequests / warmWorkers
-	for range warmWorkers {
-		wg.Go(func() {
-			for range per {
-				status, _, _, err := p.get(ctx, url)
-				if err == nil && status != http.StatusOK {
-					err = fmt.Errorf("status %d", status)
-				}
-				if err != nil {
-					cancel(fmt.Errorf("warm up %s: %w", url, err))
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil {
-		return err
-	}
-	return nil
-}
-
 // checkPath proves that url is answered by the intended path: for
 // flagserver (want != "") the X-Flag-Source header is want, within
 // sourceAttempts responses; for a reference handler the body is
-// referenceBody.
-func (p *prober) checkPath(ctx context.Context, url, want string) error {
+// benchkit.HelloBody.
+func checkPath(ctx context.Context, pr *benchkit.Prober, url, want string) error {
 	var got []string
 	for range sourceAttempts {
-		status, hdr, body, err := p.get(ctx, url)
+		status, hdr, body, err := pr.Get(ctx, url)
 		if err != nil {
 			return fmt.Errorf("check %s: %w", url, err)
 		}
@@ -125,7 +46,7 @@ func (p *prober) checkPath(ctx context.Context, url, want string) error {
 			return fmt.Errorf("check %s: status %d: %s", url, status, body)
 		}
 		if want == "" {
-			if string(body) != referenceBody {
+			if string(body) != benchkit.HelloBody {
 				return fmt.Errorf("check %s: unexpected body %q", url, body)
 			}
 			return nil
@@ -146,9 +67,9 @@ type counters struct {
 	fallbacks map[string]float64 // flagserver_db_fallbacks_total by reason
 }
 
-// counters scrapes flagserver's /metrics for its read counters.
-func (p *prober) counters(ctx context.Context, base string) (counters, error) {
-	status, _, body, err := p.get(ctx, base+"/metrics")
+// scrapeCounters scrapes flagserver's /metrics for its read counters.
+func scrapeCounters(ctx context.Context, pr *benchkit.Prober, base string) (counters, error) {
+	status, _, body, err := pr.Get(ctx, base+"/metrics")
 	if err != nil {
 		return counters{}, fmt.Errorf("scrape %s/metrics: %w", base, err)
 	}

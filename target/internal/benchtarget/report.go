@@ -1,18 +1,13 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"debug/buildinfo"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"runtime"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flagstorm/flagstorm/internal/benchkit"
 )
 
 // Goals of issue 2.
@@ -28,7 +23,7 @@ const (
 
 // measurement is one wrk run of a case.
 type measurement struct {
-	wrkResult
+	benchkit.WrkResult
 	// source is the X-Flag-Source the case measures; "" for a reference
 	// handler.
 	source string
@@ -65,7 +60,7 @@ func (m measurement) commandsPerRequest() float64 {
 
 func (m measurement) String() string {
 	s := fmt.Sprintf("%8.0f req/s  p95 %s  p99 %s  CPU %.1f µs/req  %.3f Redis cmds/req",
-		m.RPS(), ms(m.P95), ms(m.P99), m.cpuPerRequest(), m.commandsPerRequest())
+		m.RPS(), benchkit.Ms(m.P95), benchkit.Ms(m.P99), m.cpuPerRequest(), m.commandsPerRequest())
 	if m.source != "" {
 		s += "  " + m.source + " " + pct(m.share)
 		if o := others(m.reads, m.source); o != "" {
@@ -99,11 +94,7 @@ func (c *caseResult) valid() []measurement {
 
 // median of f over the valid runs; false when there is none.
 func (c *caseResult) median(f func(measurement) float64) (float64, bool) {
-	var xs []float64
-	for _, m := range c.valid() {
-		xs = append(xs, f(m))
-	}
-	return median(xs)
+	return benchkit.MedianOf(c.runs, f)
 }
 
 func (c *caseResult) rps() (float64, bool) {
@@ -135,19 +126,6 @@ func (c *caseResult) worst() measurement {
 	return w
 }
 
-func median(xs []float64) (float64, bool) {
-	if len(xs) == 0 {
-		return 0, false
-	}
-	xs = slices.Clone(xs)
-	slices.Sort(xs)
-	n := len(xs)
-	if n%2 == 1 {
-		return xs[n/2], true
-	}
-	return (xs[n/2-1] + xs[n/2]) / 2, true
-}
-
 // rssResult is the peak RSS of one server process.
 type rssResult struct {
 	name       string
@@ -159,12 +137,7 @@ type rssResult struct {
 // report is what a benchmark invocation found, and where.
 type report struct {
 	cfg        config
-	command    string
-	date       time.Time
-	nproc      int
-	cpu        string
-	ram        string
-	goVersion  string
+	setup      benchkit.Setup
 	flagserver string // the binary, its Go version and commit
 	wrkVersion string
 	wrkCommand string
@@ -176,23 +149,16 @@ type report struct {
 	rss                []rssResult
 }
 
-func newReport(cfg config, command, wrkVersion string, w *wrk, cases []*caseResult) *report {
-	r := &report{
+func newReport(cfg config, command, wrkVersion string, cases []*caseResult) *report {
+	return &report{
 		cfg:        cfg,
-		command:    command,
-		date:       time.Now().UTC(),
-		nproc:      runtime.NumCPU(),
-		cpu:        cpuModel(),
-		ram:        memTotal(),
-		goVersion:  runtime.Version(),
+		setup:      benchkit.NewSetup(command),
+		flagserver: benchkit.DescribeBinary(cfg.Flagserver),
 		wrkVersion: wrkVersion,
-		wrkCommand: "wrk " + strings.Join(w.args("URL"), " "),
-		loadEnd:    loadAvg(),
+		wrkCommand: "wrk " + strings.Join(benchkit.WrkArgs(cfg.Threads, cfg.Connections, cfg.Duration, "done.lua", "URL"), " "),
+		loadEnd:    benchkit.LoadAvg(),
 		cases:      cases,
 	}
-	r.wrkCommand = strings.Replace(r.wrkCommand, w.script, "done.lua", 1)
-	r.flagserver = describeBinary(cfg.Flagserver)
-	return r
 }
 
 func (r *report) lookup(name string) *caseResult {
@@ -210,12 +176,7 @@ func (r *report) ratio(num, den string) (float64, bool) {
 	if n == nil || d == nil {
 		return 0, false
 	}
-	a, ok1 := n.rps()
-	b, ok2 := d.rps()
-	if !ok1 || !ok2 || b == 0 {
-		return 0, false
-	}
-	return a / b, true
+	return benchkit.RPSRatio(n.runs, d.runs)
 }
 
 // ratios are the ratios reported; goal 0 means informative.
@@ -229,97 +190,60 @@ var ratios = []struct {
 	{"list-redis", "redis-get", 0},
 }
 
-// verdict is one goal's outcome.
-type verdict struct {
-	goal string
-	pass bool
-	got  string
-}
-
-func (r *report) verdicts() []verdict {
-	var vs []verdict
+func (r *report) verdicts() []benchkit.Verdict {
+	var vs []benchkit.Verdict
 	for _, q := range ratios {
 		if q.goal == 0 {
 			continue
 		}
-		v := verdict{goal: fmt.Sprintf("%s req/s ≥ %.1f × %s", q.num, q.goal, q.den), got: "no valid run"}
+		v := benchkit.Verdict{Goal: fmt.Sprintf("%s req/s ≥ %.1f × %s", q.num, q.goal, q.den), Got: "no valid run"}
 		if x, ok := r.ratio(q.num, q.den); ok {
-			v.pass, v.got = x >= q.goal, fmt.Sprintf("%.2f×", x)
+			v.Pass, v.Got = x >= q.goal, fmt.Sprintf("%.2f×", x)
 		}
 		vs = append(vs, v)
 	}
 	// Each p95 is shown next to its reference's, which says how much of
 	// it the machine and net/http cost before flagserver does anything.
 	for _, q := range []struct{ name, ref string }{{"flag-memory", "hello"}, {"flag-redis", "redis-get"}} {
-		v := verdict{goal: fmt.Sprintf("%s p95 ≤ %s", q.name, ms(goalP95)), got: "no valid run"}
+		v := benchkit.Verdict{Goal: fmt.Sprintf("%s p95 ≤ %s", q.name, benchkit.Ms(goalP95)), Got: "no valid run"}
 		if c := r.lookup(q.name); c != nil {
 			if p, ok := c.p95(); ok {
-				v.pass, v.got = p <= goalP95, ms(p)
+				v.Pass, v.Got = p <= goalP95, benchkit.Ms(p)
 			}
 		}
-		if ref := r.lookup(q.ref); ref != nil && v.got != "no valid run" {
+		if ref := r.lookup(q.ref); ref != nil && v.Got != "no valid run" {
 			if p, ok := ref.p95(); ok {
-				v.got += fmt.Sprintf(" (%s: %s)", q.ref, ms(p))
+				v.Got += fmt.Sprintf(" (%s: %s)", q.ref, benchkit.Ms(p))
 			}
 		}
 		vs = append(vs, v)
 	}
-	v := verdict{goal: fmt.Sprintf("flagserver peak RSS ≤ %s", mib(goalRSS)), pass: true}
+	v := benchkit.Verdict{Goal: fmt.Sprintf("flagserver peak RSS ≤ %s", benchkit.MiB(goalRSS)), Pass: true}
 	var got []string
 	for _, x := range r.rss {
 		if !x.flagserver {
 			continue
 		}
 		if x.err != nil {
-			v.pass = false
+			v.Pass = false
 			got = append(got, fmt.Sprintf("%s: %v", x.name, x.err))
 			continue
 		}
-		v.pass = v.pass && x.bytes <= goalRSS
-		got = append(got, fmt.Sprintf("%s (%s)", mib(x.bytes), x.name))
+		v.Pass = v.Pass && x.bytes <= goalRSS
+		got = append(got, fmt.Sprintf("%s (%s)", benchkit.MiB(x.bytes), x.name))
 	}
 	if len(got) == 0 {
-		v.pass, got = false, []string{"not measured"}
+		v.Pass, got = false, []string{"not measured"}
 	}
-	v.got = strings.Join(got, ", ")
+	v.Got = strings.Join(got, ", ")
 	return append(vs, v)
-}
-
-func (r *report) passed() bool {
-	for _, v := range r.verdicts() {
-		if !v.pass {
-			return false
-		}
-	}
-	return true
-}
-
-// write prints the Markdown report to stdout and, if file is set, to file.
-func (r *report) write(stdout io.Writer, file string) error {
-	var b bytes.Buffer
-	r.markdown(&b)
-	if _, err := stdout.Write(b.Bytes()); err != nil {
-		return err
-	}
-	if file != "" {
-		if err := os.WriteFile(file, b.Bytes(), 0o644); err != nil {
-			return fmt.Errorf("-markdown: %w", err)
-		}
-	}
-	return nil
 }
 
 func (r *report) markdown(w io.Writer) {
 	p := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
-	p("### Setup")
-	p("")
-	p("| | |")
-	p("|---|---|")
-	p("| command | `%s` |", r.command)
-	p("| date | %s |", r.date.Format("2006-01-02 15:04 MST"))
-	p("| machine | nproc %d, %s, %s RAM |", r.nproc, r.cpu, r.ram)
+	r.setup.WriteHead(w)
 	p("| load average (1, 5, 15 min) | %s at the start, %s at the end |", r.loadStart, r.loadEnd)
-	p("| Go | %s |", r.goVersion)
+	p("| Go | %s |", r.setup.GoVersion)
 	p("| flagserver | %s |", r.flagserver)
 	p("| wrk | %s: `%s`; %d round(s), the cases alternated round-robin |", r.wrkVersion, r.wrkCommand, r.cfg.Rounds)
 	pin := "none: wrk, the servers and redis-server share every CPU"
@@ -339,10 +263,10 @@ func (r *report) markdown(w io.Writer) {
 			rps = fmt.Sprintf("%.0f", v)
 		}
 		if v, ok := c.p95(); ok {
-			p95 = ms(v)
+			p95 = benchkit.Ms(v)
 		}
 		if v, ok := c.p99(); ok {
-			p99 = ms(v)
+			p99 = benchkit.Ms(v)
 		}
 		if v, ok := c.median(measurement.cpuPerRequest); ok {
 			cpu = fmt.Sprintf("%.1f µs", v)
@@ -350,14 +274,9 @@ func (r *report) markdown(w io.Writer) {
 		if v, ok := c.median(measurement.commandsPerRequest); ok {
 			cmds = fmt.Sprintf("%.3f", v)
 		}
-		var rounds []string
-		for i, m := range c.runs {
-			s := fmt.Sprintf("%.0f", m.RPS())
-			if !m.Valid() {
-				s = "~~" + s + "~~"
-				invalid = append(invalid, fmt.Sprintf("%s, round %d: %s", c.name, i+1, m.Problem()))
-			}
-			rounds = append(rounds, s)
+		rounds, problems := benchkit.Rounds(c.runs)
+		for _, s := range problems {
+			invalid = append(invalid, c.name+", "+s)
 		}
 		path := "reference (body checked)"
 		if c.source != "" && len(c.runs) > 0 {
@@ -375,7 +294,7 @@ func (r *report) markdown(w io.Writer) {
 			}
 		}
 		p("| %s | %s | %s | %s | %s | %s | %s | %d/%d | %s | %s |", c.name, c.what, rps, p95, p99, cpu, cmds,
-			len(c.valid()), len(c.runs), strings.Join(rounds, " · "), path)
+			len(c.valid()), len(c.runs), rounds, path)
 	}
 	p("")
 	p("Intended path: before measuring, each flagserver case answered with that `X-Flag-Source` after warm-up; " +
@@ -389,13 +308,7 @@ func (r *report) markdown(w io.Writer) {
 		p("⚠ Off the intended path in at least one run (less than %.0f %% of its reads): %s. "+
 			"Those figures measure partly another path.", 100*minShare, strings.Join(offPath, ", "))
 	}
-	if len(invalid) > 0 {
-		p("")
-		p("Invalid runs (struck through, left out of the medians):")
-		for _, s := range invalid {
-			p("- %s", s)
-		}
-	}
+	benchkit.WriteInvalid(p, invalid)
 	p("")
 	p("### Ratios (median req/s)")
 	p("")
@@ -417,29 +330,15 @@ func (r *report) markdown(w io.Writer) {
 	p("| process | peak RSS |")
 	p("|---|---:|")
 	for _, x := range r.rss {
-		v := mib(x.bytes)
+		v := benchkit.MiB(x.bytes)
 		if x.err != nil {
 			v = x.err.Error()
 		}
 		p("| %s | %s |", x.name, v)
 	}
 	p("")
-	p("### Goals")
-	p("")
-	p("| goal | verdict | measured |")
-	p("|---|---|---|")
-	for _, v := range r.verdicts() {
-		verdict := "FAIL"
-		if v.pass {
-			verdict = "PASS"
-		}
-		p("| %s | **%s** | %s |", v.goal, verdict, v.got)
-	}
+	benchkit.WriteGoals(w, r.verdicts())
 }
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
-
-func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
 func pct(x float64) string {
 	switch {
@@ -451,72 +350,4 @@ func pct(x float64) string {
 		return "> 99.99 %"
 	}
 	return fmt.Sprintf("%.2f %%", 100*x)
-}
-
-// describeBinary names a Go binary with the Go version and the commit it
-// was built from (when the build recorded them).
-func describeBinary(path string) string {
-	bi, err := buildinfo.ReadFile(path)
-	if err != nil {
-		return path
-	}
-	desc := fmt.Sprintf("%s (%s", path, bi.GoVersion)
-	var rev, modified string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			modified = s.Value
-		}
-	}
-	if rev != "" {
-		desc += ", commit " + rev[:min(len(rev), 12)]
-		if modified == "true" {
-			desc += " + uncommitted changes"
-		}
-	}
-	return desc + ")"
-}
-
-// loadAvg is the 1, 5 and 15-minute load averages of /proc/loadavg.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
-		return strings.Join(f[:3], " ")
-	}
-	return "unknown"
-}
-
-// cpuModel is the first "model name" of /proc/cpuinfo.
-func cpuModel() string {
-	return procField("/proc/cpuinfo", "model name", func(v string) string { return v })
-}
-
-// memTotal is MemTotal of /proc/meminfo, in GiB.
-func memTotal() string {
-	return procField("/proc/meminfo", "MemTotal", func(v string) string {
-		kb, err := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
-		if err != nil {
-			return v
-		}
-		return fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
-	})
-}
-
-// procField finds the first "key : value" line of a /proc file.
-func procField(path, key string, format func(string) string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return "unknown"
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == key {
-			return format(strings.TrimSpace(v))
-		}
-	}
-	return "unknown"
 }

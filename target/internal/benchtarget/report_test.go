@@ -3,33 +3,14 @@ package main
 import (
 	"testing"
 	"time"
-)
 
-func TestMedian(t *testing.T) {
-	tests := []struct {
-		name   string
-		xs     []float64
-		want   float64
-		wantOK bool
-	}{
-		{"none", nil, 0, false},
-		{"odd", []float64{3, 1, 2}, 2, true},
-		{"even", []float64{4, 1, 3, 2}, 2.5, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, ok := median(tt.xs)
-			if got != tt.want || ok != tt.wantOK {
-				t.Errorf("median(%v) = %v, %v; want %v, %v", tt.xs, got, ok, tt.want, tt.wantOK)
-			}
-		})
-	}
-}
+	"github.com/flagstorm/flagstorm/internal/benchkit"
+)
 
 // TestVerdicts checks the goals against medians of valid runs only.
 func TestVerdicts(t *testing.T) {
 	run := func(rps float64, p95 time.Duration, status int64) measurement {
-		return measurement{wrkResult: wrkResult{Requests: int64(rps * 10), Duration: 10 * time.Second, P95: p95, Status: status}}
+		return measurement{WrkResult: benchkit.WrkResult{Requests: int64(rps * 10), Duration: 10 * time.Second, P95: p95, Status: status}}
 	}
 	cases := []*caseResult{
 		{benchCase: benchCase{name: "hello"}, runs: []measurement{run(100, time.Millisecond, 0), run(110, time.Millisecond, 0), run(90, time.Millisecond, 0)}},
@@ -54,11 +35,11 @@ func TestVerdicts(t *testing.T) {
 		t.Fatalf("%d verdicts, want %d: %+v", len(got), len(want), got)
 	}
 	for _, v := range got {
-		if w, ok := want[v.goal]; !ok || w != v.pass {
-			t.Errorf("goal %q: pass = %v (%s), want %v (known goal: %v)", v.goal, v.pass, v.got, w, ok)
+		if w, ok := want[v.Goal]; !ok || w != v.Pass {
+			t.Errorf("goal %q: pass = %v (%s), want %v (known goal: %v)", v.Goal, v.Pass, v.Got, w, ok)
 		}
 	}
-	if r.passed() {
-		t.Error("passed() = true with failed goals")
+	if benchkit.Passed(r.verdicts()) {
+		t.Error("Passed = true with failed goals")
 	}
 }

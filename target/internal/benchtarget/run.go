@@ -24,6 +24,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/flagstorm/flagstorm/internal/benchkit"
 )
 
 func main() {
@@ -57,15 +59,10 @@ type config struct {
 	Pin bool
 }
 
-// usageError is a bad command line or a missing tool: exit status 2.
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
 // run is the command; it returns the exit status: 0 done, 1 failed (or a
 // goal failed under -strict), 2 usage or a missing tool.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 1 && (args[1] == "-serve" || strings.HasPrefix(args[1], "-serve=")) {
+	if benchkit.Mode(args, "-serve") {
 		return serve(ctx, args[1:], stderr)
 	}
 	cfg, err := parseFlags(args[1:], stderr)
@@ -74,25 +71,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err == nil {
 		var rep *report
-		rep, err = bench(ctx, cfg, commandLine(args), stderr)
+		rep, err = bench(ctx, cfg, benchkit.CommandLine(args, "./target/internal/benchtarget"), stderr)
 		if err == nil {
-			err = rep.write(stdout, cfg.Markdown)
-		}
-		if err == nil && cfg.Strict && !rep.passed() {
-			err = errors.New("a goal failed (-strict)")
+			err = benchkit.Publish(stdout, cfg.Markdown, rep.markdown, cfg.Strict, rep.verdicts())
 		}
 	}
-	var ue usageError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ue):
-		fmt.Fprintln(stderr, ue.msg)
-		return 2
-	default:
-		fmt.Fprintln(stderr, "benchtarget:", err)
-		return 1
-	}
+	return benchkit.ExitStatus(stderr, "benchtarget", err)
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -111,7 +95,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err
 		}
-		return c, usageError{"benchtarget: " + err.Error()}
+		return c, benchkit.UsageError{Msg: "benchtarget: " + err.Error()}
 	}
 	var errs []string
 	if fs.NArg() > 0 {
@@ -130,25 +114,15 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		errs = append(errs, fmt.Sprintf("-rounds: want at least 1, got %d", c.Rounds))
 	}
 	if len(errs) > 0 {
-		return c, usageError{"benchtarget: " + strings.Join(errs, "; ")}
+		return c, benchkit.UsageError{Msg: "benchtarget: " + strings.Join(errs, "; ")}
 	}
 	return c, nil
-}
-
-// commandLine is how the benchmark was started, for the report. Under
-// "go run" the program is a temporary binary; the report names the package.
-func commandLine(args []string) string {
-	prog := args[0]
-	if strings.Contains(prog, "go-build") {
-		prog = "go run ./target/internal/benchtarget"
-	}
-	return strings.Join(append([]string{prog}, args[1:]...), " ")
 }
 
 // server is one server under test.
 type server struct {
 	name       string
-	proc       *proc
+	proc       *benchkit.Proc
 	base       string // http://host:port
 	flagserver bool   // the system under test, not a reference handler
 }
@@ -170,14 +144,14 @@ func (c benchCase) url() string { return c.srv.base + c.path }
 func bench(ctx context.Context, cfg config, command string, stderr io.Writer) (rep *report, err error) {
 	wrkPath, err := exec.LookPath("wrk")
 	if err != nil {
-		return nil, usageError{"install wrk: apt-get install -y wrk"}
+		return nil, benchkit.UsageError{Msg: "install wrk: apt-get install -y wrk"}
 	}
 	redisPath, err := exec.LookPath("redis-server")
 	if err != nil {
-		return nil, usageError{"install redis-server: apt-get install -y redis-server"}
+		return nil, benchkit.UsageError{Msg: "install redis-server: apt-get install -y redis-server"}
 	}
 	if _, err := os.Stat(cfg.Flagserver); err != nil {
-		return nil, usageError{fmt.Sprintf("flagserver binary %s not found: run `make build` first (%v)", cfg.Flagserver, err)}
+		return nil, benchkit.UsageError{Msg: fmt.Sprintf("flagserver binary %s not found: run `make build` first (%v)", cfg.Flagserver, err)}
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -188,33 +162,33 @@ func bench(ctx context.Context, cfg config, command string, stderr io.Writer) (r
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	w, err := newWrk(wrkPath, dir, cfg.Threads, cfg.Connections, cfg.Duration)
+	w, err := benchkit.NewWrk(wrkPath, dir)
 	if err != nil {
 		return nil, err
 	}
-	children := &procs{dir: dir}
+	children := &benchkit.Procs{Dir: dir}
 	if cfg.Pin {
 		if _, err := exec.LookPath("taskset"); err != nil {
-			return nil, usageError{"-pin: install taskset: apt-get install -y util-linux"}
+			return nil, benchkit.UsageError{Msg: "-pin: install taskset: apt-get install -y util-linux"}
 		}
-		children.cpus = "0"
-		w.cpus = fmt.Sprintf("1-%d", runtime.NumCPU()-1)
+		children.CPUs = "0"
+		w.CPUs = fmt.Sprintf("1-%d", runtime.NumCPU()-1)
 	}
 
 	const cases = 6
-	budget := 2*time.Minute + time.Duration(cfg.Rounds*cases)*(cfg.Duration+wrkSlack)
+	budget := 2*time.Minute + time.Duration(cfg.Rounds*cases)*(cfg.Duration+benchkit.GenSlack)
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	defer func() {
-		if serr := children.stopAll(ctx); serr != nil {
+		if serr := children.StopAll(ctx); serr != nil {
 			err = errors.Join(err, fmt.Errorf("stop child processes: %w", serr))
 		}
 	}()
-	pr := newProber()
-	defer pr.close()
+	pr := benchkit.NewProber()
+	defer pr.Close()
 
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "benchtarget: "+format+"\n", a...) }
-	loadStart := loadAvg()
+	loadStart := benchkit.LoadAvg()
 	srv, err := startServers(ctx, children, pr, redisPath, self, cfg.Flagserver, dir)
 	if err != nil {
 		return nil, err
@@ -232,10 +206,10 @@ func bench(ctx context.Context, cfg config, command string, stderr io.Writer) (r
 	}
 	results := make([]*caseResult, len(list))
 	for i, c := range list {
-		if err := pr.warmUp(ctx, c.url()); err != nil {
+		if err := pr.WarmUp(ctx, c.url()); err != nil {
 			return nil, fmt.Errorf("%s: %w", c.name, err)
 		}
-		if err := pr.checkPath(ctx, c.url(), c.source); err != nil {
+		if err := checkPath(ctx, pr, c.url(), c.source); err != nil {
 			return nil, fmt.Errorf("%s: %w", c.name, err)
 		}
 		results[i] = &caseResult{benchCase: c}
@@ -245,7 +219,7 @@ func bench(ctx context.Context, cfg config, command string, stderr io.Writer) (r
 
 	for round := 1; round <= cfg.Rounds; round++ {
 		for _, cr := range results {
-			m, err := measure(ctx, w, pr, srv.redis, cr.benchCase)
+			m, err := measure(ctx, cfg, w, pr, srv.redis, cr.benchCase)
 			if err != nil {
 				return nil, fmt.Errorf("round %d, %s: %w", round, cr.name, err)
 			}
@@ -254,10 +228,10 @@ func bench(ctx context.Context, cfg config, command string, stderr io.Writer) (r
 		}
 	}
 
-	rep = newReport(cfg, command, wrkVersion(ctx, w.path), w, results)
+	rep = newReport(cfg, command, w.Version(ctx), results)
 	rep.loadStart = loadStart
 	for _, s := range []*server{srv.memory, srv.noMemory, srv.hello, srv.redisGet} {
-		b, err := s.proc.peakRSS()
+		b, err := s.proc.PeakRSS()
 		rep.rss = append(rep.rss, rssResult{name: s.name, bytes: b, err: err, flagserver: s.flagserver})
 	}
 	return rep, nil
@@ -272,11 +246,11 @@ const (
 // measure runs wrk once against c. The server's CPU time, Redis's command
 // count and, for flagserver, its reads by source are read before and
 // after: what a request cost and which path answered it.
-func measure(ctx context.Context, w *wrk, pr *prober, redisAddr string, c benchCase) (measurement, error) {
+func measure(ctx context.Context, cfg config, w *benchkit.Wrk, pr *benchkit.Prober, redisAddr string, c benchCase) (measurement, error) {
 	var before counters
 	if c.source != "" {
 		var err error
-		if before, err = pr.counters(ctx, c.srv.base); err != nil {
+		if before, err = scrapeCounters(ctx, pr, c.srv.base); err != nil {
 			return measurement{}, err
 		}
 	}
@@ -284,19 +258,11 @@ func measure(ctx context.Context, w *wrk, pr *prober, redisAddr string, c benchC
 	if err != nil {
 		return measurement{}, err
 	}
-	cpuBefore, err := c.srv.proc.cpuTime()
-	if err != nil {
-		return measurement{}, err
-	}
-	res, err := w.run(ctx, c.url())
-	if err == nil && c.srv.proc.exited() {
-		err = fmt.Errorf("%s exited during the run (%v)\n--- %s log tail ---\n%s",
-			c.srv.name, c.srv.proc.err, c.srv.name, c.srv.proc.tail())
-	}
-	if err != nil {
-		return measurement{}, err
-	}
-	cpuAfter, err := c.srv.proc.cpuTime()
+	var res benchkit.WrkResult
+	cpu, err := c.srv.proc.CPUDuring(func() (err error) {
+		res, _, err = w.Run(ctx, cfg.Threads, cfg.Connections, cfg.Duration, c.url())
+		return err
+	})
 	if err != nil {
 		return measurement{}, err
 	}
@@ -305,12 +271,12 @@ func measure(ctx context.Context, w *wrk, pr *prober, redisAddr string, c benchC
 		return measurement{}, err
 	}
 	m := measurement{
-		wrkResult:     res,
-		cpu:           cpuAfter - cpuBefore,
+		WrkResult:     res,
+		cpu:           cpu,
 		redisCommands: max(cmdsAfter-cmdsBefore-1, 0), // -1: the first INFO
 	}
 	if c.source != "" {
-		after, err := pr.counters(ctx, c.srv.base)
+		after, err := scrapeCounters(ctx, pr, c.srv.base)
 		if err != nil {
 			return measurement{}, err
 		}

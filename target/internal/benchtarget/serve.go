@@ -6,17 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"time"
 
+	"github.com/flagstorm/flagstorm/internal/benchkit"
 	"github.com/redis/go-redis/v9"
 )
-
-// referenceBody is what both reference handlers answer: a flag-shaped JSON
-// document of about the size flagserver returns for one flag.
-const referenceBody = `{"key":"flag-007","environment":"production","enabled":true,"rolloutPercentage":42,` +
-	`"description":"Reference body of the benchmark, about one flag long.","version":1,"updatedAt":"2025-01-01T00:00:00Z"}`
 
 // referenceKey is the Redis key the redis-get handler reads.
 const referenceKey = "benchtarget:reference"
@@ -26,9 +21,6 @@ const (
 	modeHello    = "hello"
 	modeRedisGet = "redis-get"
 )
-
-// shutdownTimeout bounds a reference server's graceful shutdown.
-const shutdownTimeout = 5 * time.Second
 
 // serve is the hidden "-serve hello|redis-get -addr A [-redis R]" mode: the
 // benchmark re-executes itself in it so that each reference handler runs
@@ -50,13 +42,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	return 0
 }
 
+// runReference serves one reference handler; both answer
+// benchkit.HelloBody.
 func runReference(ctx context.Context, mode, addr, redisAddr string) error {
-	mux := http.NewServeMux()
-	var ready http.HandlerFunc
 	switch mode {
 	case modeHello:
-		mux.HandleFunc("GET /", hello)
-		ready = func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }
+		return benchkit.Serve(ctx, addr, benchkit.HelloMux())
 	case modeRedisGet:
 		if redisAddr == "" {
 			return errors.New("-redis is required")
@@ -66,58 +57,24 @@ func runReference(ctx context.Context, mode, addr, redisAddr string) error {
 		rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
 		defer rdb.Close()
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := rdb.Set(sctx, referenceKey, referenceBody, 0).Err()
+		err := rdb.Set(sctx, referenceKey, benchkit.HelloBody, 0).Err()
 		cancel()
 		if err != nil {
 			return fmt.Errorf("set %s: %w", referenceKey, err)
 		}
+		mux := http.NewServeMux()
 		mux.Handle("GET /", redisGet{rdb: rdb})
-		ready = func(w http.ResponseWriter, r *http.Request) {
+		mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 			if err := rdb.Ping(r.Context()).Err(); err != nil {
 				w.WriteHeader(http.StatusServiceUnavailable)
 				return
 			}
 			w.WriteHeader(http.StatusOK)
-		}
+		})
+		return benchkit.Serve(ctx, addr, mux)
 	default:
 		return fmt.Errorf("unknown mode %q (want %s or %s)", mode, modeHello, modeRedisGet)
 	}
-	mux.HandleFunc("GET /readyz", ready)
-
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	// The same timeouts as flagserver's server.
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-	defer cancel()
-	err = srv.Shutdown(sctx)
-	<-served // http.ErrServerClosed once Shutdown has begun
-	if err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
-}
-
-// hello writes the fixed body: the cost of net/http alone.
-func hello(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = io.WriteString(w, referenceBody)
 }
 
 // redisGet writes the value of one GET of referenceKey: net/http plus one
