@@ -3,12 +3,14 @@ package benchkit
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestExitStatus(t *testing.T) {
@@ -100,5 +102,47 @@ func TestCommandLine(t *testing.T) {
 				t.Errorf("CommandLine = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	parse := func(args ...string) (*FlagProblems, error) {
+		fs := flag.NewFlagSet("benchtarget", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		fs.Int("rounds", 3, "rounds")
+		return ParseFlags(fs, args)
+	}
+	if _, err := parse("-h"); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: %v, want flag.ErrHelp", err)
+	}
+	_, err := parse("-rounds", "x")
+	var ue UsageError
+	if !errors.As(err, &ue) || !strings.HasPrefix(ue.Msg, `benchtarget: invalid value "x" for flag -rounds`) {
+		t.Errorf("bad value: %v, want a UsageError naming the program", err)
+	}
+	p, err := parse("-rounds", "1")
+	if err != nil || p.Err() != nil {
+		t.Fatalf("good command line: %v, %v", err, p.Err())
+	}
+
+	p, err = parse("now", "please")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.WholeSeconds("duration", 1500*time.Millisecond)
+	p.WholeSeconds("memory-short", 0)
+	p.WholeSeconds("accuracy-duration", 2*time.Second) // fine
+	p.Threads(4, 2)
+	p.Threads(0, 2)
+	p.Threads(2, 2) // fine
+	p.AtLeastOne("rounds", 0)
+	p.AtLeastOne("memory-rate", 1) // fine
+	p.Addf("-pin needs at least %d CPUs", 2)
+	want := `benchtarget: unexpected arguments ["now" "please"]; ` +
+		"-duration: want whole seconds, at least 1s, got 1.5s; -memory-short: want whole seconds, at least 1s, got 0s; " +
+		"-threads 4 -connections 2: want 1 <= threads <= connections; -threads 0 -connections 2: want 1 <= threads <= connections; " +
+		"-rounds: want at least 1, got 0; -pin needs at least 2 CPUs"
+	if !errors.As(p.Err(), &ue) || ue.Msg != want {
+		t.Errorf("Err() = %v\nwant %s", p.Err(), want)
 	}
 }

@@ -206,49 +206,27 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.Strict, "strict", false, "exit with status 1 when a goal fails")
 	fs.StringVar(&c.Flagstorm, "flagstorm", filepath.Join("bin", "flagstorm"), "flagstorm binary (make build)")
 	fs.StringVar(&c.Flagserver, "flagserver", filepath.Join("bin", "flagserver"), "flagserver binary (make build)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return c, err
-		}
-		return c, benchkit.UsageError{Msg: "benchengine: " + err.Error()}
-	}
-	var errs []string
-	if fs.NArg() > 0 {
-		errs = append(errs, fmt.Sprintf("unexpected arguments %q", fs.Args()))
+	probs, err := benchkit.ParseFlags(fs, args)
+	if err != nil {
+		return c, err
 	}
 	parts, err := parseParts(*only)
 	if err != nil {
-		errs = append(errs, "-only: "+strings.ReplaceAll(err.Error(), "\n", "; "))
+		probs.Addf("-only: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	c.Parts = parts
-	wholeSeconds := func(name string, d time.Duration) {
-		if d < time.Second || d%time.Second != 0 {
-			errs = append(errs, fmt.Sprintf("-%s: want whole seconds, at least 1s, got %v", name, d))
-		}
-	}
-	wholeSeconds("duration", c.Duration)
-	wholeSeconds("accuracy-duration", c.AccuracyDuration)
-	wholeSeconds("memory-short", c.MemoryShort)
-	if c.Threads < 1 || c.Connections < c.Threads {
-		errs = append(errs, fmt.Sprintf("-threads %d -connections %d: want 1 <= threads <= connections", c.Threads, c.Connections))
-	}
-	if c.Rounds < 1 {
-		errs = append(errs, fmt.Sprintf("-rounds: want at least 1, got %d", c.Rounds))
-	}
-	if c.AccuracyVUs < 1 {
-		errs = append(errs, fmt.Sprintf("-accuracy-vus: want at least 1, got %d", c.AccuracyVUs))
-	}
+	probs.WholeSeconds("duration", c.Duration)
+	probs.WholeSeconds("accuracy-duration", c.AccuracyDuration)
+	probs.WholeSeconds("memory-short", c.MemoryShort)
+	probs.Threads(c.Threads, c.Connections)
+	probs.AtLeastOne("rounds", c.Rounds)
+	probs.AtLeastOne("accuracy-vus", c.AccuracyVUs)
 	if c.Latency < time.Millisecond || c.Latency%time.Millisecond != 0 {
-		errs = append(errs, fmt.Sprintf("-latency: want whole milliseconds, at least 1ms, got %v", c.Latency))
+		probs.Addf("-latency: want whole milliseconds, at least 1ms, got %v", c.Latency)
 	}
 	if c.Tolerance <= 0 {
-		errs = append(errs, fmt.Sprintf("-tolerance: want > 0, got %v", c.Tolerance))
+		probs.Addf("-tolerance: want > 0, got %v", c.Tolerance)
 	}
-	if c.MemoryRate < 1 {
-		errs = append(errs, fmt.Sprintf("-memory-rate: want at least 1, got %d", c.MemoryRate))
-	}
-	if len(errs) > 0 {
-		return c, benchkit.UsageError{Msg: "benchengine: " + strings.Join(errs, "; ")}
-	}
-	return c, nil
+	probs.AtLeastOne("memory-rate", c.MemoryRate)
+	return c, probs.Err()
 }

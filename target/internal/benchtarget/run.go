@@ -21,7 +21,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"syscall"
 	"time"
 
@@ -91,32 +90,17 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.Strict, "strict", false, "exit with status 1 when a goal fails")
 	fs.StringVar(&c.Flagserver, "flagserver", filepath.Join("bin", "flagserver"), "flagserver binary (make build)")
 	fs.BoolVar(&c.Pin, "pin", false, "pin the servers and redis-server to CPU 0 and wrk to the other CPUs (taskset)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return c, err
-		}
-		return c, benchkit.UsageError{Msg: "benchtarget: " + err.Error()}
+	probs, err := benchkit.ParseFlags(fs, args)
+	if err != nil {
+		return c, err
 	}
-	var errs []string
-	if fs.NArg() > 0 {
-		errs = append(errs, fmt.Sprintf("unexpected arguments %q", fs.Args()))
-	}
-	if c.Duration < time.Second || c.Duration%time.Second != 0 {
-		errs = append(errs, fmt.Sprintf("-duration: want whole seconds, at least 1s, got %v", c.Duration))
-	}
-	if c.Threads < 1 || c.Connections < c.Threads {
-		errs = append(errs, fmt.Sprintf("-threads %d -connections %d: want 1 <= threads <= connections", c.Threads, c.Connections))
-	}
+	probs.WholeSeconds("duration", c.Duration)
+	probs.Threads(c.Threads, c.Connections)
 	if c.Pin && runtime.NumCPU() < 2 {
-		errs = append(errs, fmt.Sprintf("-pin needs at least 2 CPUs, this process may use %d", runtime.NumCPU()))
+		probs.Addf("-pin needs at least 2 CPUs, this process may use %d", runtime.NumCPU())
 	}
-	if c.Rounds < 1 {
-		errs = append(errs, fmt.Sprintf("-rounds: want at least 1, got %d", c.Rounds))
-	}
-	if len(errs) > 0 {
-		return c, benchkit.UsageError{Msg: "benchtarget: " + strings.Join(errs, "; ")}
-	}
-	return c, nil
+	probs.AtLeastOne("rounds", c.Rounds)
+	return c, probs.Err()
 }
 
 // server is one server under test.
