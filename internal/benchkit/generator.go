@@ -109,7 +109,7 @@ func RunGenerator(ctx context.Context, path string, args, env []string, timeout,
 			for {
 				// A failed read is a process that has just exited: its
 				// zombie has no memory lines; ru_maxrss covers the end.
-				if m, err := ReadMemStatus(pid); err == nil {
+				if m, err := readMemStatus(pid); err == nil {
 					g.LastHWM = m.HWM
 					g.PeakRSS = max(g.PeakRSS, m.RSS)
 					g.Samples = append(g.Samples, RSSSample{At: time.Since(start), RSS: m.RSS})

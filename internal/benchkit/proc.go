@@ -270,7 +270,7 @@ func (p *Proc) PeakRSS() (int64, error) {
 	if p.Exited() {
 		return 0, fmt.Errorf("%s has exited", p.name)
 	}
-	m, err := ReadMemStatus(p.PID())
+	m, err := readMemStatus(p.PID())
 	if err != nil {
 		return 0, fmt.Errorf("peak RSS of %s: %w", p.name, err)
 	}

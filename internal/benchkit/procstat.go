@@ -36,16 +36,16 @@ func parseCPUTime(stat string) (time.Duration, error) {
 	return time.Duration(ticks) * clockTick, nil
 }
 
-// MemStatus is the memory of a process from /proc/<pid>/status.
-type MemStatus struct {
+// memStatus is the memory of a process from /proc/<pid>/status.
+type memStatus struct {
 	RSS int64 // VmRSS: resident now, bytes
 	HWM int64 // VmHWM: peak resident so far, bytes
 }
 
 // parseMemStatus reads the "VmRSS:   12345 kB" and "VmHWM:" lines of a
 // /proc/<pid>/status. A zombie (exited, not yet reaped) has neither.
-func parseMemStatus(status string) (MemStatus, error) {
-	var m MemStatus
+func parseMemStatus(status string) (memStatus, error) {
+	var m memStatus
 	var seen int
 	for line := range strings.Lines(status) {
 		var dst *int64
@@ -59,26 +59,26 @@ func parseMemStatus(status string) (MemStatus, error) {
 		}
 		f := strings.Fields(rest)
 		if len(f) != 2 || f[1] != "kB" {
-			return MemStatus{}, fmt.Errorf("unexpected line %q in /proc status", strings.TrimSpace(line))
+			return memStatus{}, fmt.Errorf("unexpected line %q in /proc status", strings.TrimSpace(line))
 		}
 		kb, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil || kb < 0 {
-			return MemStatus{}, fmt.Errorf("unexpected line %q in /proc status", strings.TrimSpace(line))
+			return memStatus{}, fmt.Errorf("unexpected line %q in /proc status", strings.TrimSpace(line))
 		}
 		*dst = kb << 10
 		seen++
 	}
 	if seen < 2 {
-		return MemStatus{}, errors.New("no VmRSS and VmHWM lines in /proc status (has the process exited?)")
+		return memStatus{}, errors.New("no VmRSS and VmHWM lines in /proc status (has the process exited?)")
 	}
 	return m, nil
 }
 
-// ReadMemStatus reads /proc/<pid>/status.
-func ReadMemStatus(pid int) (MemStatus, error) {
+// readMemStatus reads /proc/<pid>/status.
+func readMemStatus(pid int) (memStatus, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return MemStatus{}, err
+		return memStatus{}, err
 	}
 	return parseMemStatus(string(b))
 }

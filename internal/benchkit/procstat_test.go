@@ -9,17 +9,17 @@ import (
 func TestParseMemStatus(t *testing.T) {
 	tests := []struct {
 		name, status string
-		want         MemStatus
+		want         memStatus
 		wantErr      bool
 	}{
 		{"status file", "Name:\tflagserver\nVmPeak:\t 1262504 kB\nVmHWM:\t   23456 kB\nVmRSS:\t   20000 kB\n",
-			MemStatus{RSS: 20000 << 10, HWM: 23456 << 10}, false},
-		{"zombie: no memory lines", "Name:\tflagstorm\nState:\tZ (zombie)\n", MemStatus{}, true},
-		{"only VmRSS", "VmRSS:\t 12 kB\n", MemStatus{}, true},
-		{"only VmHWM", "VmHWM:\t 12 kB\n", MemStatus{}, true},
-		{"other unit", "VmHWM:\t 12 MB\nVmRSS:\t 12 kB\n", MemStatus{}, true},
-		{"not a number", "VmHWM:\t x kB\nVmRSS:\t 12 kB\n", MemStatus{}, true},
-		{"negative", "VmHWM:\t -1 kB\nVmRSS:\t 12 kB\n", MemStatus{}, true},
+			memStatus{RSS: 20000 << 10, HWM: 23456 << 10}, false},
+		{"zombie: no memory lines", "Name:\tflagstorm\nState:\tZ (zombie)\n", memStatus{}, true},
+		{"only VmRSS", "VmRSS:\t 12 kB\n", memStatus{}, true},
+		{"only VmHWM", "VmHWM:\t 12 kB\n", memStatus{}, true},
+		{"other unit", "VmHWM:\t 12 MB\nVmRSS:\t 12 kB\n", memStatus{}, true},
+		{"not a number", "VmHWM:\t x kB\nVmRSS:\t 12 kB\n", memStatus{}, true},
+		{"negative", "VmHWM:\t -1 kB\nVmRSS:\t 12 kB\n", memStatus{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -33,7 +33,7 @@ func TestParseMemStatus(t *testing.T) {
 
 func TestReadMemStatusSelf(t *testing.T) {
 	needProc(t)
-	m, err := ReadMemStatus(os.Getpid())
+	m, err := readMemStatus(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
