@@ -135,11 +135,12 @@ func TestOpenModelCountsDroppedAgainstASlowServer(t *testing.T) {
 	if p50 := d.Quantile(50); p50 < 300_000 {
 		t.Errorf("p50 %v µs, below the server's 300 ms stall", p50)
 	}
-	// Every VU is stuck on the stall whenever the vus gauge is sampled:
-	// it must say so, not read 0 as it would if only written at the
-	// scenario's start and end.
-	if vus, _ := res.Recorder.Summarize(record.Selector{Metric: "vus"}); vus.Max != 5 {
-		t.Errorf("vus max %v, want the 5 busy VUs", vus.Max)
+	// The VUs are held by the stall when the vus gauge is sampled (each
+	// second): it must count them, not read 0 as it did when written only
+	// at the scenario's start and end. Not exactly 5: a VU may be between
+	// two arrivals at that instant.
+	if vus, _ := res.Recorder.Summarize(record.Selector{Metric: "vus"}); vus.Max < 1 || vus.Max > 5 {
+		t.Errorf("vus max %v, want the busy VUs (1 to 5)", vus.Max)
 	}
 }
 
