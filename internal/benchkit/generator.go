@@ -26,11 +26,17 @@ type GenProc struct {
 	// CPU is the user + system CPU time of the process (rusage, µs
 	// resolution): everything it did from exec to exit.
 	CPU time.Duration
-	// MaxRSS is the peak resident set size (ru_maxrss: the kernel's
-	// high-water mark at exit, VmHWM).
+	// MaxRSS is ru_maxrss at exit. On Linux it is not the process's own
+	// peak: exec records the high-water mark of the memory it replaces,
+	// and os/exec's child shares this (the benchmark's) memory until exec,
+	// so MaxRSS is at least the benchmark's own RSS at the spawn (a 2 MiB
+	// "true" started by a process holding 100 MiB reports 102 MiB).
 	MaxRSS int64
 	// LastHWM is the last VmHWM read from /proc/<pid>/status while the
-	// process ran, and PeakRSS the largest VmRSS seen; 0 without sampling.
+	// process ran (every 100 ms, and at each sample): the process's own
+	// peak resident set since exec, short of at most its last 100 ms.
+	// This is the peak to report. PeakRSS is the largest VmRSS sampled (0
+	// without sampling).
 	LastHWM, PeakRSS int64
 	// Samples are the VmRSS readings, one per sampling interval.
 	Samples []RSSSample
@@ -78,6 +84,9 @@ func (g GenProc) ExitError() error {
 	return fmt.Errorf("exit status %d: %s", g.ExitCode, g.Output())
 }
 
+// hwmEvery is how often RunGenerator reads a generator's VmHWM.
+const hwmEvery = 100 * time.Millisecond
+
 // RunGenerator runs one load generator to completion in its own process
 // group, killing the group if ctx ends or the run takes longer than
 // timeout. With sample > 0 it reads the process's memory from /proc every
@@ -101,27 +110,31 @@ func RunGenerator(ctx context.Context, path string, args, env []string, timeout,
 	var g GenProc
 	var sampler sync.WaitGroup
 	stop := make(chan struct{})
-	if sample > 0 {
-		pid := cmd.Process.Pid
-		sampler.Go(func() {
-			tick := time.NewTicker(sample)
-			defer tick.Stop()
-			for {
-				// A failed read is a process that has just exited: its
-				// zombie has no memory lines; ru_maxrss covers the end.
-				if m, err := readMemStatus(pid); err == nil {
-					g.LastHWM = m.HWM
+	pid := cmd.Process.Pid
+	sampler.Go(func() {
+		// VmHWM every hwmEvery (it only grows: the last read is the
+		// peak so far); VmRSS into Samples every sample.
+		tick := time.NewTicker(min(hwmEvery, max(sample, time.Millisecond)))
+		defer tick.Stop()
+		nextSample := time.Duration(0)
+		for {
+			// A failed read is a process that has just exited: its zombie
+			// has no memory lines.
+			if m, err := readMemStatus(pid); err == nil {
+				g.LastHWM = max(g.LastHWM, m.HWM)
+				if at := time.Since(start); sample > 0 && at >= nextSample {
 					g.PeakRSS = max(g.PeakRSS, m.RSS)
-					g.Samples = append(g.Samples, RSSSample{At: time.Since(start), RSS: m.RSS})
-				}
-				select {
-				case <-stop:
-					return
-				case <-tick.C:
+					g.Samples = append(g.Samples, RSSSample{At: at, RSS: m.RSS})
+					nextSample = at + sample - sample/10 // a tick early is the same sample
 				}
 			}
-		})
-	}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	})
 	err := cmd.Wait()
 	close(stop)
 	sampler.Wait()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,6 +33,30 @@ func TestRunGenerator(t *testing.T) {
 		if err := g.ExitError(); err == nil || err.Error() != "exit status 3: err\n\nout" {
 			t.Errorf("ExitError = %v, want the status and the output", err)
 		}
+	})
+	t.Run("own peak, not the benchmark's", func(t *testing.T) {
+		needProc(t)
+		// This process holds 64 MiB when it starts a small shell: the
+		// shell's ru_maxrss includes them (exec records the memory it
+		// replaces, which was this process's), its VmHWM does not.
+		held := make([]byte, 64<<20)
+		for i := range held {
+			held[i] = 1
+		}
+		g, err := RunGenerator(t.Context(), "/bin/sh", []string{"-c", "sleep 0.4"}, nil, time.Minute, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.LastHWM <= 0 || g.LastHWM >= 32<<20 {
+			t.Errorf("LastHWM %d MiB: want the shell's own few MiB", g.LastHWM>>20)
+		}
+		if runtime.GOOS == "linux" && g.MaxRSS < 64<<20 {
+			t.Logf("ru_maxrss %d MiB: this kernel no longer carries the parent's peak across exec", g.MaxRSS>>20)
+		}
+		if len(g.Samples) != 0 {
+			t.Errorf("%d VmRSS samples without a sampling interval", len(g.Samples))
+		}
+		runtime.KeepAlive(held)
 	})
 	t.Run("timeout kills the process group", func(t *testing.T) {
 		needProc(t)

@@ -41,14 +41,14 @@ type memoryResult struct {
 
 // ratio is the long run's peak RSS over the short run's.
 func (m *memoryResult) ratio() float64 {
-	if m.short.Proc.MaxRSS == 0 {
+	if m.short.Proc.LastHWM == 0 {
 		return 0
 	}
-	return float64(m.long.Proc.MaxRSS) / float64(m.short.Proc.MaxRSS)
+	return float64(m.long.Proc.LastHWM) / float64(m.short.Proc.LastHWM)
 }
 
 func (m *memoryResult) pass() bool {
-	return m.short.Valid() && m.long.Valid() && m.short.Proc.MaxRSS > 0 && m.ratio() <= goalMemoryRatio
+	return m.short.Valid() && m.long.Valid() && m.short.Proc.LastHWM > 0 && m.ratio() <= goalMemoryRatio
 }
 
 // achieved is the share of the intended arrivals a run completed.
@@ -83,8 +83,8 @@ func runMemory(ctx context.Context, e *env) (*memoryResult, error) {
 			return nil, fmt.Errorf("%s run: %w", r.name, err)
 		}
 		*r.dst = res
-		e.logf("memory %-5s peak RSS %s (VmHWM last read %s), %d requests (%.1f %% of the arrivals), %d dropped",
-			r.name, benchkit.MiB(res.Proc.MaxRSS), benchkit.MiB(res.Proc.LastHWM), res.Requests, 100*achieved(res, m.rate, r.d), res.Dropped)
+		e.logf("memory %-5s peak RSS %s (VmHWM; ru_maxrss %s), %d requests (%.1f %% of the arrivals), %d dropped",
+			r.name, benchkit.MiB(res.Proc.LastHWM), benchkit.MiB(res.Proc.MaxRSS), res.Requests, 100*achieved(res, m.rate, r.d), res.Dropped)
 		if err := pause(ctx); err != nil {
 			return nil, err
 		}

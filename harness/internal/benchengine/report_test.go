@@ -12,7 +12,7 @@ import (
 // fakeRun is a valid result of rps requests per second for 10 s.
 func fakeRun(rps float64, p50 time.Duration) result {
 	return result{Requests: int64(rps * 10), Duration: 10 * time.Second, P50: p50, P95: 2 * p50, P99: 3 * p50,
-		Proc: benchkit.GenProc{CPU: time.Second, Wall: 11 * time.Second, MaxRSS: 20 << 20}}
+		Proc: benchkit.GenProc{CPU: time.Second, Wall: 11 * time.Second, MaxRSS: 20 << 20, LastHWM: 20 << 20}}
 }
 
 func fakeReport() *report {
@@ -32,7 +32,7 @@ func fakeReport() *report {
 	invalid.Failed = 3
 	t.cases[0].runs = append(t.cases[0].runs, invalid)
 	long := fakeRun(2000, time.Millisecond)
-	long.Proc.MaxRSS = 21 << 20
+	long.Proc.MaxRSS, long.Proc.LastHWM = 21<<20, 21<<20
 	return &report{
 		cfg:        config{Duration: 10 * time.Second, Connections: 50, Threads: 2, Rounds: 3},
 		throughput: t,

@@ -80,7 +80,7 @@ func perRequest(d time.Duration, n int64) float64 {
 
 func (r result) String() string {
 	s := fmt.Sprintf("%8.0f req/s  p50 %s  p99 %s  generator %.1f µs/req (%.2f cores, peak RSS %s)  server %.1f µs/req",
-		r.RPS(), benchkit.Ms(r.P50), benchkit.Ms(r.P99), r.GenCPUPerRequest(), r.GenCores(), benchkit.MiB(r.Proc.MaxRSS), r.ServerCPUPerRequest())
+		r.RPS(), benchkit.Ms(r.P50), benchkit.Ms(r.P99), r.GenCPUPerRequest(), r.GenCores(), benchkit.MiB(r.Proc.LastHWM), r.ServerCPUPerRequest())
 	if !r.Valid() {
 		s += "  INVALID: " + r.Problem()
 	}
