@@ -11,6 +11,7 @@ import (
 	"time"
 
 	toxiclient "github.com/Shopify/toxiproxy/v2/client"
+	"github.com/flagstorm/flagstorm/internal/freeport"
 	"github.com/flagstorm/flagstorm/internal/testenv"
 )
 
@@ -123,7 +124,7 @@ func TestRemoteHungServer(t *testing.T) {
 
 func TestRemoteUnreachable(t *testing.T) {
 	t.Parallel()
-	port, err := freePort()
+	port, err := freeport.Loopback()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/flagstorm/flagstorm/internal/freeport"
 )
 
 func TestProberReady(t *testing.T) {
@@ -80,7 +82,7 @@ func TestHelloMux(t *testing.T) {
 }
 
 func TestServe(t *testing.T) {
-	addr, err := FreeAddr()
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}

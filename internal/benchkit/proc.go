@@ -10,11 +10,9 @@
 package benchkit
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +20,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/flagstorm/flagstorm/internal/freeport"
+	"github.com/flagstorm/flagstorm/internal/logfile"
 )
 
 const (
@@ -107,7 +108,7 @@ func (g *Procs) StartServer(ctx context.Context, name, path string,
 	var err error
 	for range startAttempts {
 		var addr string
-		if addr, err = FreeAddr(); err != nil {
+		if addr, err = freeport.Addr(); err != nil {
 			return nil, "", err
 		}
 		args, env := command(addr)
@@ -197,16 +198,7 @@ func (p *Proc) Exited() bool {
 }
 
 // Tail returns the end of the child's log, for error messages.
-func (p *Proc) Tail() string {
-	b, err := os.ReadFile(p.logPath)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	if len(b) > logTail {
-		b = b[len(b)-logTail:]
-	}
-	return string(bytes.TrimSpace(b))
-}
+func (p *Proc) Tail() string { return strings.TrimSpace(logfile.Tail(p.logPath, logTail)) }
 
 // WaitReady polls check until it succeeds, the child exits, or
 // readyTimeout passes.
@@ -275,20 +267,6 @@ func (p *Proc) PeakRSS() (int64, error) {
 		return 0, fmt.Errorf("peak RSS of %s: %w", p.name, err)
 	}
 	return m.HWM, nil
-}
-
-// FreeAddr returns a loopback address with a port that was free a moment
-// ago.
-func FreeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
-	}
-	return addr, nil
 }
 
 // ChildEnv is the parent's environment without the variables that

@@ -183,10 +183,3 @@ func TestPinned(t *testing.T) {
 		t.Errorf("Pinned = %s, args (-want +got):\n%s", path, diff)
 	}
 }
-
-func TestFreeAddr(t *testing.T) {
-	addr, err := FreeAddr()
-	if err != nil || !strings.HasPrefix(addr, "127.0.0.1:") || strings.HasSuffix(addr, ":0") {
-		t.Errorf("FreeAddr = %q, %v; want a loopback address with a port", addr, err)
-	}
-}

@@ -30,6 +30,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/flagstorm/flagstorm/internal/freeport"
 	"github.com/flagstorm/flagstorm/internal/logfile"
 )
 
@@ -132,9 +133,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	for attempt := 1; ; attempt++ {
 		c.port = opts.Port
 		if c.port == 0 {
-			if c.port, err = freePort(); err != nil {
+			if c.port, err = freeport.Loopback(); err != nil {
 				_ = os.RemoveAll(c.dir)
-				return nil, fmt.Errorf("find a free port for PostgreSQL: %w", err)
+				return nil, fmt.Errorf("PostgreSQL: %w", err)
 			}
 		}
 		logStart := logfile.Size(c.LogPath())
@@ -531,17 +532,4 @@ func pgVersion(binDir string) float64 {
 func isExecutable(path string) bool {
 	st, err := os.Stat(path)
 	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	if err := ln.Close(); err != nil {
-		return 0, err
-	}
-	return port, nil
 }

@@ -25,6 +25,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/flagstorm/flagstorm/internal/freeport"
 )
 
 // ErrNotFound: there is no prometheus binary to run.
@@ -96,10 +98,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("promproc: %w", err)
 	}
-	port, err := freePort()
+	port, err := freeport.Loopback()
 	if err != nil {
 		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("promproc: find a free port: %w", err)
+		return nil, fmt.Errorf("promproc: %w", err)
 	}
 	s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	logf, err := os.Create(s.logPath)
@@ -344,13 +346,4 @@ func checkLoopback(addr string) error {
 		return fmt.Errorf("%s is not a loopback address", addr)
 	}
 	return nil
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	return port, ln.Close()
 }

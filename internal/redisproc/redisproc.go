@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/flagstorm/flagstorm/internal/freeport"
 	"github.com/flagstorm/flagstorm/internal/logfile"
 )
 
@@ -140,7 +141,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	for attempt := 1; ; attempt++ {
 		r.port = cfg.Port
 		if r.port == 0 {
-			if r.port, err = freePort(); err != nil {
+			if r.port, err = freeport.Loopback(); err != nil {
 				break
 			}
 		}
@@ -175,19 +176,6 @@ func find(bin string) (string, error) {
 		return "", fmt.Errorf("%w (configured binary %q: %w)", ErrNotFound, bin, err)
 	}
 	return path, nil
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	if err := ln.Close(); err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	return port, nil
 }
 
 // Addr returns the server's address, like "127.0.0.1:41234".

@@ -17,11 +17,12 @@ package testenv
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/flagstorm/flagstorm/internal/freeport"
 )
 
 // inMain reports whether Main is running the tests. The throwaway
@@ -53,23 +54,11 @@ func Main(m *testing.M) {
 // that use it retry with a new port when that happens.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	port, err := freePort()
+	port, err := freeport.Loopback()
 	if err != nil {
-		t.Fatalf("testenv: find a free port: %v", err)
+		t.Fatalf("testenv: %v", err)
 	}
 	return port
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	if err := ln.Close(); err != nil {
-		return 0, err
-	}
-	return port, nil
 }
 
 // pollInterval is how often the helpers re-check a condition they wait for.

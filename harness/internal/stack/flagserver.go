@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/flagstorm/flagstorm/internal/freeport"
 	"github.com/flagstorm/flagstorm/internal/logfile"
 )
 
@@ -149,7 +150,7 @@ func (in *instance) startLocked(ctx context.Context, first bool) error {
 	defer cancel()
 	for attempt := 1; ; attempt++ {
 		if first {
-			port, err := freePort()
+			port, err := freeport.Loopback()
 			if err != nil {
 				return err
 			}
@@ -381,17 +382,4 @@ func findFlagserver(bin string) (string, error) {
 func isExecutable(path string) bool {
 	st, err := os.Stat(path)
 	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	if err := ln.Close(); err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	return port, nil
 }

@@ -42,6 +42,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/flagstorm/flagstorm/internal/freeport"
 	"github.com/flagstorm/flagstorm/internal/logfile"
 	"github.com/flagstorm/flagstorm/internal/pgcluster"
 	"github.com/flagstorm/flagstorm/toxics"
@@ -341,7 +342,7 @@ func (s *Stack) start(ctx context.Context) error {
 // data as a restarted server would.
 func (s *Stack) reserveAndSeed(ctx context.Context) error {
 	for _, in := range s.instances {
-		port, err := freePort()
+		port, err := freeport.Loopback()
 		if err != nil {
 			return componentErr(in.name, err)
 		}
