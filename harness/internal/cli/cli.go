@@ -149,7 +149,7 @@ func parse(fs *flag.FlagSet, e env, args []string) error {
 		if set[f.Name] {
 			return
 		}
-		name := envName(f.Name)
+		name := EnvName(f.Name)
 		if v := e.getenv(name); v != "" {
 			if err := f.Value.Set(v); err != nil {
 				errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
@@ -206,7 +206,7 @@ func UnknownEnv(environ []string) []string {
 			continue
 		}
 		for _, n := range names {
-			known[envName(n)] = true
+			known[EnvName(n)] = true
 		}
 	}
 	var out []string
@@ -222,10 +222,7 @@ func UnknownEnv(environ []string) []string {
 }
 
 // EnvName is a flag's environment fallback: --target-url → FLAGSTORM_TARGET_URL.
-func EnvName(flagName string) string { return envName(flagName) }
-
-// envName is a flag's environment fallback: --target-url → FLAGSTORM_TARGET_URL.
-func envName(flagName string) string {
+func EnvName(flagName string) string {
 	return "FLAGSTORM_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 

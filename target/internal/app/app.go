@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,10 +71,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		buildInfo(profile.Name),
 	)
 
-	if cfg.DatabaseMaxConns == 0 && !urlSetsPool(cfg.DatabaseURL) {
-		cfg.DatabaseMaxConns = profile.DatabaseMaxConns
-	}
-	s.store, err = openStore(ctx, cfg, log)
+	s.store, err = openStore(ctx, cfg, profile.DatabaseMaxConns, log)
 	if err != nil {
 		return nil, err
 	}
@@ -155,13 +151,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	return s, nil
 }
 
-// urlSetsPool reports whether a PostgreSQL URL or key=value string sets
-// pgx's pool_max_conns, which then wins over a profile's pool size.
-func urlSetsPool(dsn string) bool { return strings.Contains(dsn, "pool_max_conns") }
-
-func openStore(ctx context.Context, cfg Config, log *slog.Logger) (store, error) {
+// openStore opens PostgreSQL when cfg has a URL, with defaultConns
+// connections unless DATABASE_MAX_CONNS or the URL says otherwise, and
+// SQLite if not.
+func openStore(ctx context.Context, cfg Config, defaultConns int, log *slog.Logger) (store, error) {
 	if cfg.DatabaseURL != "" {
-		st, err := postgres.Open(ctx, postgres.Config{URL: cfg.DatabaseURL, MaxConns: int32(cfg.DatabaseMaxConns)})
+		st, err := postgres.Open(ctx, postgres.Config{URL: cfg.DatabaseURL,
+			MaxConns: int32(cfg.DatabaseMaxConns), DefaultMaxConns: int32(defaultConns)})
 		if err != nil {
 			return nil, fmt.Errorf("DATABASE_URL: %w", err)
 		}

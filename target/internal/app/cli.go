@@ -108,7 +108,7 @@ func seed(ctx context.Context, cfg Config, log *slog.Logger, stdout, stderr io.W
 	if !seen && n == 0 {
 		n = 100
 	}
-	st, err := openStore(ctx, cfg, log)
+	st, err := openStore(ctx, cfg, 0, log) // a one-shot: pgx's pool size
 	if err != nil {
 		fmt.Fprintf(stderr, "flagserver seed: %v\n", err)
 		return 1

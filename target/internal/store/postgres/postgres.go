@@ -33,9 +33,14 @@ type Config struct {
 	// URL is the connection string, postgres://user:password@host:port/db?...
 	// or key=value form; see pgxpool.ParseConfig. Required.
 	URL string
-	// MaxConns is the most connections the pool opens. Default (zero): the
-	// pgx default, the greater of 4 and the number of CPUs.
+	// MaxConns is the most connections the pool opens; it wins over the
+	// URL's pool_max_conns. Zero: the URL's pool_max_conns, else
+	// DefaultMaxConns.
 	MaxConns int32
+	// DefaultMaxConns is the pool's size when neither MaxConns nor the
+	// URL sets it. Zero: pgx's default, the greater of 4 and the number of
+	// CPUs.
+	DefaultMaxConns int32
 	// QueryTimeout bounds each Get, List, Update and Ping call, including
 	// the wait for a connection. Default (zero): 2s. Open and Seed are bounded
 	// only by their context.
@@ -47,8 +52,8 @@ func (c Config) validate() error {
 	if c.URL == "" {
 		errs = append(errs, errors.New("URL is empty; give a postgres:// connection string"))
 	}
-	if c.MaxConns < 0 {
-		errs = append(errs, fmt.Errorf("max connections %d is negative; use 0 for the pgx default", c.MaxConns))
+	if c.MaxConns < 0 || c.DefaultMaxConns < 0 {
+		errs = append(errs, fmt.Errorf("max connections %d (default %d) is negative; use 0 for the pgx default", c.MaxConns, c.DefaultMaxConns))
 	}
 	if c.QueryTimeout < 0 {
 		errs = append(errs, fmt.Errorf("query timeout %v is negative; use 0 for the default of %v", c.QueryTimeout, defaultQueryTimeout))
@@ -58,6 +63,19 @@ func (c Config) validate() error {
 	}
 	return nil
 }
+
+// setsMaxConns reports whether a connection string (a URL or key=value
+// pairs, as pgxpool.ParseConfig takes) sets pool_max_conns.
+func setsMaxConns(dsn string) bool {
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		return u.Query().Has("pool_max_conns")
+	}
+	return keyValueMaxConns.MatchString(dsn)
+}
+
+// keyValueMaxConns finds the pool_max_conns key of key=value pairs, which
+// libpq's syntax allows with spaces around "=".
+var keyValueMaxConns = regexp.MustCompile(`(^|\s)pool_max_conns\s*=`)
 
 // Store is a flags.Store on PostgreSQL. It is safe for concurrent use.
 type Store struct {
@@ -79,8 +97,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		// password of a URL it understands.
 		return nil, fmt.Errorf("postgres: parse URL: %s", redact(err.Error(), cfg.URL))
 	}
-	if cfg.MaxConns > 0 {
+	switch {
+	case cfg.MaxConns > 0:
 		pcfg.MaxConns = cfg.MaxConns
+	case cfg.DefaultMaxConns > 0 && !setsMaxConns(cfg.URL):
+		pcfg.MaxConns = cfg.DefaultMaxConns
 	}
 	if _, ok := pcfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		pcfg.ConnConfig.RuntimeParams["application_name"] = "flagserver"

@@ -175,3 +175,23 @@ func TestQueryTimeout(t *testing.T) {
 		t.Errorf("Get took %v with a 100ms query timeout", d)
 	}
 }
+
+// TestSetsMaxConns: a pool_max_conns in the connection string, in either
+// form, is the operator's and wins over a default; a password or database
+// name that merely contains the words is not.
+func TestSetsMaxConns(t *testing.T) {
+	for dsn, want := range map[string]bool{
+		"postgres://u@h:5432/db?sslmode=disable&pool_max_conns=5": true,
+		"postgresql://u@h/db?pool_max_conns=5":                    true,
+		"host=h user=u pool_max_conns=5":                          true,
+		"host=h user=u pool_max_conns = 5":                        true,
+		"postgres://u:pool_max_conns@h/db":                        false,
+		"postgres://u@h/pool_max_conns":                           false,
+		"host=h dbname=pool_max_conns":                            false,
+		"postgres://u@h/db":                                       false,
+	} {
+		if got := setsMaxConns(dsn); got != want {
+			t.Errorf("setsMaxConns(%q) = %v, want %v", dsn, got, want)
+		}
+	}
+}
