@@ -1,0 +1,85 @@
+package metric
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Kind is one of k6's four metric types; it decides what a sample means
+// and which aggregations a threshold may use.
+type Kind uint8
+
+const (
+	KindCounter Kind = iota + 1 // a sum: count, rate (per second of run time)
+	KindGauge                   // the last value: value, min, max
+	KindRate                    // the fraction of non-zero samples: rate
+	KindTrend                   // a distribution: avg, min, max, med, p(N)
+)
+
+var kindNames = [...]string{KindCounter: "counter", KindGauge: "gauge", KindRate: "rate", KindTrend: "trend"}
+
+// String is k6's name of the type: "counter", "gauge", "rate" or "trend".
+func (k Kind) String() string {
+	if k >= KindCounter && k <= KindTrend {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
+// ParseKind parses "counter", "gauge", "rate" or "trend".
+func ParseKind(s string) (Kind, error) {
+	for k := KindCounter; k <= KindTrend; k++ {
+		if kindNames[k] == s {
+			return k, nil
+		}
+	}
+	return 0, fmt.Errorf("metric: unknown metric type %q (want counter, gauge, rate or trend)", s)
+}
+
+// Unit is what a metric's values, and so a threshold's limit, are
+// measured in.
+type Unit uint8
+
+const (
+	UnitNone         Unit = iota // a plain number: a count, a ratio, a number of VUs
+	UnitMilliseconds             // time, k6's unit for time trends
+	UnitSeconds                  // time, for metrics named or documented in seconds
+	UnitBytes                    // data
+)
+
+var unitSymbols = [...]string{UnitNone: "", UnitMilliseconds: "ms", UnitSeconds: "s", UnitBytes: "B"}
+
+// String is the unit's symbol: "ms", "s", "B", or "" for UnitNone.
+func (u Unit) String() string {
+	if int(u) < len(unitSymbols) {
+		return unitSymbols[u]
+	}
+	return fmt.Sprintf("Unit(%d)", uint8(u))
+}
+
+// ParseUnit parses a unit's symbol: "", "ms", "s" or "B".
+func ParseUnit(s string) (Unit, error) {
+	for u, sym := range unitSymbols {
+		if sym == s {
+			return Unit(u), nil
+		}
+	}
+	return 0, fmt.Errorf("metric: unknown unit %q (want ms, s, B or nothing)", s)
+}
+
+// IsTime reports whether the unit measures time.
+func (u Unit) IsTime() bool { return u == UnitMilliseconds || u == UnitSeconds }
+
+// FromDuration converts d to the unit: fractional milliseconds or seconds.
+// It returns NaN for units that are not time, which a threshold reports as
+// no data rather than judging a number of the wrong kind.
+func (u Unit) FromDuration(d time.Duration) float64 {
+	switch u {
+	case UnitMilliseconds:
+		return float64(d) / float64(time.Millisecond)
+	case UnitSeconds:
+		return d.Seconds()
+	}
+	return math.NaN()
+}
