@@ -18,7 +18,7 @@ help: ## list the targets
 
 build: ## build bin/flagserver and bin/flagstorm
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./target/cmd/... ./harness/cmd/...
+	$(GO) build -o $(BIN)/ ./target/cmd/flagserver ./harness/cmd/flagstorm
 
 loadtest: build ## run the built-in resilience suite on a local stack, both profiles; matrix + out/index.html
 	$(BIN)/flagstorm suite --out out
@@ -57,10 +57,10 @@ fmt: ## format the code
 bench: bench-target bench-engine ## all benchmarks (figures go to BENCHMARKS.md by hand)
 
 bench-target: build ## wrk at $(BENCH_CONNECTIONS) connections against flagserver and two reference handlers
-	$(GO) run ./target/internal/benchtarget -duration $(BENCH_DURATION) -connections $(BENCH_CONNECTIONS) -rounds $(BENCH_ROUNDS)
+	$(GO) run ./target/cmd/benchtarget -duration $(BENCH_DURATION) -connections $(BENCH_CONNECTIONS) -rounds $(BENCH_ROUNDS)
 
 bench-engine: build ## flagstorm's engine vs wrk and hey at $(BENCH_CONNECTIONS) connections; accuracy behind 100 ms latency; memory
-	$(GO) run ./harness/internal/benchengine -duration $(BENCH_DURATION) -connections $(BENCH_CONNECTIONS) -rounds $(BENCH_ROUNDS)
+	$(GO) run ./harness/cmd/benchengine -duration $(BENCH_DURATION) -connections $(BENCH_CONNECTIONS) -rounds $(BENCH_ROUNDS)
 
 run-target: build ## run flagserver on 127.0.0.1:8080 (SQLite unless DATABASE_URL; Redis if REDIS_URL)
 	SEED_FLAGS=$${SEED_FLAGS:-100} ADMIN_TOKEN=$${ADMIN_TOKEN:-dev-token} $(BIN)/flagserver serve

@@ -115,7 +115,7 @@ func Publish(stdout io.Writer, file string, markdown func(io.Writer), strict boo
 
 // CommandLine is how a benchmark was started, for its report. Under
 // "go run" the program is a temporary binary; the report names pkg (like
-// "./target/internal/benchtarget") instead.
+// "./target/cmd/benchtarget") instead.
 func CommandLine(args []string, pkg string) string {
 	prog := args[0]
 	if strings.Contains(prog, "go-build") {

@@ -94,11 +94,11 @@ func TestCommandLine(t *testing.T) {
 		want string
 	}{
 		{"built binary", []string{"bin/benchtarget", "-rounds", "1"}, "bin/benchtarget -rounds 1"},
-		{"go run", []string{"/tmp/go-build123/b001/exe/benchtarget", "-pin"}, "go run ./target/internal/benchtarget -pin"},
+		{"go run", []string{"/tmp/go-build123/b001/exe/benchtarget", "-pin"}, "go run ./target/cmd/benchtarget -pin"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := CommandLine(tt.args, "./target/internal/benchtarget"); got != tt.want {
+			if got := CommandLine(tt.args, "./target/cmd/benchtarget"); got != tt.want {
 				t.Errorf("CommandLine = %q, want %q", got, tt.want)
 			}
 		})

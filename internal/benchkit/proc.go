@@ -1,5 +1,5 @@
 // Package benchkit is what the two benchmark programs share
-// (harness/internal/benchengine and target/internal/benchtarget): child
+// (harness/cmd/benchengine and target/cmd/benchtarget): child
 // processes in their own process groups, always reaped; load generators
 // run to completion with the kernel's accounting of them; wrk with a Lua
 // done hook and the parser of the line it prints; the hello reference

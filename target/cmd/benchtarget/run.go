@@ -1,13 +1,3 @@
-// Command benchtarget measures flagserver's hot paths with wrk, next to
-// two reference handlers run the same way (a hello-world net/http handler
-// and one doing a single go-redis GET), in one invocation, alternating the
-// cases round-robin so that machine noise hits them alike. It prints a
-// Markdown report (medians, ratios, peak RSS, goal verdicts) on stdout.
-//
-//	go run ./target/internal/benchtarget -duration 10s -connections 50 -rounds 3
-//
-// Every server under test is its own process on a free loopback port, with
-// a dedicated redis-server; all of them are stopped on every exit path.
 package main
 
 import (
@@ -18,21 +8,12 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
-	"syscall"
 	"time"
 
 	"github.com/flagstorm/flagstorm/internal/benchkit"
 )
-
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
 
 // config is the command line.
 type config struct {
@@ -70,7 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err == nil {
 		var rep *report
-		rep, err = bench(ctx, cfg, benchkit.CommandLine(args, "./target/internal/benchtarget"), stderr)
+		rep, err = bench(ctx, cfg, benchkit.CommandLine(args, "./target/cmd/benchtarget"), stderr)
 		if err == nil {
 			err = benchkit.Publish(stdout, cfg.Markdown, rep.markdown, cfg.Strict, rep.verdicts())
 		}
