@@ -4,8 +4,10 @@
 // and the code under test. Nothing is mocked.
 //
 // Everything a helper starts is torn down by t.Cleanup. Readiness is awaited
-// by polling with a deadline, never by sleeping. A package that uses
-// [PostgresURL] must route its tests through [Main]:
+// by polling with a deadline, never by sleeping; tests wait the same way
+// with [Poll]. [BuildFlagserver] and [BuildFlagstorm] build the module's
+// commands once per test binary. A package that uses [PostgresURL] or
+// builds a command must route its tests through [Main]:
 //
 //	func TestMain(m *testing.M) { testenv.Main(m) }
 //
@@ -15,12 +17,10 @@
 package testenv
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/flagstorm/flagstorm/internal/freeport"
 )
@@ -30,8 +30,9 @@ import (
 // only started under Main.
 var inMain atomic.Bool
 
-// Main runs the package's tests and then drops every PostgreSQL database and
-// stops every throwaway cluster this package created. Use it from TestMain:
+// Main runs the package's tests and then drops every PostgreSQL database,
+// stops every throwaway cluster and removes every binary this package
+// created. Use it from TestMain:
 //
 //	func TestMain(m *testing.M) { testenv.Main(m) }
 //
@@ -40,6 +41,9 @@ var inMain atomic.Bool
 func Main(m *testing.M) {
 	inMain.Store(true)
 	code := m.Run()
+	if err := removeBinaries(); err != nil {
+		fmt.Fprintf(os.Stderr, "testenv: remove the built binaries: %v\n", err)
+	}
 	if err := shutdownPostgres(); err != nil {
 		fmt.Fprintf(os.Stderr, "testenv: clean up PostgreSQL: %v\n", err)
 		if code == 0 {
@@ -59,34 +63,4 @@ func FreePort(t testing.TB) int {
 		t.Fatalf("testenv: %v", err)
 	}
 	return port
-}
-
-// pollInterval is how often the helpers re-check a condition they wait for.
-const pollInterval = 5 * time.Millisecond
-
-// errTimeout is returned by poll when the deadline passes.
-var errTimeout = errors.New("testenv: timed out")
-
-// poll calls cond every pollInterval until it returns true, returns an
-// error, or timeout passes. The last non-nil "not yet" reason from cond is
-// wrapped into the timeout error.
-func poll(timeout time.Duration, cond func() (done bool, reason error)) error {
-	deadline := time.Now().Add(timeout)
-	var last error
-	for {
-		done, reason := cond()
-		if done {
-			return reason
-		}
-		if reason != nil {
-			last = reason
-		}
-		if time.Now().After(deadline) {
-			if last != nil {
-				return fmt.Errorf("%w after %v: %w", errTimeout, timeout, last)
-			}
-			return fmt.Errorf("%w after %v", errTimeout, timeout)
-		}
-		time.Sleep(pollInterval)
-	}
 }

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -97,16 +98,13 @@ func TestRedisReplica(t *testing.T) {
 		t.Fatalf("SET on primary: %v", err)
 	}
 	rc := replica.Client(t)
-	err := poll(5*time.Second, func() (bool, error) {
+	Poll(t, 5*time.Second, "the replica sees the key", func() error {
 		got, err := rc.Get(ctx, "k").Result()
-		if err != nil {
-			return false, err
+		if err == nil && got != "from-primary" {
+			err = fmt.Errorf("GET k = %q", got)
 		}
-		return got == "from-primary", nil
+		return err
 	})
-	if err != nil {
-		t.Fatalf("replica never saw the key: %v", err)
-	}
 	if err := rc.Set(ctx, "k", "x", 0).Err(); err == nil || !strings.HasPrefix(err.Error(), "READONLY") {
 		t.Fatalf("SET on replica: err = %v, want READONLY", err)
 	}
@@ -261,12 +259,7 @@ func TestProxy(t *testing.T) {
 	// recovers waits until PING through the proxy succeeds again.
 	recovers := func(t *testing.T, c *redis.Client) {
 		t.Helper()
-		if err := poll(5*time.Second, func() (bool, error) {
-			err := c.Ping(t.Context()).Err()
-			return err == nil, err
-		}); err != nil {
-			t.Fatalf("PING never recovered: %v", err)
-		}
+		Poll(t, 5*time.Second, "PING recovers", func() error { return c.Ping(t.Context()).Err() })
 	}
 	timedPing := func(t *testing.T, c *redis.Client) time.Duration {
 		t.Helper()
@@ -348,16 +341,13 @@ func TestProxy(t *testing.T) {
 		if p.Upstream() != other.Addr() {
 			t.Fatalf("Upstream() = %s, want %s", p.Upstream(), other.Addr())
 		}
-		err := poll(5*time.Second, func() (bool, error) {
+		Poll(t, 5*time.Second, "GET through the moved proxy returns \"two\"", func() error {
 			got, err := c.Get(t.Context(), "k").Result()
-			if err != nil {
-				return false, err
+			if err == nil && got != "two" {
+				err = fmt.Errorf("GET k = %q", got)
 			}
-			return got == "two", nil
+			return err
 		})
-		if err != nil {
-			t.Fatalf("GET through the moved proxy never returned \"two\": %v", err)
-		}
 	})
 }
 

@@ -1,0 +1,107 @@
+package testenv
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// module is the import path the commands are built from; go build finds
+// it from the test's working directory, which is inside the module.
+const module = "github.com/flagstorm/flagstorm"
+
+// binary is one command of the module, built at most once per test binary.
+type binary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// binaries are the commands built by this test binary, in one temporary
+// directory that Main removes.
+var binaries struct {
+	mu     sync.Mutex
+	dir    string
+	dirErr error
+	byPkg  map[string]*binary
+}
+
+// BuildFlagserver builds target/cmd/flagserver on first use in this test
+// binary and returns the path of the executable; later calls, from any
+// test, return the same path. It lives in a temporary directory that Main
+// removes, so the package's tests must run under [Main]. A failed build
+// fails every test that asks for it, with go build's output.
+func BuildFlagserver(t testing.TB) string {
+	t.Helper()
+	return build(t, "target/cmd/flagserver")
+}
+
+// BuildFlagstorm is BuildFlagserver for harness/cmd/flagstorm.
+func BuildFlagstorm(t testing.TB) string {
+	t.Helper()
+	return build(t, "harness/cmd/flagstorm")
+}
+
+// build returns the executable of the module's command in folder pkg,
+// building it on first use.
+func build(t testing.TB, pkg string) string {
+	t.Helper()
+	if !inMain.Load() {
+		t.Fatalf("testenv: %s is built once per test binary and removed by testenv.Main: "+
+			"add `func TestMain(m *testing.M) { testenv.Main(m) }` to the package's tests", pkg)
+	}
+	dir, b, err := binaryOf(pkg)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	b.once.Do(func() {
+		b.path = filepath.Join(dir, path.Base(pkg))
+		cmd := exec.Command("go", "build", "-o", b.path, module+"/"+pkg)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatalf("testenv: %v", b.err)
+	}
+	return b.path
+}
+
+// binaryOf returns the directory of the built binaries, created on first
+// use, and pkg's entry.
+func binaryOf(pkg string) (string, *binary, error) {
+	binaries.mu.Lock()
+	defer binaries.mu.Unlock()
+	if binaries.dir == "" && binaries.dirErr == nil {
+		binaries.dir, binaries.dirErr = os.MkdirTemp("", "flagstorm-testenv-bin-*")
+	}
+	if binaries.dirErr != nil {
+		return "", nil, fmt.Errorf("create the directory of the built binaries: %w", binaries.dirErr)
+	}
+	b := binaries.byPkg[pkg]
+	if b == nil {
+		if binaries.byPkg == nil {
+			binaries.byPkg = map[string]*binary{}
+		}
+		b = &binary{}
+		binaries.byPkg[pkg] = b
+	}
+	return binaries.dir, b, nil
+}
+
+// removeBinaries removes the built binaries, if any; a later build fails.
+func removeBinaries() error {
+	binaries.mu.Lock()
+	defer binaries.mu.Unlock()
+	dir := binaries.dir
+	if dir == "" {
+		return nil
+	}
+	binaries.dir, binaries.dirErr = "", errors.New("the test binary's built binaries were removed")
+	return os.RemoveAll(dir)
+}
