@@ -1,154 +1,20 @@
 package scenarios
 
 import (
-	"fmt"
-	"slices"
 	"strings"
+
+	"github.com/flagstorm/flagstorm/internal/metric"
 )
 
-// KnownMetrics returns the metric names a threshold may use: the metrics
-// the harness records (k6's names where k6 has the metric). It mirrors
-// the harness's verdict.DefaultCatalog, which cannot be imported from
-// here; a harness test keeps the two in sync, and a new metric is added
-// to both.
-func KnownMetrics() []string {
-	return []string{
-		"http_reqs", "http_req_duration", "http_req_waiting", "http_req_service_time", "http_req_failed",
-		"checks", "iterations", "dropped_iterations", "late_iterations", "vus", "vus_max",
-		"stale_reads", "staleness_seconds", "lost_writes", "recovery_time", "data_received", "data_sent",
-		"target_ready_time",
-	}
-}
-
-// KnownTags returns the tags a threshold's selector may use: those the
-// harness's recorder splits series by (verdict.DefaultCatalog().Tags).
-func KnownTags() []string {
-	return []string{"scenario", "name", "method", "status", "phase", "source"}
-}
-
-// KnownSources returns the values of the source tag: flagserver's
-// X-Flag-Source header.
-func KnownSources() []string {
-	return []string{"redis", "db", "db-fallback", "memory", "stale"}
-}
-
-// maxNameLen is k6's limit on metric and tag names.
-const maxNameLen = 128
-
-// tag is one name:value pair of a selector.
-type tag struct{ name, value string }
-
-// parseKey splits a threshold key into its metric and its selector's tags
-// (sorted by name), or says what is wrong with it. The syntax is the
-// harness's (verdict.ParseKey, k6's): "metric{tag:value, tag:value}",
-// whitespace ignored around the parts, values split at the first ':' and
-// optionally quoted.
-func parseKey(key string) (metric string, tags []tag, msg string) {
-	s := strings.TrimSpace(key)
-	name, sel := s, ""
-	if open := strings.IndexByte(s, '{'); open >= 0 {
-		name, sel = strings.TrimSpace(s[:open]), s[open:]
-	}
-	if strings.Contains(name, "}") {
-		return "", nil, "unbalanced braces: '}' without '{'"
-	}
-	if msg := checkName(name, "metric", false); msg != "" {
-		return "", nil, msg
-	}
-	if sel == "" {
-		return name, nil, ""
-	}
-	if !strings.HasSuffix(sel, "}") {
-		if i := strings.IndexByte(sel, '}'); i >= 0 {
-			return "", nil, fmt.Sprintf("unexpected %q after the tag selector", sel[i+1:])
-		}
-		return "", nil, "unbalanced braces: '{' without '}'"
-	}
-	inner := sel[1 : len(sel)-1]
-	if strings.ContainsAny(inner, "{}") {
-		return "", nil, "unbalanced braces in the tag selector (selectors do not nest)"
-	}
-	if strings.TrimSpace(inner) == "" {
-		return "", nil, fmt.Sprintf("empty tag selector {}: name a tag, as in %s{phase:outage}, or drop the braces", name)
-	}
-	for part := range strings.SplitSeq(inner, ",") {
-		colon := strings.IndexByte(part, ':')
-		if colon < 0 {
-			if strings.TrimSpace(part) == "" {
-				return "", nil, "empty tag in the selector (a stray ',')"
-			}
-			return "", nil, fmt.Sprintf("tag %q has no value: write name:value", strings.TrimSpace(part))
-		}
-		t := tag{strings.TrimSpace(part[:colon]), unquote(strings.TrimSpace(part[colon+1:]))}
-		if msg := checkName(t.name, "tag", true); msg != "" {
-			return "", nil, msg
-		}
-		if t.value == "" {
-			return "", nil, fmt.Sprintf("tag %q has an empty value", t.name)
-		}
-		if strings.ContainsFunc(t.value, func(r rune) bool { return r == '"' || r == '\'' || r < ' ' || r == 0x7f }) {
-			return "", nil, fmt.Sprintf("tag %q: value %q has a quote or control character", t.name, t.value)
-		}
-		if strings.TrimSpace(t.value) != t.value {
-			return "", nil, fmt.Sprintf("tag %q: value %q starts or ends with a space", t.name, t.value)
-		}
-		if slices.ContainsFunc(tags, func(o tag) bool { return o.name == t.name }) {
-			return "", nil, fmt.Sprintf("tag %q is selected twice", t.name)
-		}
-		tags = append(tags, t)
-	}
-	slices.SortFunc(tags, func(a, b tag) int { return strings.Compare(a.name, b.name) })
-	return name, tags, ""
-}
-
-// checkName checks a metric name, [a-zA-Z_][a-zA-Z0-9_]{0,127}, or a tag
-// name, which may also contain '.' and '-'.
-func checkName(name, what string, isTag bool) string {
-	switch {
-	case name == "":
-		return "missing " + what + " name"
-	case len(name) > maxNameLen:
-		return fmt.Sprintf("%s name is %d characters long; at most %d are allowed", what, len(name), maxNameLen)
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		letter := c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
-		digit := '0' <= c && c <= '9'
-		if !letter && (i == 0 || !digit && (!isTag || c != '.' && c != '-')) {
-			return fmt.Sprintf("invalid %s name %q: names are letters, digits and _ and do not start with a digit", what, truncate(name, 40))
-		}
-	}
-	return ""
-}
-
-// unquote strips one pair of matching quotes.
-func unquote(s string) string {
-	if len(s) >= 2 && (s[0] == '"' || s[0] == '\'') && s[len(s)-1] == s[0] {
-		return s[1 : len(s)-1]
-	}
-	return s
-}
+// KnownSources returns the values of the source tag (metric.Sources).
+//
+// Deprecated: it forwards to metric.Sources for the harness's callers
+// until they call that directly.
+func KnownSources() []string { return metric.Sources() }
 
 // canonicalKey writes a parsed key as the harness prints it,
 // "http_req_duration{name:get,phase:outage}".
-func canonicalKey(metric string, tags []tag) string {
-	if len(tags) == 0 {
-		return metric
-	}
-	var b strings.Builder
-	b.WriteString(metric)
-	b.WriteByte('{')
-	for i, t := range tags {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(t.name)
-		b.WriteByte(':')
-		b.WriteString(t.value)
-	}
-	b.WriteByte('}')
-	return b.String()
-}
+func canonicalKey(name string, tags metric.Tags) string { return name + tags.String() }
 
 // squashExpr is an expression without spaces and with k6's === as ==, so
 // that "p(95) < 50" and "p(95)<50" compare equal.
@@ -162,7 +28,7 @@ func squashExpr(s string) string {
 func (s *Spec) thresholdIndex() map[string][]int {
 	idx := make(map[string][]int, len(s.Thresholds))
 	for i, t := range s.Thresholds {
-		if m, tags, msg := parseKey(t.Key); msg == "" {
+		if m, tags, err := metric.ParseKey(t.Key); err == nil {
 			k := canonicalKey(m, tags)
 			idx[k] = append(idx[k], i)
 		}
@@ -187,12 +53,12 @@ func (s *Spec) resolveExpect(idx map[string][]int, text string) (key string, ind
 		}
 		end = len(text) - len(rest) + close + 1
 	}
-	metric, tags, msg := parseKey(text[:end])
-	if msg != "" {
+	name, tags, err := metric.ParseKey(text[:end])
+	if err != nil {
 		return "", 0, false
 	}
 	expr := squashExpr(text[end:])
-	for _, ti := range idx[canonicalKey(metric, tags)] {
+	for _, ti := range idx[canonicalKey(name, tags)] {
 		t := s.Thresholds[ti]
 		for i, e := range t.Exprs {
 			if squashExpr(e.Text) == expr {

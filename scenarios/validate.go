@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flagstorm/flagstorm/internal/metric"
 	"github.com/flagstorm/flagstorm/toxics"
 )
 
@@ -171,6 +172,9 @@ func validName(s string) bool {
 		return (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-'
 	})
 }
+
+// maxNameLen is k6's limit on names.
+const maxNameLen = 128
 
 // validID is [A-Za-z0-9_-]+ (scenario and request names: k6's rule for
 // scenario names).
@@ -766,19 +770,10 @@ func (v *validator) fault(fs *FaultSpec, path string) {
 	}
 }
 
-// metricExample is an expression that suits each known metric's type,
-// for messages.
-var metricExample = map[string]string{
-	"http_reqs": "count>0", "http_req_failed": "rate==0", "checks": "rate>0.99",
-	"iterations": "count>0", "dropped_iterations": "count==0", "late_iterations": "count==0",
-	"vus": "value>0", "vus_max": "value>0", "stale_reads": "count==0", "staleness_seconds": "p(99)<1",
-	"lost_writes": "count==0", "recovery_time": "value<5", "data_received": "count>0", "data_sent": "count>0",
-	"target_ready_time": "value<500",
-}
-
-func example(metric string) string {
-	if e, ok := metricExample[metric]; ok {
-		return e
+// example is an expression that suits the metric, for messages.
+func example(name string) string {
+	if d, ok := metric.Lookup(name); ok {
+		return d.Example
 	}
 	return "p(95)<50"
 }
@@ -797,36 +792,37 @@ func didYouMean(s string, candidates []string) string {
 }
 
 func (v *validator) thresholds() {
-	metrics := KnownMetrics()
 	seen := map[string]string{}
 	for _, t := range v.s.Thresholds {
 		path := join("thresholds", t.Key)
-		metric, tags, msg := parseKey(t.Key)
+		name, tags, err := metric.ParseKey(t.Key)
+		_, known := metric.Lookup(name)
 		switch {
-		case msg != "":
-			v.add(path, "threshold key %q: %s", truncate(t.Key, 60), msg)
-		case !contains(metrics, metric):
-			v.add(path, "unknown metric %q%s (known: %s)", metric, didYouMean(metric, metrics), strings.Join(metrics, ", "))
+		case err != nil:
+			v.add(path, "threshold key %q: %s", truncate(t.Key, 60), keyMsg(err))
+		case !known:
+			names := metric.Names()
+			v.add(path, "unknown metric %q%s (known: %s)", name, didYouMean(name, names), strings.Join(names, ", "))
 		default:
 			for _, tg := range tags {
 				v.selector(path, tg)
 			}
-			if metric == "target_ready_time" && v.s.Target.Start == "" && v.ok("target.start") {
+			if name == metric.TargetReadyTime.Name() && v.s.Target.Start == "" && v.ok("target.start") {
 				v.add(path, "target_ready_time is measured only when the flagservers start during the run: add target: {start: PHASE}")
 			}
-			canon := canonicalKey(metric, tags)
+			canon := canonicalKey(name, tags)
 			if other, dup := seen[canon]; dup {
 				v.add(path, "selects the same submetric as %q: merge their lists", other)
 			}
 			seen[canon] = t.Key
 		}
 		if len(t.Exprs) == 0 {
-			v.add(path, "no threshold expressions: write at least one, such as [%q]", example(metric))
+			v.add(path, "no threshold expressions: write at least one, such as [%q]", example(name))
 		}
 		for i, e := range t.Exprs {
 			ip := index(path, i)
 			if strings.TrimSpace(e.Text) == "" {
-				v.add(ip, "empty threshold expression: write one such as %q", example(metric))
+				v.add(ip, "empty threshold expression: write one such as %q", example(name))
 			}
 			switch dp := join(ip, "delayAbortEval"); {
 			case e.DelayAbortEval < 0:
@@ -841,35 +837,43 @@ func (v *validator) thresholds() {
 // selector checks one tag of a threshold key against what the file
 // defines: a selector that matches nothing would leave the threshold
 // without data for ever.
-func (v *validator) selector(path string, t tag) {
+func (v *validator) selector(path string, t metric.Tag) {
 	in := func(what string, known *nameSet) {
-		if !known.has(t.value) {
-			v.add(path, "no %s %q%s (%ss: %s)", what, t.value, didYouMean(t.value, known.list), what, known)
+		if !known.has(t.Value) {
+			v.add(path, "no %s %q%s (%ss: %s)", what, t.Value, didYouMean(t.Value, known.list), what, known)
 		}
 	}
-	switch t.name {
-	case "phase":
+	switch t.Name {
+	case metric.TagPhase:
 		in("phase", &v.phaseNames)
-	case "name":
+	case metric.TagName:
 		in("request", &v.requestNames)
-	case "scenario":
+	case metric.TagScenario:
 		in("scenario", &v.scenarioNames)
-	case "source":
-		if known := KnownSources(); !contains(known, t.value) {
-			v.add(path, "no source %q%s (sources: %s)", t.value, didYouMean(t.value, known), strings.Join(known, ", "))
+	case metric.TagSource:
+		if known := metric.Sources(); !contains(known, t.Value) {
+			v.add(path, "no source %q%s (sources: %s)", t.Value, didYouMean(t.Value, known), strings.Join(known, ", "))
 		}
-	case "method":
-		if !v.methods.has(t.value) {
-			v.add(path, "no request uses method %q (methods: %s)", t.value, &v.methods)
+	case metric.TagMethod:
+		if !v.methods.has(t.Value) {
+			v.add(path, "no request uses method %q (methods: %s)", t.Value, &v.methods)
 		}
-	case "status":
-		if n, err := strconv.Atoi(t.value); err != nil || n < 100 || n > 599 {
-			v.add(path, "status %q is not an HTTP status (100 to 599)", t.value)
+	case metric.TagStatus:
+		if n, err := strconv.Atoi(t.Value); err != nil || n < 100 || n > 599 {
+			v.add(path, "status %q is not an HTTP status (100 to 599)", t.Value)
 		}
 	default:
-		known := KnownTags()
-		v.add(path, "unknown tag %q%s: thresholds select on %s", t.name, didYouMean(t.name, known), strings.Join(known, ", "))
+		known := metric.TagNames()
+		v.add(path, "unknown tag %q%s: thresholds select on %s", t.Name, didYouMean(t.Name, known), strings.Join(known, ", "))
 	}
+}
+
+// keyMsg is what metric.ParseKey found wrong with a key, without the key.
+func keyMsg(err error) string {
+	if ke, ok := errors.AsType[*metric.KeyError](err); ok {
+		return ke.Msg
+	}
+	return err.Error()
 }
 
 func (v *validator) expect() {
@@ -896,9 +900,9 @@ func (v *validator) expect() {
 // exampleFailure is the first threshold written as expect wants it.
 func (v *validator) exampleFailure() string {
 	for _, t := range v.s.Thresholds {
-		metric, tags, msg := parseKey(t.Key)
-		if msg == "" && len(t.Exprs) > 0 {
-			return canonicalKey(metric, tags) + " " + squashExpr(t.Exprs[0].Text)
+		name, tags, err := metric.ParseKey(t.Key)
+		if err == nil && len(t.Exprs) > 0 {
+			return canonicalKey(name, tags) + " " + squashExpr(t.Exprs[0].Text)
 		}
 	}
 	return ""

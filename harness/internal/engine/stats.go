@@ -5,60 +5,35 @@ import (
 
 	"github.com/flagstorm/flagstorm/harness/internal/record"
 	"github.com/flagstorm/flagstorm/harness/internal/verdict"
+	"github.com/flagstorm/flagstorm/internal/metric"
 )
 
-// recordKinds maps the threshold catalog's metric types onto the
-// recorder's, so every metric a threshold may name is recorded.
-func recordKinds(cat verdict.Catalog) map[string]record.Kind {
-	kinds := make(map[string]record.Kind, len(cat.Metrics))
-	for name, m := range cat.Metrics {
-		switch m.Type {
-		case verdict.Counter:
-			kinds[name] = record.Counter
-		case verdict.Gauge:
-			kinds[name] = record.Gauge
-		case verdict.Rate:
-			kinds[name] = record.Rate
-		case verdict.Trend:
-			kinds[name] = record.Trend
-		}
-	}
-	return kinds
-}
-
-// stats answers threshold queries from the recorder, in the catalog's
-// units: the recorder keeps trends in microseconds; thresholds read them
-// in milliseconds (k6's convention) or seconds.
+// stats answers threshold queries from the recorder, whose summaries are
+// in each metric's catalog unit already (milliseconds for http_req_*,
+// seconds for staleness_seconds): no conversion here.
 type stats struct {
 	rec *record.Recorder
+	// cat is Config.Catalog, kept while engine.go sets it; the kinds and
+	// units come from metric's catalog, through the recorder.
 	cat verdict.Catalog
 	now func() time.Time
 }
 
-func (s stats) Aggregate(metric string, sel verdict.Tags, agg verdict.Agg) (float64, bool) {
-	sum, ok := s.rec.Summarize(record.Selector{Metric: metric, Tags: sel.Map()})
+func (s stats) Aggregate(name string, sel verdict.Tags, agg verdict.Agg) (float64, bool) {
+	sum, ok := s.rec.Summarize(record.Selector{Metric: name, Tags: sel.Map()})
 	if !ok {
 		// A counter that never incremented is 0, as in k6: "stale_reads
 		// count==0" must be able to pass.
-		if s.cat.Metrics[metric].Type == verdict.Counter && (agg.Kind == verdict.AggCount || agg.Kind == verdict.AggRate) {
+		if d, known := metric.Lookup(name); known && d.Kind == metric.KindCounter && (agg.Kind == verdict.AggCount || agg.Kind == verdict.AggRate) {
 			return 0, true
 		}
 		return 0, false
-	}
-	scale := 1.0
-	if sum.Kind == record.Trend {
-		switch s.cat.Metrics[metric].Unit {
-		case verdict.UnitMilliseconds:
-			scale = 1e-3
-		case verdict.UnitSeconds:
-			scale = 1e-6
-		}
 	}
 	switch agg.Kind {
 	case verdict.AggCount:
 		return sum.Sum, true
 	case verdict.AggRate:
-		if sum.Kind == record.Rate {
+		if sum.Kind == metric.KindRate {
 			return sum.Ratio(), true
 		}
 		secs := s.rec.Elapsed(s.now()).Seconds()
@@ -69,21 +44,22 @@ func (s stats) Aggregate(metric string, sel verdict.Tags, agg verdict.Agg) (floa
 	case verdict.AggValue:
 		return sum.Last, true
 	case verdict.AggAvg:
-		return sum.Mean() * scale, true
+		return sum.Mean(), true
 	case verdict.AggMin:
-		return sum.Min * scale, true
+		return sum.Min, true
 	case verdict.AggMax:
-		return sum.Max * scale, true
+		return sum.Max, true
 	case verdict.AggMed:
-		return sum.Quantile(50) * scale, true
+		return sum.Quantile(50), true
 	case verdict.AggPercentile:
-		return sum.Quantile(agg.P) * scale, true
+		return sum.Quantile(agg.P), true
 	}
 	return 0, false
 }
 
 // Stats answers threshold queries over a recorder; now is the clock that
-// counter rates divide by (the run's end for a finished run).
+// counter rates divide by (the run's end for a finished run). cat is not
+// consulted: metric's catalog is (see stats.cat).
 func Stats(rec *record.Recorder, cat verdict.Catalog, now func() time.Time) verdict.Stats {
 	return stats{rec: rec, cat: cat, now: now}
 }

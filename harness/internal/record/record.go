@@ -4,9 +4,18 @@
 // of distinct tag sets (scenario, request name, method, status, phase,
 // source — all bounded by the scenario file) and by the run's length in
 // seconds, never by the number of requests.
+//
+// What it records is metric's catalog: a metric's kind and unit come from
+// there, never from the caller. Code records through the catalog's typed
+// handles (Count, Set, SetDuration, Rate, Observe); names from elsewhere
+// go through Add, which refuses a metric the catalog does not have. Time
+// is given as time.Duration and read back, by Summarize, in the metric's
+// unit (milliseconds for http_req_duration, seconds for
+// staleness_seconds).
 package record
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -14,31 +23,13 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/flagstorm/flagstorm/internal/metric"
 )
 
-// Kind is a metric's type, with k6's meaning.
-type Kind uint8
-
-const (
-	Counter Kind = iota + 1 // a sum: count, rate (per second of run time)
-	Gauge                   // the last value: value, min, max
-	Rate                    // the fraction of non-zero samples: rate
-	Trend                   // a distribution: avg, min, max, med, p(N)
-)
-
-func (k Kind) String() string {
-	switch k {
-	case Counter:
-		return "counter"
-	case Gauge:
-		return "gauge"
-	case Rate:
-		return "rate"
-	case Trend:
-		return "trend"
-	}
-	return fmt.Sprintf("Kind(%d)", uint8(k))
-}
+// ErrUnknownMetric is Add's error for a name the metric catalog does not
+// have.
+var ErrUnknownMetric = errors.New("record: unknown metric")
 
 // Tags are the dimensions a sample is split by. They are a fixed struct,
 // not a map, so a series key is cheap to hash and cardinality stays
@@ -52,23 +43,21 @@ type Tags struct {
 	Source   string // X-Flag-Source of the response
 }
 
-// TagNames are the tag names a threshold selector may use.
-var TagNames = []string{"scenario", "name", "method", "status", "phase", "source"}
-
-// Get returns the value of the tag called name, and whether name is a tag.
+// Get returns the value of the tag called name, and whether name is a tag
+// (one of metric.TagNames).
 func (t Tags) Get(name string) (string, bool) {
 	switch name {
-	case "scenario":
+	case metric.TagScenario:
 		return t.Scenario, true
-	case "name":
+	case metric.TagName:
 		return t.Name, true
-	case "method":
+	case metric.TagMethod:
 		return t.Method, true
-	case "status":
+	case metric.TagStatus:
 		return t.Status, true
-	case "phase":
+	case metric.TagPhase:
 		return t.Phase, true
-	case "source":
+	case metric.TagSource:
 		return t.Source, true
 	}
 	return "", false
@@ -85,17 +74,34 @@ func (t Tags) Match(sel map[string]string) bool {
 }
 
 const (
-	// Trend values are recorded in microseconds from 1 µs to 2 minutes
+	// Time trends are recorded in microseconds from 1 µs to 2 minutes
 	// (longer values are clamped and counted) with 3 significant digits:
 	// a p95 near a 50 ms limit is known to ±50 µs.
 	hdrMin, hdrMax, hdrDigits = 1, int64(120 * time.Second / time.Microsecond), 3
 )
 
-// series is one metric under one tag set.
+// stored is how many of the recorder's internal units one unit of a
+// trend is: trends of time are kept in microseconds, whatever unit the
+// catalog reads them in. Other values are kept as they are.
+func stored(u metric.Unit) float64 {
+	switch u {
+	case metric.UnitMilliseconds:
+		return float64(time.Millisecond / time.Microsecond)
+	case metric.UnitSeconds:
+		return float64(time.Second / time.Microsecond)
+	}
+	return 1
+}
+
+// micros is d in the internal unit of time trends.
+func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// series is one metric under one tag set. Trend values are in the
+// internal unit (see stored); the others in the metric's unit.
 type series struct {
-	kind    Kind
+	kind    metric.Kind
 	count   int64   // samples
-	sum     float64 // counter sum; rate non-zero count; trend sum (µs)
+	sum     float64 // counter sum; rate non-zero count; trend sum
 	min     float64
 	max     float64
 	last    float64
@@ -104,9 +110,9 @@ type series struct {
 	clamped int64                   // trend values beyond hdrMax
 }
 
-func newSeries(k Kind) *series {
+func newSeries(k metric.Kind) *series {
 	s := &series{kind: k, min: math.Inf(1), max: math.Inf(-1)}
-	if k == Trend {
+	if k == metric.KindTrend {
 		s.hist = hdrhistogram.New(hdrMin, hdrMax, hdrDigits)
 	}
 	return s
@@ -118,9 +124,9 @@ func (s *series) add(v float64) {
 	s.min = min(s.min, v)
 	s.max = max(s.max, v)
 	switch s.kind {
-	case Counter, Trend:
+	case metric.KindCounter, metric.KindTrend:
 		s.sum += v
-	case Rate:
+	case metric.KindRate:
 		if v != 0 {
 			s.sum++
 		}
@@ -144,7 +150,6 @@ type key struct {
 type Recorder struct {
 	mu      sync.Mutex
 	start   time.Time
-	kinds   map[string]Kind
 	series  map[key]*series
 	seq     uint64
 	buckets []Bucket // one per second since start
@@ -160,35 +165,78 @@ type requestGroup struct {
 	checks, iterations                                *series
 }
 
-// New returns a Recorder for metrics of the given kinds; Add of an
-// undeclared metric is ignored and reported by Unknown.
-func New(start time.Time, kinds map[string]Kind) *Recorder {
-	return &Recorder{start: start, kinds: kinds, series: make(map[key]*series), groups: make(map[Tags]*requestGroup)}
+// New returns a Recorder for the metrics of metric's catalog.
+func New(start time.Time) *Recorder {
+	return &Recorder{start: start, series: make(map[key]*series), groups: make(map[Tags]*requestGroup)}
 }
 
 // Start is the run's start time.
 func (r *Recorder) Start() time.Time { return r.start }
 
-// Add records one sample. Trend values are microseconds.
-func (r *Recorder) Add(metric string, tags Tags, v float64) {
+// Count adds n to a counter.
+func (r *Recorder) Count(h metric.Counter, tags Tags, n float64) { r.record(h.Desc(), tags, n) }
+
+// Set sets a gauge.
+func (r *Recorder) Set(h metric.Gauge, tags Tags, v float64) { r.record(h.Desc(), tags, v) }
+
+// SetDuration sets a gauge of time; it reads back in the metric's unit.
+func (r *Recorder) SetDuration(h metric.TimeGauge, tags Tags, d time.Duration) {
+	desc := h.Desc()
+	r.record(desc, tags, desc.Unit.FromDuration(d))
+}
+
+// Rate records one sample of a rate: nonZero counts towards the fraction.
+func (r *Recorder) Rate(h metric.Rate, tags Tags, nonZero bool) {
+	v := 0.0
+	if nonZero {
+		v = 1
+	}
+	r.record(h.Desc(), tags, v)
+}
+
+// Observe records one duration of a trend; it reads back in the metric's
+// unit.
+func (r *Recorder) Observe(h metric.Trend, tags Tags, d time.Duration) {
+	r.record(h.Desc(), tags, micros(d))
+}
+
+// record adds v, in the internal unit, to a catalogued metric; the zero
+// handle's empty Desc records nothing.
+func (r *Recorder) record(d metric.Desc, tags Tags, v float64) {
+	if d.Name == "" {
+		return
+	}
 	r.mu.Lock()
-	r.addLocked(metric, tags, v)
+	r.addTo(r.seriesLocked(d.Name, d.Kind, tags), v)
 	r.mu.Unlock()
 }
 
-func (r *Recorder) addLocked(metric string, tags Tags, v float64) {
-	r.addTo(r.seriesLocked(metric, tags), v)
+// Add records one sample of the metric called name, in the metric's unit
+// (a trend of time in the catalog's milliseconds or seconds, a counter of
+// bytes in bytes). Code that knows its metric uses the typed methods; Add
+// is for names from elsewhere. It returns an error wrapping
+// ErrUnknownMetric for a name the catalog does not have, and an error for
+// a NaN or infinite value; nothing is recorded then.
+func (r *Recorder) Add(name string, tags Tags, v float64) error {
+	d, ok := metric.Lookup(name)
+	if !ok {
+		return fmt.Errorf("%w %q (not in the metric catalog)", ErrUnknownMetric, name)
+	}
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return fmt.Errorf("record: %s: %v is not a value", name, v)
+	}
+	if d.Kind == metric.KindTrend {
+		v *= stored(d.Unit)
+	}
+	r.record(d, tags, v)
+	return nil
 }
 
-// seriesLocked finds or makes a series; nil for an undeclared metric.
-func (r *Recorder) seriesLocked(metric string, tags Tags) *series {
-	k := key{metric, tags}
+// seriesLocked finds or makes a series.
+func (r *Recorder) seriesLocked(name string, kind metric.Kind, tags Tags) *series {
+	k := key{name, tags}
 	s := r.series[k]
 	if s == nil {
-		kind, ok := r.kinds[metric]
-		if !ok {
-			return nil
-		}
 		s = newSeries(kind)
 		r.series[k] = s
 	}
@@ -196,9 +244,6 @@ func (r *Recorder) seriesLocked(metric string, tags Tags) *series {
 }
 
 func (r *Recorder) addTo(s *series, v float64) {
-	if s == nil {
-		return
-	}
 	r.seq++
 	s.seq = r.seq
 	s.add(v)
@@ -220,26 +265,18 @@ type Request struct {
 	Check bool
 }
 
-// Metric names the engine records for every request (k6's, plus
-// http_req_service_time: the open model's latency from the actual send).
-const (
-	HTTPReqs        = "http_reqs"
-	HTTPReqDuration = "http_req_duration"
-	HTTPReqWaiting  = "http_req_waiting"
-	HTTPReqService  = "http_req_service_time"
-	HTTPReqFailed   = "http_req_failed"
-	DataReceived    = "data_received"
-	DataSent        = "data_sent"
-	// Checks and Iterations are recorded by AddRequest for a Request
-	// with Check set.
-	Checks     = "checks"
-	Iterations = "iterations"
+// Names of metrics that callers outside this package select by. They
+// forward to the catalog; new code uses metric's handles.
+var (
+	HTTPReqs        = metric.HTTPReqs.Name()
+	HTTPReqDuration = metric.HTTPReqDuration.Name()
 )
 
-// AddRequest records a request's metrics and its time-series bucket under
-// one lock.
+// AddRequest records a request's metrics (http_reqs, http_req_duration,
+// http_req_waiting, http_req_service_time, http_req_failed,
+// data_received, data_sent, and with Check checks and iterations) and its
+// time-series bucket under one lock.
 func (r *Recorder) AddRequest(q Request) {
-	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 	failed := 0.0
 	if q.Failed {
 		failed = 1
@@ -250,9 +287,9 @@ func (r *Recorder) AddRequest(q Request) {
 		g = r.groupLocked(q.Tags)
 	}
 	r.addTo(g.reqs, 1)
-	r.addTo(g.duration, us(q.Duration))
-	r.addTo(g.waiting, us(q.Waiting))
-	r.addTo(g.service, us(q.Service))
+	r.addTo(g.duration, micros(q.Duration))
+	r.addTo(g.waiting, micros(q.Waiting))
+	r.addTo(g.service, micros(q.Service))
 	r.addTo(g.failed, failed)
 	r.addTo(g.in, float64(q.BytesIn))
 	r.addTo(g.out, float64(q.BytesOut))
@@ -269,16 +306,17 @@ func (r *Recorder) AddRequest(q Request) {
 }
 
 func (r *Recorder) groupLocked(t Tags) *requestGroup {
+	s := func(d metric.Desc, t Tags) *series { return r.seriesLocked(d.Name, d.Kind, t) }
 	g := &requestGroup{
-		reqs:       r.seriesLocked(HTTPReqs, t),
-		duration:   r.seriesLocked(HTTPReqDuration, t),
-		waiting:    r.seriesLocked(HTTPReqWaiting, t),
-		service:    r.seriesLocked(HTTPReqService, t),
-		failed:     r.seriesLocked(HTTPReqFailed, t),
-		in:         r.seriesLocked(DataReceived, t),
-		out:        r.seriesLocked(DataSent, t),
-		checks:     r.seriesLocked(Checks, Tags{Scenario: t.Scenario, Name: t.Name, Phase: t.Phase}),
-		iterations: r.seriesLocked(Iterations, Tags{Scenario: t.Scenario}),
+		reqs:       s(metric.HTTPReqs.Desc(), t),
+		duration:   s(metric.HTTPReqDuration.Desc(), t),
+		waiting:    s(metric.HTTPReqWaiting.Desc(), t),
+		service:    s(metric.HTTPReqServiceTime.Desc(), t),
+		failed:     s(metric.HTTPReqFailed.Desc(), t),
+		in:         s(metric.DataReceived.Desc(), t),
+		out:        s(metric.DataSent.Desc(), t),
+		checks:     s(metric.Checks.Desc(), Tags{Scenario: t.Scenario, Name: t.Name, Phase: t.Phase}),
+		iterations: s(metric.Iterations.Desc(), Tags{Scenario: t.Scenario}),
 	}
 	r.groups[t] = g
 	return g
@@ -314,25 +352,28 @@ type Selector struct {
 	Tags   map[string]string
 }
 
-// Summary is the aggregate of the series a selector picks.
+// Summary is the aggregate of the series a selector picks. Its values
+// are in the metric's Unit: a trend of http_req_duration in milliseconds,
+// of staleness_seconds in seconds.
 type Summary struct {
-	Kind    Kind
+	Kind    metric.Kind
+	Unit    metric.Unit
 	Count   int64   // samples
-	Sum     float64 // counter: sum; rate: non-zero samples; trend: sum (µs)
+	Sum     float64 // counter: sum; rate: non-zero samples; trend: sum
 	Min     float64
 	Max     float64
 	Last    float64 // gauge value (of the series updated last when several match)
 	Clamped int64   // trend samples beyond the histogram's range
 	hist    *hdrhistogram.Histogram
+	scale   float64 // internal units per Unit, for hist
 }
 
-// Quantile returns the q-th percentile (0..100) of a trend, in
-// microseconds.
+// Quantile returns the q-th percentile (0..100) of a trend.
 func (s Summary) Quantile(q float64) float64 {
 	if s.hist == nil || s.hist.TotalCount() == 0 {
 		return 0
 	}
-	return float64(s.hist.ValueAtPercentile(q))
+	return float64(s.hist.ValueAtPercentile(q)) / s.scale
 }
 
 // Mean is a trend's average or a counter's mean sample.
@@ -352,15 +393,14 @@ func (s Summary) Ratio() float64 {
 }
 
 // Summarize aggregates every series that sel picks; ok is false when none
-// has samples.
+// has samples or the metric is not in the catalog.
 func (r *Recorder) Summarize(sel Selector) (Summary, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	kind, known := r.kinds[sel.Metric]
+	d, known := metric.Lookup(sel.Metric)
 	if !known {
 		return Summary{}, false
 	}
-	out := Summary{Kind: kind, Min: math.Inf(1), Max: math.Inf(-1)}
+	out := Summary{Kind: d.Kind, Unit: d.Unit, Min: math.Inf(1), Max: math.Inf(-1), scale: 1}
+	r.mu.Lock()
 	var lastSeq uint64
 	for k, s := range r.series {
 		if k.metric != sel.Metric || s.count == 0 || !k.tags.Match(sel.Tags) {
@@ -381,17 +421,25 @@ func (r *Recorder) Summarize(sel Selector) (Summary, bool) {
 			out.hist.Merge(s.hist)
 		}
 	}
+	r.mu.Unlock()
+	if d.Kind == metric.KindTrend {
+		out.scale = stored(d.Unit)
+		out.Sum /= out.scale
+		out.Min /= out.scale
+		out.Max /= out.scale
+		out.Last /= out.scale
+	}
 	return out, out.Count > 0
 }
 
-// TagSets lists the distinct tag sets recorded for metric, sorted, for
-// reports that break a metric down.
-func (r *Recorder) TagSets(metric string) []Tags {
+// TagSets lists the distinct tag sets recorded for the metric called
+// name, sorted, for reports that break a metric down.
+func (r *Recorder) TagSets(name string) []Tags {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var ts []Tags
 	for k := range r.series {
-		if k.metric == metric {
+		if k.metric == name {
 			ts = append(ts, k.tags)
 		}
 	}

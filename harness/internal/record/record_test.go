@@ -1,20 +1,18 @@
 package record
 
 import (
+	"errors"
 	"math"
 	"sync"
 	"testing"
 	"time"
-)
 
-var kinds = map[string]Kind{
-	HTTPReqs: Counter, HTTPReqDuration: Trend, HTTPReqWaiting: Trend, HTTPReqService: Trend,
-	HTTPReqFailed: Rate, DataReceived: Counter, DataSent: Counter, "vus": Gauge,
-}
+	"github.com/flagstorm/flagstorm/internal/metric"
+)
 
 func TestTrendQuantilesAreExactToThreeDigits(t *testing.T) {
 	start := time.Unix(0, 0)
-	r := New(start, kinds)
+	r := New(start)
 	// 1..1000 ms, one sample each: p(95) is 950 ms, p(50) 500 ms.
 	for i := 1; i <= 1000; i++ {
 		r.AddRequest(Request{Tags: Tags{Name: "get"}, At: start, Duration: time.Duration(i) * time.Millisecond})
@@ -23,22 +21,23 @@ func TestTrendQuantilesAreExactToThreeDigits(t *testing.T) {
 	if !ok {
 		t.Fatal("no data")
 	}
-	for _, tt := range []struct{ q, want float64 }{{50, 500_000}, {95, 950_000}, {99, 990_000}, {100, 1_000_000}} {
+	// In http_req_duration's unit, milliseconds.
+	for _, tt := range []struct{ q, want float64 }{{50, 500}, {95, 950}, {99, 990}, {100, 1000}} {
 		if got := s.Quantile(tt.q); math.Abs(got-tt.want)/tt.want > 0.001 {
-			t.Errorf("p(%v) = %v µs, want %v ± 0.1%%", tt.q, got, tt.want)
+			t.Errorf("p(%v) = %v ms, want %v ± 0.1%%", tt.q, got, tt.want)
 		}
 	}
-	if got := s.Mean(); math.Abs(got-500_500) > 1 {
-		t.Errorf("mean %v µs, want 500500", got)
+	if got := s.Mean(); math.Abs(got-500.5) > 0.001 {
+		t.Errorf("mean %v ms, want 500.5", got)
 	}
-	if s.Min != 1000 || s.Max != 1_000_000 {
+	if s.Unit != metric.UnitMilliseconds || s.Min != 1 || s.Max != 1000 {
 		t.Errorf("min %v max %v", s.Min, s.Max)
 	}
 }
 
 func TestSelectorsPickSubmetrics(t *testing.T) {
 	start := time.Unix(0, 0)
-	r := New(start, kinds)
+	r := New(start)
 	add := func(phase, source string, d time.Duration, failed bool) {
 		r.AddRequest(Request{Tags: Tags{Scenario: "s", Name: "get", Phase: phase, Source: source, Status: "200"}, At: start, Duration: d, Failed: failed})
 	}
@@ -60,27 +59,110 @@ func TestSelectorsPickSubmetrics(t *testing.T) {
 		{map[string]string{"nosuchtag": "x"}, 0, 0},
 	}
 	for _, c := range cases {
-		s, ok := r.Summarize(Selector{Metric: HTTPReqFailed, Tags: c.sel})
+		s, ok := r.Summarize(Selector{Metric: metric.HTTPReqFailed.Name(), Tags: c.sel})
 		if ok != (c.count > 0) || s.Count != c.count || s.Ratio() != c.rate {
 			t.Errorf("%v: count %d rate %v ok %v; want %d %v", c.sel, s.Count, s.Ratio(), ok, c.count, c.rate)
 		}
 	}
 	s, _ := r.Summarize(Selector{Metric: HTTPReqDuration, Tags: map[string]string{"phase": "outage"}})
-	if got := s.Quantile(95); math.Abs(got-40_000) > 40 {
-		t.Errorf("p(95) of the outage phase = %v µs, want 40000", got)
+	if got := s.Quantile(95); math.Abs(got-40) > 0.04 {
+		t.Errorf("p(95) of the outage phase = %v ms, want 40", got)
 	}
 }
 
-func TestUnknownMetricIsIgnored(t *testing.T) {
-	r := New(time.Now(), kinds)
-	r.Add("nope", Tags{}, 1)
+func TestAddRefusesUnknownMetrics(t *testing.T) {
+	r := New(time.Now())
+	err := r.Add("nope", Tags{}, 1)
+	if !errors.Is(err, ErrUnknownMetric) {
+		t.Errorf("Add(nope) = %v, want ErrUnknownMetric", err)
+	}
+	if want := `record: unknown metric "nope" (not in the metric catalog)`; err == nil || err.Error() != want {
+		t.Errorf("Add(nope) = %v, want %q", err, want)
+	}
 	if _, ok := r.Summarize(Selector{Metric: "nope"}); ok {
-		t.Error("an undeclared metric was recorded")
+		t.Error("an unknown metric was recorded")
+	}
+	if err := r.Add("stale_reads", Tags{}, math.NaN()); err == nil {
+		t.Error("Add took NaN")
+	}
+	if _, ok := r.Summarize(Selector{Metric: "stale_reads"}); ok {
+		t.Error("a refused value was recorded")
+	}
+	if err := r.Add("stale_reads", Tags{}, 2); err != nil {
+		t.Errorf("Add(stale_reads): %v", err)
+	}
+	if s, ok := r.Summarize(Selector{Metric: "stale_reads"}); !ok || s.Sum != 2 || s.Kind != metric.KindCounter {
+		t.Errorf("stale_reads = %+v, %v; want a counter at 2", s, ok)
+	}
+}
+
+// TestTypedHandlesHonourUnits: a duration goes in as a time.Duration and
+// comes out in the catalog's unit, whatever the recorder keeps inside;
+// Add's values are in that unit already.
+func TestTypedHandlesHonourUnits(t *testing.T) {
+	r := New(time.Now())
+	tags := Tags{Phase: "outage"}
+	r.Observe(metric.Staleness, tags, 1500*time.Millisecond) // seconds
+	r.Observe(metric.Staleness, tags, 2500*time.Millisecond)
+	r.Observe(metric.HTTPReqWaiting, tags, 1500*time.Microsecond) // milliseconds
+	r.SetDuration(metric.RecoveryTime, tags, 4200*time.Millisecond)
+	r.SetDuration(metric.TargetReadyTime, tags, 350*time.Millisecond)
+	r.Count(metric.StaleReads, tags, 1)
+	r.Count(metric.StaleReads, tags, 1)
+	r.Set(metric.VUs, tags, 7)
+	r.Rate(metric.Checks, tags, true)
+	r.Rate(metric.Checks, tags, false)
+	r.Count(metric.Counter{}, tags, 1) // the zero handle names nothing
+	if err := r.Add("staleness_seconds", Tags{Phase: "steady"}, 0.25); err != nil {
+		t.Fatal(err)
+	}
+	near := func(got, want float64) bool { return math.Abs(got-want) <= want*0.001 }
+	for _, tt := range []struct {
+		name string
+		sel  map[string]string
+		get  func(Summary) float64
+		unit metric.Unit
+		want float64
+	}{
+		{"staleness_seconds", tags.sel(), func(s Summary) float64 { return s.Quantile(100) }, metric.UnitSeconds, 2.5},
+		{"staleness_seconds", tags.sel(), func(s Summary) float64 { return s.Mean() }, metric.UnitSeconds, 2},
+		{"staleness_seconds", tags.sel(), func(s Summary) float64 { return s.Min }, metric.UnitSeconds, 1.5},
+		{"staleness_seconds", map[string]string{"phase": "steady"}, func(s Summary) float64 { return s.Quantile(50) }, metric.UnitSeconds, 0.25},
+		{"http_req_waiting", nil, func(s Summary) float64 { return s.Quantile(50) }, metric.UnitMilliseconds, 1.5},
+		{"http_req_waiting", nil, func(s Summary) float64 { return s.Max }, metric.UnitMilliseconds, 1.5},
+		{"recovery_time", nil, func(s Summary) float64 { return s.Last }, metric.UnitSeconds, 4.2},
+		{"target_ready_time", nil, func(s Summary) float64 { return s.Last }, metric.UnitMilliseconds, 350},
+		{"stale_reads", nil, func(s Summary) float64 { return s.Sum }, metric.UnitNone, 2},
+		{"vus", nil, func(s Summary) float64 { return s.Last }, metric.UnitNone, 7},
+		{"checks", nil, func(s Summary) float64 { return s.Ratio() }, metric.UnitNone, 0.5},
+	} {
+		s, ok := r.Summarize(Selector{Metric: tt.name, Tags: tt.sel})
+		if got := tt.get(s); !ok || s.Unit != tt.unit || !near(got, tt.want) {
+			t.Errorf("%s%v = %v %q (ok %v), want %v %q", tt.name, tt.sel, got, s.Unit, ok, tt.want, tt.unit)
+		}
+	}
+	if n := len(r.series); n != 8 {
+		t.Errorf("%d series, want 8 (the zero handle recorded something?)", n)
+	}
+}
+
+func TestTagsGetKnowsEveryCatalogTag(t *testing.T) {
+	tags := Tags{Scenario: "1", Name: "2", Method: "3", Status: "4", Phase: "5", Source: "6"}
+	seen := map[string]bool{}
+	for _, n := range metric.TagNames() {
+		v, ok := tags.Get(n)
+		if !ok || v == "" || seen[v] {
+			t.Errorf("Get(%q) = %q, %v", n, v, ok)
+		}
+		seen[v] = true
+	}
+	if _, ok := tags.Get("url"); ok {
+		t.Error("Get(url) found a tag")
 	}
 }
 
 func TestGaugeKeepsLastMinMax(t *testing.T) {
-	r := New(time.Now(), kinds)
+	r := New(time.Now())
 	for _, v := range []float64{5, 50, 20} {
 		r.Add("vus", Tags{}, v)
 	}
@@ -100,7 +182,7 @@ func TestGaugeKeepsLastMinMax(t *testing.T) {
 
 func TestBucketsPerSecondWithBoundedError(t *testing.T) {
 	start := time.Unix(0, 0)
-	r := New(start, kinds)
+	r := New(start)
 	for i := range 300 {
 		at := start.Add(time.Duration(i) * 10 * time.Millisecond) // 3 s of traffic
 		r.AddRequest(Request{At: at, Duration: 20 * time.Millisecond, Failed: i%100 == 0})
@@ -124,7 +206,7 @@ func TestBucketsPerSecondWithBoundedError(t *testing.T) {
 
 func TestMemoryIsBoundedByTagSetsNotRequests(t *testing.T) {
 	start := time.Unix(0, 0)
-	r := New(start, kinds)
+	r := New(start)
 	var wg sync.WaitGroup
 	for w := range 8 {
 		wg.Go(func() {
@@ -134,8 +216,10 @@ func TestMemoryIsBoundedByTagSetsNotRequests(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := len(r.series); n != 2*7 {
-		t.Errorf("%d series after 160000 requests over 2 tag sets, want 14 (7 metrics × 2)", n)
+	// 7 metrics per tag set, checks per request name, iterations per
+	// scenario.
+	if n := len(r.series); n != 2*7+2+1 {
+		t.Errorf("%d series after 160000 requests over 2 tag sets, want 17", n)
 	}
 	s, _ := r.Summarize(Selector{Metric: HTTPReqs})
 	if s.Sum != 160_000 {
@@ -145,7 +229,7 @@ func TestMemoryIsBoundedByTagSetsNotRequests(t *testing.T) {
 
 func BenchmarkAddRequest(b *testing.B) {
 	start := time.Now()
-	r := New(start, kinds)
+	r := New(start)
 	q := Request{Tags: Tags{Scenario: "s", Name: "get", Method: "GET", Status: "200", Phase: "steady", Source: "memory"}, At: start, Duration: time.Millisecond}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
@@ -161,7 +245,7 @@ func BenchmarkAddRequest(b *testing.B) {
 // behind the reader's back.
 func TestSealedBucketsKeepTheirQuantiles(t *testing.T) {
 	start := time.Unix(0, 0)
-	r := New(start, kinds)
+	r := New(start)
 	for i := range 1000 {
 		r.AddRequest(Request{At: start.Add(time.Duration(i) * time.Millisecond), Duration: time.Duration(1+i%200) * time.Millisecond})
 	}
@@ -204,4 +288,15 @@ func TestSealedBucketsKeepTheirQuantiles(t *testing.T) {
 	if cur.Quantile(100) > 1100 {
 		t.Errorf("the copy of second 5 saw a later request: max %v µs", cur.Quantile(100))
 	}
+}
+
+// sel is t as a selector of its non-empty tags.
+func (t Tags) sel() map[string]string {
+	m := map[string]string{}
+	for _, n := range metric.TagNames() {
+		if v, _ := t.Get(n); v != "" {
+			m[n] = v
+		}
+	}
+	return m
 }

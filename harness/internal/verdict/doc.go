@@ -17,12 +17,14 @@
 // a Trend avg, min, max, med and p(N) for 0 < N <= 100. The selector is
 // flagstorm's extension in k6's syntax: {phase:outage} picks the samples of
 // one timeline phase, {source:db-fallback} those a given X-Flag-Source
-// served, and so on for every tag the catalog names.
+// served, and so on for every tag the catalog names. Keys follow metric's
+// grammar (metric.ParseKey), the one the scenario validator uses too.
 //
 // # Units
 //
-// Limits are plain numbers in the metric's unit, which the Catalog records
-// (see Unit) and the Stats implementation must honour:
+// Limits are plain numbers in the metric's unit, which metric's catalog
+// records (metric.Desc; the Catalog is its view) and the Stats
+// implementation must honour:
 //
 //   - time Trends named http_req_* are in milliseconds, as in k6:
 //     p(95)<50 means 50 ms;
@@ -32,7 +34,8 @@
 //   - Rate metrics are fractions from 0 to 1: rate<0.01 means under 1 %;
 //   - a Counter's rate is per second of run time.
 //
-// Unit.FromDuration converts a recorded time.Duration to a metric's unit.
+// Unit.FromDuration converts a time.Duration to a metric's unit; the
+// recorder reads its summaries back in the catalog's unit.
 //
 // # Verdicts
 //

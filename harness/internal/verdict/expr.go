@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/flagstorm/flagstorm/internal/metric"
 )
 
 // AggKind is an aggregation method.
@@ -359,11 +361,38 @@ func (p *exprParser) number() string {
 // exactly.
 func formatNumber(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
-// syntaxMsg is the message of a *SyntaxError without its input, or the
-// whole text of any other error.
+// SyntaxError is a malformed threshold expression.
+type SyntaxError struct {
+	Input string // the expression as written
+	Msg   string // what is wrong, without the input
+}
+
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("verdict: parse %q: %s", e.Input, e.Msg)
+}
+
+// syntaxMsg is the message of a *SyntaxError or a *metric.KeyError
+// without its input, or the whole text of any other error.
 func syntaxMsg(err error) string {
 	if se, ok := errors.AsType[*SyntaxError](err); ok {
 		return se.Msg
 	}
+	if ke, ok := errors.AsType[*metric.KeyError](err); ok {
+		return ke.Msg
+	}
 	return err.Error()
+}
+
+func isLetter(c byte) bool { return c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
+func isDigit(c byte) bool  { return '0' <= c && c <= '9' }
+func isSpace(c byte) bool  { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func trimSpace(s string) string {
+	for len(s) > 0 && isSpace(s[0]) {
+		s = s[1:]
+	}
+	for len(s) > 0 && isSpace(s[len(s)-1]) {
+		s = s[:len(s)-1]
+	}
+	return s
 }

@@ -1,44 +1,37 @@
 package verdict
 
 import (
-	"fmt"
-	"math"
-	"time"
+	"github.com/flagstorm/flagstorm/internal/metric"
 )
 
-// MetricType is one of k6's four metric types; it decides which
-// aggregations a threshold may use.
-type MetricType uint8
+// MetricType is a metric's kind, k6's four types; it decides which
+// aggregations a threshold may use. It is metric.Kind under the name
+// this package's callers use.
+type MetricType = metric.Kind
 
+// The kinds, as metric defines them.
 const (
-	Counter MetricType = iota + 1 // a sum: count, rate (per second of run time)
-	Gauge                         // the last value: value, min, max
-	Rate                          // the fraction of non-zero samples: rate
-	Trend                         // a distribution: avg, min, max, med, p(N)
+	Counter = metric.KindCounter // a sum: count, rate (per second of run time)
+	Gauge   = metric.KindGauge   // the last value: value, min, max
+	Rate    = metric.KindRate    // the fraction of non-zero samples: rate
+	Trend   = metric.KindTrend   // a distribution: avg, min, max, med, p(N)
 )
 
-var metricTypeNames = [...]string{Counter: "counter", Gauge: "gauge", Rate: "rate", Trend: "trend"}
+// Unit is what a metric's values, and so a threshold's limit, are
+// measured in: metric.Unit.
+type Unit = metric.Unit
 
-func (t MetricType) String() string {
-	if t >= Counter && t <= Trend {
-		return metricTypeNames[t]
-	}
-	return fmt.Sprintf("MetricType(%d)", uint8(t))
-}
+// The units, as metric defines them.
+const (
+	UnitNone         = metric.UnitNone
+	UnitMilliseconds = metric.UnitMilliseconds
+	UnitSeconds      = metric.UnitSeconds
+	UnitBytes        = metric.UnitBytes
+)
 
-// ParseMetricType parses "counter", "gauge", "rate" or "trend".
-func ParseMetricType(s string) (MetricType, error) {
-	for t := Counter; t <= Trend; t++ {
-		if metricTypeNames[t] == s {
-			return t, nil
-		}
-	}
-	return 0, fmt.Errorf("verdict: unknown metric type %q (want counter, gauge, rate or trend)", s)
-}
-
-// aggs lists the aggregations of each type, in the order error messages
-// suggest them.
-func (t MetricType) aggs() []AggKind {
+// aggsOf lists the aggregations of metrics of type t, in the order error
+// messages suggest them.
+func aggsOf(t MetricType) []AggKind {
 	switch t {
 	case Counter:
 		return []AggKind{AggCount, AggRate}
@@ -52,9 +45,9 @@ func (t MetricType) aggs() []AggKind {
 	return nil
 }
 
-// Allows reports whether a is an aggregation of metrics of type t.
-func (t MetricType) Allows(a Agg) bool {
-	for _, k := range t.aggs() {
+// allows reports whether a is an aggregation of metrics of type t.
+func allows(t MetricType, a Agg) bool {
+	for _, k := range aggsOf(t) {
 		if k == a.Kind {
 			return true
 		}
@@ -62,47 +55,16 @@ func (t MetricType) Allows(a Agg) bool {
 	return false
 }
 
-// Unit is what a metric's values, and so a threshold's limit, are
-// measured in.
-type Unit uint8
-
-const (
-	UnitNone         Unit = iota // a plain number: a count, a ratio, a number of VUs
-	UnitMilliseconds             // time, k6's unit for time trends
-	UnitSeconds                  // time, for metrics named or documented in seconds
-	UnitBytes                    // data
-)
-
-var unitSymbols = [...]string{UnitNone: "", UnitMilliseconds: "ms", UnitSeconds: "s", UnitBytes: "B"}
-
-// String is the unit's symbol: "ms", "s", "B", or "" for UnitNone.
-func (u Unit) String() string {
-	if int(u) < len(unitSymbols) {
-		return unitSymbols[u]
-	}
-	return fmt.Sprintf("Unit(%d)", uint8(u))
-}
-
-// FromDuration converts d to the unit: fractional milliseconds or seconds.
-// It returns NaN for units that are not time, which a threshold reports as
-// no data rather than judging a number of the wrong kind.
-func (u Unit) FromDuration(d time.Duration) float64 {
-	switch u {
-	case UnitMilliseconds:
-		return float64(d) / float64(time.Millisecond)
-	case UnitSeconds:
-		return d.Seconds()
-	}
-	return math.NaN()
-}
-
-// Metric describes a metric thresholds may name.
+// Metric is what Parse needs to know of a metric: a view of its
+// metric.Desc.
 type Metric struct {
 	Type MetricType
 	Unit Unit
 }
 
-// Catalog is what Parse checks threshold keys against.
+// Catalog is what Parse checks threshold keys against. The one catalog
+// is metric's; DefaultCatalog is its view, and a Catalog built by hand
+// serves tests of the rules by type.
 type Catalog struct {
 	// Metrics by name. A threshold on a metric not listed is an error.
 	Metrics map[string]Metric
@@ -112,36 +74,14 @@ type Catalog struct {
 	Tags []string
 }
 
-// DefaultCatalog returns the metrics flagstorm records, with k6's names
-// where k6 has the metric, and the tags it splits them by. Each call
-// returns a new Catalog the caller may extend.
-//
-// http_req_duration is measured from the request's intended start in the
-// open model (no coordinated omission) and http_req_service_time from its
-// actual send; in the closed model the two are equal.
+// DefaultCatalog returns metric's catalog as a Catalog: every metric
+// flagstorm records and the tags it splits them by (metric.All,
+// metric.TagNames). Each call returns a new Catalog.
 func DefaultCatalog() Catalog {
-	return Catalog{
-		Metrics: map[string]Metric{
-			"http_reqs":             {Counter, UnitNone},
-			"http_req_duration":     {Trend, UnitMilliseconds},
-			"http_req_waiting":      {Trend, UnitMilliseconds},
-			"http_req_service_time": {Trend, UnitMilliseconds},
-			"http_req_failed":       {Rate, UnitNone},
-			"checks":                {Rate, UnitNone},
-			"iterations":            {Counter, UnitNone},
-			"dropped_iterations":    {Counter, UnitNone},
-			"late_iterations":       {Counter, UnitNone},
-			"vus":                   {Gauge, UnitNone},
-			"vus_max":               {Gauge, UnitNone},
-			"stale_reads":           {Counter, UnitNone},
-			"staleness_seconds":     {Trend, UnitSeconds},
-			"lost_writes":           {Counter, UnitNone},
-			"recovery_time":         {Gauge, UnitSeconds},
-			"target_ready_time":     {Gauge, UnitMilliseconds},
-			"data_received":         {Counter, UnitBytes},
-			"data_sent":             {Counter, UnitBytes},
-		},
-		// The tags the recorder splits series by (record.Tags).
-		Tags: []string{"scenario", "name", "method", "status", "phase", "source"},
+	all := metric.All()
+	cat := Catalog{Metrics: make(map[string]Metric, len(all)), Tags: metric.TagNames()}
+	for _, d := range all {
+		cat.Metrics[d.Name] = Metric{Type: d.Kind, Unit: d.Unit}
 	}
+	return cat
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/flagstorm/flagstorm/internal/metric"
 )
 
 // Threshold is one parsed, checked threshold expression on a (sub)metric.
@@ -48,7 +50,8 @@ func (e *Error) Error() string {
 }
 
 // Parse parses and checks every threshold of a scenario against the
-// catalog: the key's syntax, that the metric and the tag names exist, the
+// catalog, which is DefaultCatalog() (metric's) outside tests: the key's
+// syntax (metric.ParseKey), that the metric and the tag names exist, the
 // expression's syntax, that its aggregation suits the metric's type, and
 // that delayAbortEval comes with abortOnFail. It returns every problem at
 // once, joined, each an *Error; or the thresholds sorted by canonical key,
@@ -63,14 +66,14 @@ func Parse(specs map[string][]Spec, cat Catalog) ([]Threshold, error) {
 		keyErr := func(format string, args ...any) {
 			errs = append(errs, &Error{Key: key, Index: -1, Msg: fmt.Sprintf(format, args...)})
 		}
-		metric, tags, err := ParseKey(key)
-		m, keyOK := cat.Metrics[metric]
+		name, tags, err := metric.ParseKey(key)
+		m, keyOK := cat.Metrics[name]
 		switch {
 		case err != nil:
 			keyErr("%s", syntaxMsg(err))
 			keyOK = false
 		case !keyOK:
-			keyErr("%s", unknownMetric(metric, cat))
+			keyErr("%s", unknownMetric(name, cat))
 		default:
 			if msg := checkTags(tags, cat); msg != "" {
 				keyErr("%s", msg)
@@ -78,7 +81,7 @@ func Parse(specs map[string][]Spec, cat Catalog) ([]Threshold, error) {
 			}
 		}
 		if len(list) == 0 {
-			keyErr("no threshold expressions: write at least one, such as %q", example(m.Type))
+			keyErr("no threshold expressions: write at least one, such as %q", example(name, m.Type))
 			continue
 		}
 		// A bad key still gets its expressions' syntax checked, so one
@@ -101,12 +104,12 @@ func Parse(specs map[string][]Spec, cat Catalog) ([]Threshold, error) {
 				continue
 			case !keyOK:
 				continue
-			case !m.Type.Allows(e.Agg):
+			case !allows(m.Type, e.Agg):
 				exprErr("%s is not an aggregation of a %s metric (use %s)", e.Agg, m.Type, aggChoices(m.Type))
 				continue
 			}
 			out = append(out, Threshold{
-				Key: key, Index: i, Metric: metric, Tags: tags, Type: m.Type, Unit: m.Unit, Expr: e,
+				Key: key, Index: i, Metric: name, Tags: tags, Type: m.Type, Unit: m.Unit, Expr: e,
 				AbortOnFail: spec.AbortOnFail, DelayAbortEval: spec.DelayAbortEval,
 			})
 		}
@@ -122,7 +125,7 @@ func Parse(specs map[string][]Spec, cat Catalog) ([]Threshold, error) {
 
 func aggChoices(t MetricType) string {
 	names := make([]string, 0, 5)
-	for _, k := range t.aggs() {
+	for _, k := range aggsOf(t) {
 		names = append(names, k.String())
 	}
 	return orList(names)
@@ -138,7 +141,12 @@ func orList(names []string) string {
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
-func example(t MetricType) string {
+// example is an expression that suits the metric: the catalog's, or one
+// of its type.
+func example(name string, t MetricType) string {
+	if d, ok := metric.Lookup(name); ok {
+		return d.Example
+	}
 	switch t {
 	case Counter:
 		return "count==0"

@@ -3,13 +3,14 @@ package verdict
 import (
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/flagstorm/flagstorm/internal/metric"
 )
 
 func specs(exprs ...string) []Spec {
@@ -37,11 +38,11 @@ func TestParseScenarioThresholds(t *testing.T) {
 	want := []Threshold{
 		{Key: "checks", Metric: "checks", Type: Rate, Expr: Expr{Agg{Kind: AggRate}, OpGreater, 0.99}, AbortOnFail: true, DelayAbortEval: 10 * time.Second},
 		{Key: "http_req_duration", Metric: "http_req_duration", Type: Trend, Unit: UnitMilliseconds, Expr: Expr{pct(95), OpLess, 50}},
-		{Key: "http_req_duration{name:get,source:db-fallback}", Metric: "http_req_duration", Tags: Tags{{"name", "get"}, {"source", "db-fallback"}},
+		{Key: "http_req_duration{name:get,source:db-fallback}", Metric: "http_req_duration", Tags: Tags{{Name: "name", Value: "get"}, {Name: "source", Value: "db-fallback"}},
 			Type: Trend, Unit: UnitMilliseconds, Expr: Expr{Agg{Kind: AggAvg}, OpLess, 20}},
-		{Key: "http_req_duration{phase:outage}", Metric: "http_req_duration", Tags: Tags{{"phase", "outage"}},
+		{Key: "http_req_duration{phase:outage}", Metric: "http_req_duration", Tags: Tags{{Name: "phase", Value: "outage"}},
 			Type: Trend, Unit: UnitMilliseconds, Expr: Expr{pct(95), OpLess, 50}},
-		{Key: "http_req_duration{phase:outage}", Index: 1, Metric: "http_req_duration", Tags: Tags{{"phase", "outage"}},
+		{Key: "http_req_duration{phase:outage}", Index: 1, Metric: "http_req_duration", Tags: Tags{{Name: "phase", Value: "outage"}},
 			Type: Trend, Unit: UnitMilliseconds, Expr: Expr{pct(99), OpLess, 100}},
 		{Key: "http_req_failed", Metric: "http_req_failed", Type: Rate, Expr: Expr{Agg{Kind: AggRate}, OpEq, 0}},
 		{Key: "recovery_time", Metric: "recovery_time", Type: Gauge, Unit: UnitSeconds, Expr: Expr{Agg{Kind: AggValue}, OpLess, 5}},
@@ -155,7 +156,7 @@ func TestParseErrors(t *testing.T) {
 		{Key: "http_req_duraton", Index: -1, Msg: `unknown metric "http_req_duraton" (did you mean http_req_duration?)`},
 		{Key: "http_req_failed", Index: 0, Expr: "rate<0.01", Msg: "delayAbortEval 1s has no effect without abortOnFail: true"},
 		{Key: "http_req_waiting{phase:", Index: -1, Msg: "unbalanced braces: '{' without '}'"},
-		{Key: "http_reqs", Index: -1, Msg: `no threshold expressions: write at least one, such as "count==0"`},
+		{Key: "http_reqs", Index: -1, Msg: `no threshold expressions: write at least one, such as "count>0"`},
 		{Key: "nonsense_metric", Index: -1, Msg: `unknown metric "nonsense_metric" (known: checks, data_received, data_sent, dropped_iterations, ` +
 			`http_req_duration, http_req_failed, http_req_service_time, http_req_waiting, http_reqs, iterations, late_iterations, ` +
 			`lost_writes, recovery_time, stale_reads, staleness_seconds, target_ready_time, vus, vus_max)`},
@@ -191,52 +192,45 @@ func TestParseCatalogTags(t *testing.T) {
 	}
 }
 
+// TestDefaultCatalog: the view holds exactly metric's catalog.
 func TestDefaultCatalog(t *testing.T) {
 	cat := DefaultCatalog()
-	for name, m := range cat.Metrics {
-		if msg := checkMetricName(name); msg != "" {
-			t.Errorf("%s: %s", name, msg)
-		}
-		if m.Type < Counter || m.Type > Trend {
-			t.Errorf("%s: type %v", name, m.Type)
-		}
-		if m.Type == Trend && m.Unit == UnitNone {
-			t.Errorf("%s: a trend without a unit", name)
-		}
-		if strings.HasSuffix(name, "_seconds") && m.Unit != UnitSeconds {
-			t.Errorf("%s is named in seconds but measured in %q", name, m.Unit)
-		}
+	want := map[string]Metric{}
+	for _, d := range metric.All() {
+		want[d.Name] = Metric{d.Kind, d.Unit}
+	}
+	if diff := cmp.Diff(want, cat.Metrics); diff != "" {
+		t.Errorf("DefaultCatalog().Metrics (-metric +view):\n%s", diff)
+	}
+	if diff := cmp.Diff(metric.TagNames(), cat.Tags); diff != "" {
+		t.Errorf("DefaultCatalog().Tags (-metric +view):\n%s", diff)
 	}
 	if m := cat.Metrics["http_req_duration"]; m != (Metric{Trend, UnitMilliseconds}) {
 		t.Errorf("http_req_duration = %+v, want a trend in ms", m)
 	}
 	cat.Metrics["custom"] = Metric{Type: Gauge}
-	if _, ok := DefaultCatalog().Metrics["custom"]; ok {
+	cat.Tags[0] = "changed"
+	if c := DefaultCatalog(); c.Tags[0] == "changed" {
+		t.Error("DefaultCatalog shares its tags between calls")
+	} else if _, ok := c.Metrics["custom"]; ok {
 		t.Error("DefaultCatalog shares its map between calls")
 	}
 }
 
-func TestMetricTypeAndUnit(t *testing.T) {
-	for _, mt := range []MetricType{Counter, Gauge, Rate, Trend} {
-		got, err := ParseMetricType(mt.String())
-		if err != nil || got != mt {
-			t.Errorf("ParseMetricType(%q) = %v, %v", mt, got, err)
+// TestAggregationsByKind: every kind has aggregations, and the example of
+// every catalogued metric is one of its kind's.
+func TestAggregationsByKind(t *testing.T) {
+	for _, d := range metric.All() {
+		e, err := ParseExpr(d.Example)
+		if err != nil {
+			t.Errorf("%s: example %q: %v", d.Name, d.Example, err)
+			continue
+		}
+		if !allows(d.Kind, e.Agg) {
+			t.Errorf("%s: example %q is not an aggregation of a %s", d.Name, d.Example, d.Kind)
 		}
 	}
-	if _, err := ParseMetricType("histogram"); err == nil {
-		t.Error("ParseMetricType accepted histogram")
-	}
-	if got := MetricType(0).String(); got != "MetricType(0)" {
-		t.Errorf("MetricType(0) = %q", got)
-	}
-	d := 1500 * time.Microsecond
-	if got := UnitMilliseconds.FromDuration(d); got != 1.5 {
-		t.Errorf("ms: %v", got)
-	}
-	if got := UnitSeconds.FromDuration(d); got != 0.0015 {
-		t.Errorf("s: %v", got)
-	}
-	if got := UnitBytes.FromDuration(d); !math.IsNaN(got) {
-		t.Errorf("bytes from a duration = %v, want NaN", got)
+	if aggsOf(MetricType(0)) != nil {
+		t.Error("an unknown kind has aggregations")
 	}
 }
