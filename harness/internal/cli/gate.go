@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,9 +19,11 @@ import (
 // gateSummary is the gate command's line in `flagstorm help`.
 const gateSummary = "canary gate: judge a canary against its baseline from Prometheus (evaluate), or serve Argo Rollouts and Flagger (serve)"
 
-// runGate is `flagstorm gate evaluate|serve`. Its exit codes are its own
-// (docs/canary-gate.md): 0 go, 1 no-go, 2 inconclusive, 3 could not
-// evaluate, 64 usage (2 means inconclusive here), 130 interrupted.
+// runGate is `flagstorm gate evaluate|serve`. Its exit codes are the
+// binary's one table (cli.go): evaluate exits ExitOK on go, ExitFailed on
+// no-go, ExitInconclusive on inconclusive, ExitInfra when Prometheus could
+// not be queried, ExitUsage on usage errors, ExitInterrupted when
+// interrupted (gateExitCode and runGateEvaluate).
 func runGate(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		w := e.stdout
@@ -31,7 +32,7 @@ func runGate(ctx context.Context, e env, args []string) error {
 		}
 		printGateUsage(w)
 		if len(args) == 0 {
-			return &exitError{code: gate.ExitUsage, err: errReported}
+			return &exitError{code: ExitUsage, err: errReported}
 		}
 		return nil
 	}
@@ -42,22 +43,20 @@ func runGate(ctx context.Context, e env, args []string) error {
 		return runGateServe(ctx, e, args[1:])
 	}
 	printGateUsage(e.stderr)
-	return gateUsageError("unknown subcommand %q: want evaluate or serve", args[0])
+	return usageError("unknown subcommand %q: want evaluate or serve", args[0])
 }
 
-func gateUsageError(format string, a ...any) error {
-	return &exitError{code: gate.ExitUsage, err: fmt.Errorf(format, a...)}
-}
-
-// gateParse is parse with the gate's usage exit code: the shared parser
-// reports usage errors as 2, which means inconclusive here.
-func gateParse(fs *flag.FlagSet, e env, args []string) error {
-	err := parse(fs, e, args)
-	var ee *exitError
-	if errors.As(err, &ee) && ee.code == ExitUsage {
-		return &exitError{code: gate.ExitUsage, err: ee.err}
+// gateExitCode is the exit code of `gate evaluate` for a verdict.
+func gateExitCode(v gate.Verdict) int {
+	switch v {
+	case gate.Go:
+		return ExitOK
+	case gate.NoGo:
+		return ExitFailed
+	case gate.Inconclusive:
+		return ExitInconclusive
 	}
-	return err
+	return ExitInfra // a verdict this binary does not know: not evaluated
 }
 
 func printGateUsage(w io.Writer) {
@@ -71,9 +70,10 @@ rate, over a short and a long window) and prints the verdict.
 serve answers Argo Rollouts (POST /v1/evaluate) and Flagger
 (POST /v1/flagger/{hook}); /healthz, /metrics.
 
-Exit codes of evaluate: 0 go, 1 no-go, 2 inconclusive (too little traffic),
-3 could not evaluate (Prometheus unreachable or a query failed),
-64 invalid usage or configuration, 130 interrupted.
+Exit codes of evaluate, as for every flagstorm command: 0 go, 1 no-go,
+2 invalid usage or configuration, 3 inconclusive (too little traffic),
+4 could not evaluate (Prometheus unreachable or a query failed),
+130 interrupted.
 Flags have environment fallbacks FLAGSTORM_<FLAG> (--prometheus: FLAGSTORM_PROMETHEUS).
 See docs/canary-gate.md.
 `)
@@ -84,9 +84,10 @@ func runGateEvaluate(ctx context.Context, e env, args []string) error {
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: flagstorm gate evaluate --prometheus URL --canary SELECTOR --baseline SELECTOR [flags]
 
-Exit codes: 0 go, 1 no-go, 2 inconclusive, 3 could not evaluate, 64 usage.
+Exit codes: 0 go, 1 no-go, 2 usage, 3 inconclusive, 4 could not evaluate,
+130 interrupted.
 With --dry-run it evaluates and prints the verdict, the exit code it would
-have used and every PromQL query, and exits 0 (64 for usage errors).
+have used and every PromQL query, and exits 0 (2 for usage errors).
 
 Flags (environment fallback FLAGSTORM_<FLAG>):
 `)
@@ -102,11 +103,11 @@ Flags (environment fallback FLAGSTORM_<FLAG>):
 	fs.StringVar(&configPath, "config", "", "gate configuration `file`, YAML or JSON (default: built-in limits, see docs/canary-gate.md)")
 	fs.StringVar(&format, "format", "table", "output: table or json")
 	fs.BoolVar(&dryRun, "dry-run", false, "evaluate and print what the gate would say and the PromQL it runs, but always exit 0")
-	if err := gateParse(fs, e, args); err != nil {
+	if err := parse(fs, e, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return gateUsageError("unexpected arguments %q", fs.Args())
+		return usageError("unexpected arguments %q", fs.Args())
 	}
 	var errs []error
 	if promURL == "" {
@@ -137,11 +138,11 @@ Flags (environment fallback FLAGSTORM_<FLAG>):
 
 	res, evalErr := g.Evaluate(ctx, gate.Request{Canary: csel, Baseline: bsel})
 	if evalErr != nil && ctx.Err() != nil {
-		return evalErr // interrupted: 130
+		return evalErr // interrupted: exitCode answers ExitInterrupted
 	}
-	code := gate.ExitUnevaluated
+	code := ExitInfra // could not evaluate
 	if evalErr == nil {
-		code = res.Verdict.ExitCode()
+		code = gateExitCode(res.Verdict)
 	}
 	if err := printGateResult(e, format, res, evalErr, dryRun, code, gate.Plan(g.Config(), csel, bsel)); err != nil {
 		return err
@@ -151,7 +152,7 @@ Flags (environment fallback FLAGSTORM_<FLAG>):
 		return nil
 	case evalErr != nil:
 		return &exitError{code: code, err: evalErr}
-	case code != gate.ExitGo:
+	case code != ExitOK:
 		return &exitError{code: code, err: errReported}
 	}
 	return nil
@@ -216,11 +217,11 @@ Flags (environment fallback FLAGSTORM_<FLAG>):
 	fs.StringVar(&promURL, "prometheus", "", "Prometheus base `URL` (required)")
 	fs.StringVar(&configPath, "config", "", "gate configuration `file`, YAML or JSON (default: built-in limits)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
-	if err := gateParse(fs, e, args); err != nil {
+	if err := parse(fs, e, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return gateUsageError("unexpected arguments %q", fs.Args())
+		return usageError("unexpected arguments %q", fs.Args())
 	}
 	var errs []error
 	level, err := parseLevel(logLevel)
@@ -275,11 +276,11 @@ func newGate(configPath, promURL string, errs []error) (*gate.Gate, error) {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, gateUsageError("%w", err)
+		return nil, usageError("%w", err)
 	}
 	g, err := gate.New(q, cfg)
 	if err != nil {
-		return nil, gateUsageError("%w", err)
+		return nil, usageError("%w", err)
 	}
 	return g, nil
 }

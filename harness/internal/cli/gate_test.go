@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flagstorm/flagstorm/harness/internal/gate"
 	"github.com/flagstorm/flagstorm/internal/promproc"
 )
 
@@ -25,7 +27,7 @@ func runGateCLI(t *testing.T, env map[string]string, args ...string) (int, strin
 	return code, stdout.String(), stderr.String()
 }
 
-func TestGateUsageErrorsExit64(t *testing.T) {
+func TestGateUsageErrors(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "gate.yaml")
 	if err := os.WriteFile(bad, []byte("errorRate: {max: 2}\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -52,19 +54,135 @@ func TestGateUsageErrorsExit64(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runGateCLI(t, nil, tc.args...)
-			if code != gate.ExitUsage || !strings.Contains(stderr, tc.want) {
-				t.Errorf("exit %d, stderr %q; want %d mentioning %q", code, stderr, gate.ExitUsage, tc.want)
+			if code != ExitUsage || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want %d mentioning %q", code, stderr, ExitUsage, tc.want)
 			}
 		})
 	}
-	if code, stdout, _ := runGateCLI(t, nil, "help"); code != 0 || !strings.Contains(stdout, "64 invalid usage") {
+	if code, stdout, _ := runGateCLI(t, nil, "help"); code != 0 || !strings.Contains(stdout, "2 invalid usage") {
 		t.Errorf("gate help: exit %d %q", code, stdout)
 	}
 }
 
+// fakeProm is a canned Prometheus for the CLI: it answers /api/v1/query in
+// Prometheus's JSON shape with values[side][kind], the side being the
+// canary when the query's selector says track="canary" (a missing kind is
+// an empty vector).
+type fakeProm map[string]map[string]float64
+
+func (p fakeProm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil || r.URL.Path != "/api/v1/query" {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"status":"error","errorType":"bad_data","error":"unexpected request"}`)
+		return
+	}
+	q := r.Form.Get("query")
+	side := "baseline"
+	if strings.Contains(q, `track="canary"`) {
+		side = "canary"
+	}
+	var kind string
+	switch {
+	case strings.HasPrefix(q, "histogram_quantile"):
+		kind = "latency"
+	case strings.Contains(q, `code=~"5.."`):
+		kind = "errors"
+	case strings.Contains(q, "flagserver_http_requests_total"):
+		kind = "requests"
+	case strings.Contains(q, `result=~"error|rejected"`):
+		kind = "cache_failed"
+	case strings.Contains(q, "flagserver_cache_operations_total"):
+		kind = "cache_ops"
+	case strings.Contains(q, `source="db-fallback"`):
+		kind = "fallbacks"
+	default:
+		kind = "reads"
+	}
+	w.Header().Set("Content-Type", "application/json")
+	v, ok := p[side][kind]
+	if !ok {
+		fmt.Fprint(w, `{"status":"success","data":{"resultType":"vector","result":[]}}`)
+		return
+	}
+	fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[%s,"%g"]}]}}`, r.Form.Get("time"), v)
+}
+
+// canned returns a healthy baseline and a canary with the healthy values
+// changed by canary.
+func canned(canary map[string]float64) fakeProm {
+	healthy := func() map[string]float64 {
+		return map[string]float64{"requests": 1000, "errors": 0, "latency": 0.004, "cache_ops": 1200, "cache_failed": 0, "reads": 1000, "fallbacks": 0}
+	}
+	c := healthy()
+	maps.Copy(c, canary)
+	return fakeProm{"canary": c, "baseline": healthy()}
+}
+
+// TestGateExitCodes pins `flagstorm gate evaluate`'s exit code for every
+// outcome to the binary's one table (cli.go): 0 go, 1 no-go, 2 usage,
+// 3 inconclusive, 4 could not evaluate, 130 interrupted.
+func TestGateExitCodes(t *testing.T) {
+	serve := func(h http.Handler) string {
+		s := httptest.NewServer(h)
+		t.Cleanup(s.Close)
+		return s.URL
+	}
+	goURL := serve(canned(nil))
+	noGoURL := serve(canned(map[string]float64{"errors": 30}))                                  // 3 % 5xx: over 1 %
+	quietURL := serve(canned(map[string]float64{"requests": 12, "cache_ops": 12, "reads": 12})) // under minSamples
+	downURL := serve(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {            // shutting down
+		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+	}))
+	closed := httptest.NewServer(http.NotFoundHandler())
+	goneURL := closed.URL
+	closed.Close() // nothing listens there any more: connection refused
+
+	sel := []string{"--canary", `{track="canary"}`, "--baseline", `{track="baseline"}`}
+	evaluate := func(promURL string, extra ...string) []string {
+		return append(append([]string{"gate", "evaluate", "--prometheus", promURL}, sel...), extra...)
+	}
+	for _, tc := range []struct {
+		name        string
+		args        []string
+		interrupted bool // the context is cancelled before the command runs
+		want        int
+		wantOut     string // in stdout or stderr
+	}{
+		{"go", evaluate(goURL), false, ExitOK, "Go"},
+		{"no-go", evaluate(noGoURL), false, ExitFailed, "No-go"},
+		{"no-go json", evaluate(noGoURL, "--format", "json"), false, ExitFailed, `"exitCode": 1`},
+		{"inconclusive", evaluate(quietURL), false, ExitInconclusive, "too little traffic"},
+		{"inconclusive json", evaluate(quietURL, "--format", "json"), false, ExitInconclusive, `"exitCode": 3`},
+		{"inconclusive dry run", evaluate(quietURL, "--dry-run"), false, ExitOK, "would exit 3"},
+		{"prometheus unreachable", evaluate(goneURL), false, ExitInfra, "could not evaluate"},
+		{"prometheus answers 503", evaluate(downURL), false, ExitInfra, "could not evaluate"},
+		{"prometheus unreachable json", evaluate(goneURL, "--format", "json"), false, ExitInfra, `"exitCode": 4`},
+		{"prometheus unreachable dry run", evaluate(goneURL, "--dry-run"), false, ExitOK, "would exit 4"},
+		{"unknown flag", evaluate(goURL, "--canry", "x"), false, ExitUsage, "flag provided but not defined"},
+		{"missing required flag", append([]string{"gate", "evaluate", "--prometheus", goURL}, sel[:2]...), false, ExitUsage, "--baseline: required"},
+		{"usage error in a dry run", evaluate(goURL, "--dry-run", "--format", "xml"), false, ExitUsage, "--format"},
+		{"unknown subcommand", []string{"gate", "judge"}, false, ExitUsage, "unknown subcommand"},
+		{"bare gate", []string{"gate"}, false, ExitUsage, "Usage"},
+		{"interrupted", evaluate(goURL), true, ExitInterrupted, "context canceled"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			if tc.interrupted {
+				cancel()
+			}
+			var stdout, stderr bytes.Buffer
+			code := Main(ctx, tc.args, func(string) string { return "" }, &stdout, &stderr)
+			if code != tc.want || !strings.Contains(stdout.String()+stderr.String(), tc.wantOut) {
+				t.Errorf("exit %d; want %d mentioning %q\nstdout: %s\nstderr: %s", code, tc.want, tc.wantOut, stdout.String(), stderr.String())
+			}
+		})
+	}
+}
+
 // TestGateCLIAgainstRealPrometheus runs `flagstorm gate evaluate` against
-// a real Prometheus that scrapes nothing (inconclusive: no series, exit 2,
-// never go), then against the same Prometheus stopped (exit 3). The flags
+// a real Prometheus that scrapes nothing (inconclusive: no series, exit 3,
+// never go), then against the same Prometheus stopped (exit 4). The flags
 // come from the FLAGSTORM_* environment.
 func TestGateCLIAgainstRealPrometheus(t *testing.T) {
 	if testing.Short() {
@@ -86,8 +204,8 @@ func TestGateCLIAgainstRealPrometheus(t *testing.T) {
 
 	code, stdout, stderr := runGateCLI(t, env, "evaluate")
 	t.Logf("table:\n%s", stdout)
-	if code != gate.ExitInconclusive || !strings.Contains(stdout, "Inconclusive") || !strings.Contains(stdout, "no canary series match") {
-		t.Errorf("exit %d, stdout %q, stderr %q; want 2, inconclusive, no series", code, stdout, stderr)
+	if code != ExitInconclusive || !strings.Contains(stdout, "Inconclusive") || !strings.Contains(stdout, "no canary series match") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 3, inconclusive, no series", code, stdout, stderr)
 	}
 
 	code, stdout, _ = runGateCLI(t, env, "evaluate", "--format", "json")
@@ -101,12 +219,12 @@ func TestGateCLIAgainstRealPrometheus(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
 		t.Fatalf("json output %q: %v", stdout, err)
 	}
-	if code != 2 || doc.Verdict != "inconclusive" || doc.ExitCode != 2 || doc.DryRun || doc.Summary["go"] != false || len(doc.Checks) != 10 {
+	if code != ExitInconclusive || doc.Verdict != "inconclusive" || doc.ExitCode != ExitInconclusive || doc.DryRun || doc.Summary["go"] != false || len(doc.Checks) != 10 {
 		t.Errorf("json: exit %d, %+v", code, doc)
 	}
 
 	code, stdout, _ = runGateCLI(t, env, "evaluate", "--dry-run")
-	if code != 0 || !strings.Contains(stdout, "would exit 2") || !strings.Contains(stdout, "histogram_quantile(0.95") {
+	if code != 0 || !strings.Contains(stdout, "would exit 3") || !strings.Contains(stdout, "histogram_quantile(0.95") {
 		t.Errorf("dry run: exit %d, %q; want 0, the exit code it would use and the queries", code, stdout)
 	}
 
@@ -114,15 +232,15 @@ func TestGateCLIAgainstRealPrometheus(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, stdout, stderr = runGateCLI(t, env, "evaluate")
-	if code != gate.ExitUnevaluated || !strings.Contains(stderr, "could not evaluate") || stdout != "" {
-		t.Errorf("prometheus stopped: exit %d, stdout %q, stderr %q; want 3", code, stdout, stderr)
+	if code != ExitInfra || !strings.Contains(stderr, "could not evaluate") || stdout != "" {
+		t.Errorf("prometheus stopped: exit %d, stdout %q, stderr %q; want 4", code, stdout, stderr)
 	}
 	code, stdout, _ = runGateCLI(t, env, "evaluate", "--format", "json")
-	if code != 3 || !strings.Contains(stdout, `"exitCode": 3`) || !strings.Contains(stdout, `"error": "gate: could not evaluate`) {
+	if code != ExitInfra || !strings.Contains(stdout, `"exitCode": 4`) || !strings.Contains(stdout, `"error": "gate: could not evaluate`) {
 		t.Errorf("prometheus stopped, json: exit %d, %q", code, stdout)
 	}
 	code, stdout, _ = runGateCLI(t, env, "evaluate", "--dry-run")
-	if code != 0 || !strings.Contains(stdout, "would exit 3") || !strings.Contains(stdout, "could not evaluate") {
+	if code != 0 || !strings.Contains(stdout, "would exit 4") || !strings.Contains(stdout, "could not evaluate") {
 		t.Errorf("prometheus stopped, dry run: exit %d, %q", code, stdout)
 	}
 }

@@ -20,8 +20,9 @@ import (
 
 // ErrUnevaluated marks every error that means "could not evaluate":
 // Prometheus unreachable, too slow, or answering a query with an error.
-// It is not a verdict: the CLI exits 3 and the HTTP API answers 503 (or,
-// to Flagger, 424).
+// It is not a verdict: the CLI reports it as "could not evaluate" (its
+// exit code is the command line's business) and the HTTP API answers 503
+// (or, to Flagger, 424).
 var ErrUnevaluated = errors.New("gate: could not evaluate")
 
 // Querier runs an instant PromQL query at a given time and returns the

@@ -48,30 +48,6 @@ func (v *Verdict) UnmarshalText(b []byte) error {
 	return err
 }
 
-// Exit codes of `flagstorm gate evaluate`.
-const (
-	ExitGo           = 0
-	ExitNoGo         = 1
-	ExitInconclusive = 2
-	// ExitUnevaluated: Prometheus could not be queried (unreachable,
-	// timed out, or it answered with an error).
-	ExitUnevaluated = 3
-	// ExitUsage: the command line or the configuration file is wrong
-	// (sysexits' EX_USAGE: 2 already means inconclusive here).
-	ExitUsage = 64
-)
-
-// ExitCode maps a verdict to the exit code of `flagstorm gate evaluate`.
-func (v Verdict) ExitCode() int {
-	switch v {
-	case Go:
-		return ExitGo
-	case NoGo:
-		return ExitNoGo
-	}
-	return ExitInconclusive
-}
-
 // Status is one check's outcome in one window.
 type Status int
 
