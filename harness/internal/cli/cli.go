@@ -1,6 +1,9 @@
 // Package cli is the flagstorm command line: one flag.FlagSet per
-// subcommand, environment fallbacks (FLAGSTORM_*), and the exit codes of
-// ARCHITECTURE §5, decided in one place.
+// subcommand, environment fallbacks (FLAGSTORM_*), usage texts, and the
+// mapping of every command's outcome onto the binary's one exit-code
+// table (package exitcode), decided in one place: exitCode. The work
+// itself is elsewhere: a run in package run, the gate in package gate,
+// the stack in package stack.
 package cli
 
 import (
@@ -13,17 +16,37 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/flagstorm/flagstorm/harness/internal/exitcode"
+	"github.com/flagstorm/flagstorm/harness/internal/run"
 )
 
-// Exit codes (k6 uses 99 for a failed threshold; we keep 1 for shells).
+// Exit codes: the binary's one table (package exitcode), for every
+// command. k6 uses 99 for a failed threshold; we keep 1 for shells.
 const (
-	ExitOK           = 0   // every threshold passed
-	ExitFailed       = 1   // a threshold failed
-	ExitUsage        = 2   // invalid usage or scenario
-	ExitInconclusive = 3   // not enough data to judge
-	ExitInfra        = 4   // a component would not start
-	ExitInterrupted  = 130 // interrupted, after cleanup
+	ExitOK           = exitcode.OK           // every threshold passed; go
+	ExitFailed       = exitcode.Failed       // a threshold failed; no-go
+	ExitUsage        = exitcode.Usage        // invalid usage or input
+	ExitInconclusive = exitcode.Inconclusive // not enough evidence to judge
+	ExitInfra        = exitcode.Infra        // could not evaluate: infrastructure
+	ExitInterrupted  = exitcode.Interrupted  // interrupted, after cleanup
 )
+
+// exitCodesLine is the table in one line, for usage texts.
+const exitCodesLine = "Exit codes: 0 pass (go), 1 threshold failed (no-go), 2 invalid usage or input, 3 inconclusive, 4 could not evaluate (infrastructure), 130 interrupted."
+
+// outcome is the exit of finished runs: their worst verdict, or
+// interrupted when ctx ended.
+func outcome(ctx context.Context, verdicts ...string) error {
+	code := exitcode.Worst(verdicts...)
+	if ctx.Err() != nil {
+		code = ExitInterrupted
+	}
+	if code == ExitOK {
+		return nil
+	}
+	return &exitError{code: code, err: errReported}
+}
 
 // exitError carries an exit code; anything else returned by a command is
 // an infrastructure failure.
@@ -93,6 +116,7 @@ var errReported = errors.New("reported")
 
 func exitCode(ctx context.Context, err error) int {
 	var ee *exitError
+	var invalid *run.InvalidError
 	switch {
 	case err == nil:
 		return ExitOK
@@ -100,8 +124,10 @@ func exitCode(ctx context.Context, err error) int {
 		return ExitOK
 	case errors.As(err, &ee):
 		return ee.code
-	case ctx.Err() != nil:
+	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return ExitInterrupted
+	case errors.As(err, &invalid):
+		return ExitUsage
 	default:
 		return ExitInfra
 	}
@@ -118,7 +144,7 @@ func printUsage(w io.Writer, cmds map[string]command) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-9s %s\n", n, cmds[n].summary)
 	}
-	fmt.Fprintln(w, "\nExit codes: 0 pass, 1 threshold failed, 2 invalid usage or scenario, 3 inconclusive, 4 infrastructure failure, 130 interrupted.")
+	fmt.Fprintln(w, "\n"+exitCodesLine)
 	fmt.Fprintln(w, "Every flag has an environment fallback FLAGSTORM_<FLAG> (e.g. --target-url: FLAGSTORM_TARGET_URL); a flag wins over the environment.")
 }
 

@@ -129,6 +129,25 @@ func TestRunAgainstRealFlagserver(t *testing.T) {
 			t.Errorf("exit %d, want 1: PATCH without the admin token is 401\n%s", code, stdout)
 		}
 	})
+	t.Run("oracle thresholds without an oracle are inconclusive, never passed", func(t *testing.T) {
+		file := scenarioFile(t, `  stale_reads: ["count==0"]
+  lost_writes: ["count==0"]
+  http_reqs: ["count>0"]
+`)
+		code, stdout, stderr := runCLI(t, "run", file, "--target-url", url, "--admin-token", "e2e", "--quiet")
+		if code != ExitInconclusive {
+			t.Fatalf("exit %d, want 3: no oracle ran against --target-url\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+		}
+		for _, want := range []string{
+			"? stale_reads count==0 inconclusive: no oracle ran",
+			"? lost_writes count==0 inconclusive: durability not checked",
+			"✓ http_reqs count>0",
+		} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("summary lacks %q:\n%s", want, stdout)
+			}
+		}
+	})
 	t.Run("no data is inconclusive", func(t *testing.T) {
 		file := scenarioFile(t, `  "http_req_duration{name:get,source:stale}": ["p(95)<50"]
 `)

@@ -2,15 +2,17 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"html/template"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/flagstorm/flagstorm/harness/internal/report"
+	"github.com/flagstorm/flagstorm/harness/internal/run"
 	"github.com/flagstorm/flagstorm/scenarios"
 )
 
@@ -35,7 +37,7 @@ func runSuite(ctx context.Context, e env, args []string) error {
 		return nil
 	})
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "Usage: flagstorm suite [--out DIR] [--only a,b | --quick] [--profile P] [FILE...]\n\nRuns the built-in resilience suite (or the given scenario files) on the local stack\nunder both cache profiles and prints a matrix; exits 1 if hardened fails anything or\nseed fails differently than the scenarios expect.\n\nFlags:")
+		fmt.Fprintln(e.stderr, "Usage: flagstorm suite [--out DIR] [--only a,b | --quick] [--profile P] [FILE...]\n\nRuns the built-in resilience suite (or the given scenario files) on the local stack\nunder both cache profiles and prints a matrix; exits 1 if hardened fails anything or\nseed fails differently than the scenarios expect, 3 if a run was inconclusive, 4 if a\nrun could not start.\n"+exitCodesLine+"\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, e, args); err != nil {
@@ -48,140 +50,108 @@ func runSuite(ctx context.Context, e env, args []string) error {
 		}
 		*only = strings.Join(scenarios.QuickNames, ",")
 	}
-	var specs []*scenarios.Spec
-	if fs.NArg() > 0 {
-		for _, f := range fs.Args() {
-			s, _, err := loadSpec(f)
-			if err != nil {
-				return err
-			}
-			specs = append(specs, s)
-		}
-	} else {
-		all, err := scenarios.Builtin()
-		if err != nil {
-			return &exitError{code: ExitUsage, err: err}
-		}
-		want := map[string]bool{}
-		for _, n := range strings.Split(*only, ",") {
-			if n = strings.TrimSpace(n); n != "" {
-				want[n] = true
-			}
-		}
-		missing := map[string]bool{}
-		for n := range want {
-			missing[n] = true
-		}
-		for _, s := range all {
-			if len(want) == 0 || want[s.Name] {
-				specs = append(specs, s)
-				delete(missing, s.Name)
-			}
-		}
-		if len(missing) > 0 {
-			return usageError("--only names unknown built-in scenario(s) %v (have %s)", keys(missing), strings.Join(scenarios.BuiltinNames(), ", "))
-		}
-	}
-	log := newLogger(e.stderr, o.logLevel)
-	var rows []suiteRow
-	begin := time.Now()
-	for _, spec := range specs {
-		ts, err := thresholdsOf(spec)
-		if err != nil {
-			return &exitError{code: ExitUsage, err: err}
-		}
-		outs, err := runLocal(ctx, env{getenv: e.getenv, stdout: io.Discard, stderr: e.stderr}, spec, ts, o, log)
-		for _, out := range outs {
-			rows = append(rows, suiteRow{Scenario: spec.Name, Description: spec.Description, Out: out})
-			fmt.Fprintf(e.stderr, "%-28s %-9s %s\n", spec.Name, out.Profile, rowVerdict(out))
-		}
-		if err != nil {
-			return err
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	printMatrix(e.stdout, rows)
-	if err := writeIndex(filepath.Join(o.out, "index.html"), rows, time.Since(begin)); err != nil {
+	plans, err := suitePlans(fs.Args(), *only)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "suite report: %s\n", filepath.Join(o.out, "index.html"))
-	if ctx.Err() != nil {
-		return &exitError{code: ExitInterrupted, err: errReported}
-	}
-	for _, r := range rows {
-		if r.Out.Run.ExitCode != ExitOK {
-			return &exitError{code: ExitFailed, err: fmt.Errorf("the suite failed: see the matrix")}
+	opts := o.runOptions(env{getenv: e.getenv, stdout: io.Discard, stderr: e.stderr}, true)
+	var rows []report.SuiteRow
+	begin := time.Now()
+	for _, p := range plans {
+		for _, t := range o.localTargets(p.Spec) {
+			if ctx.Err() != nil {
+				break
+			}
+			row := suiteRun(ctx, p, t, opts)
+			if row.Err != "" && ctx.Err() != nil {
+				break // interrupted: not a row
+			}
+			rows = append(rows, row)
+			fmt.Fprintf(e.stderr, "%-28s %-9s %s\n", p.Spec.Name, row.Target, row.Line())
 		}
+	}
+	if err := report.WriteMatrix(e.stdout, rows); err != nil {
+		return err
+	}
+	index := filepath.Join(o.out, "index.html")
+	if err := writeFile(index, func(w io.Writer) error { return report.WriteIndex(w, rows, time.Since(begin)) }); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "suite report: %s\n", index)
+	verdicts := make([]string, len(rows))
+	for i, r := range rows {
+		verdicts[i] = r.Verdict()
+	}
+	if err := outcome(ctx, verdicts...); err != nil {
+		return err
 	}
 	fmt.Fprintln(e.stdout, "SUITE PASS: hardened passed every threshold; seed failed exactly the expected ones.")
 	return nil
 }
 
-type suiteRow struct {
-	Scenario, Description string
-	Out                   localOutcome
-}
-
-func keys(m map[string]bool) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
+// suiteRun runs one file against one target; a run that could not happen
+// is a row that says why.
+func suiteRun(ctx context.Context, p *run.Plan, t run.Target, opts run.Options) report.SuiteRow {
+	out, err := run.Execute(ctx, p, t, opts)
+	if err != nil {
+		row := report.SuiteRow{Target: t.Name(), Err: err.Error()}
+		row.Run.Scenario, row.Run.Description = p.Spec.Name, p.Spec.Description
+		var invalid *run.InvalidError
+		if errors.As(err, &invalid) {
+			row.Err = "invalid: " + row.Err
+		}
+		return row
 	}
-	return out
+	return report.SuiteRow{Run: out.Report, Target: out.Target, Unexpected: out.Judgement.Unexpected}
 }
 
-func rowVerdict(o localOutcome) string {
-	s := o.Run.Thresholds
-	v := fmt.Sprintf("%-12s %d passed, %d failed, %d no data", strings.ToUpper(o.Run.Verdict), s.Passed, s.Failed, s.NoData)
-	if len(o.Unexpected) > 0 {
-		v += " — " + strings.Join(o.Unexpected, "; ")
+// suitePlans plans the files given, or the built-in scenarios (those
+// named by only, when given).
+func suitePlans(files []string, only string) ([]*run.Plan, error) {
+	var specs []*scenarios.Spec
+	if len(files) > 0 {
+		var plans []*run.Plan
+		for _, f := range files {
+			p, err := run.Load(f)
+			if err != nil {
+				return nil, err
+			}
+			plans = append(plans, p)
+		}
+		return plans, nil
 	}
-	return v
-}
-
-func printMatrix(w io.Writer, rows []suiteRow) {
-	fmt.Fprintln(w, "\nSCENARIO                     PROFILE   VERDICT      THRESHOLDS")
-	for _, r := range rows {
-		fmt.Fprintf(w, "%-28s %-9s %s\n", r.Scenario, r.Out.Profile, rowVerdict(r.Out))
-		for _, res := range r.Out.Run.Thresholds.Results {
-			fmt.Fprintf(w, "    %s\n", res.String())
+	all, err := scenarios.Builtin()
+	if err != nil {
+		return nil, &exitError{code: ExitUsage, err: err}
+	}
+	want := splitList(only)
+	for _, s := range all {
+		if len(want) == 0 || slices.Contains(want, s.Name) {
+			specs = append(specs, s)
 		}
 	}
+	var missing []string
+	for _, n := range want {
+		if !slices.ContainsFunc(specs, func(s *scenarios.Spec) bool { return s.Name == n }) {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, usageError("--only names unknown built-in scenario(s) %v (have %s)", missing, strings.Join(scenarios.BuiltinNames(), ", "))
+	}
+	plans := make([]*run.Plan, 0, len(specs))
+	for _, s := range specs {
+		p, err := run.NewPlan(s)
+		if err != nil {
+			return nil, err
+		}
+		plans = append(plans, p)
+	}
+	return plans, nil
 }
 
-var indexTmpl = template.Must(template.New("index").Funcs(template.FuncMap{
-	"lower": strings.ToLower,
-	"verdictClass": func(v string) string {
-		switch v {
-		case report.VerdictPass:
-			return "pass"
-		case report.VerdictFail:
-			return "fail"
-		}
-		return "other"
-	},
-}).Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>flagstorm suite</title>
-<style>
-body{font:14px/1.4 system-ui,sans-serif;margin:2rem;color:#1d2330;background:#f6f7f9}
-h1{font-size:1.4rem}table{border-collapse:collapse;background:#fff;width:100%}
-th,td{border-bottom:1px solid #e3e6ea;padding:.45rem .6rem;text-align:left;vertical-align:top}
-.pass{color:#11703a;font-weight:600}.fail{color:#b42318;font-weight:600}.other{color:#8a5a00;font-weight:600}
-ul{margin:0;padding-left:1.1rem}small{color:#5b6270}
-</style></head><body>
-<h1>flagstorm resilience suite</h1>
-<p><small>{{len .Rows}} run(s) in {{.Took}}. hardened must pass every threshold; seed must fail exactly the thresholds each scenario expects (the story's settings contradict its own SLO under faults).</small></p>
-<table><tr><th>scenario</th><th>profile</th><th>verdict</th><th>thresholds</th><th>report</th></tr>
-{{range .Rows}}<tr><td><b>{{.Scenario}}</b><br><small>{{.Description}}</small></td><td>{{.Out.Profile}}</td>
-<td class="{{verdictClass .Out.Run.Verdict}}">{{.Out.Run.Verdict}}{{range .Out.Unexpected}}<br><small>{{.}}</small>{{end}}</td>
-<td><ul>{{range .Out.Run.Thresholds.Results}}<li>{{.String}}</li>{{end}}</ul></td>
-<td><a href="{{.Scenario}}/{{.Out.Profile}}/report.html">report</a> · <a href="{{.Scenario}}/{{.Out.Profile}}/summary.json">json</a> · <a href="{{.Scenario}}/{{.Out.Profile}}/junit.xml">junit</a></td></tr>
-{{end}}</table></body></html>
-`))
-
-func writeIndex(path string, rows []suiteRow, took time.Duration) error {
+// writeFile creates path (and its directory) and writes it with write.
+func writeFile(path string, write func(io.Writer) error) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
@@ -189,10 +159,7 @@ func writeIndex(path string, rows []suiteRow, took time.Duration) error {
 	if err != nil {
 		return err
 	}
-	err = indexTmpl.Execute(f, struct {
-		Rows []suiteRow
-		Took time.Duration
-	}{rows, took.Round(time.Second)})
+	err = write(f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -1,8 +1,10 @@
 // Package engine runs one load test: it drives the executors, sends the
-// templated HTTP requests, records every measurement, judges thresholds
-// live (abortOnFail) and at the end, and returns the material for the
-// reports. It knows nothing of scenario files or the stack: the CLI maps
-// those onto a Config.
+// templated HTTP requests, records every measurement into the recorder
+// its caller gives it, judges the abortOnFail thresholds live, watches
+// its own schedule (late iterations, a scheduler-lag probe), and returns
+// the material for the judge and the reports. It knows nothing of
+// scenario files, targets or verdicts: package run maps those onto a
+// Config and judges the run once it is over.
 package engine
 
 import (
@@ -51,11 +53,12 @@ type Config struct {
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Start is the run's time zero, shared with the fault timeline.
-	// Zero: when Run is called.
+	// Zero: the Recorder's start, or when Run is called.
 	Start time.Time
-	// OnStart, when not nil, receives the recorder before the first
-	// iteration, for observers that record metrics of their own.
-	OnStart func(*record.Recorder)
+	// Recorder receives every measurement; the caller creates it (so its
+	// observers and post-run measures write into the same one) and reads
+	// it after Run. nil: Run makes one, returned in the Result.
+	Recorder *record.Recorder
 	// Dropped, when not nil, sees every dropped arrival (open model) by
 	// its scenario, for observers (telemetry).
 	Dropped func(scenario string)
@@ -63,6 +66,7 @@ type Config struct {
 
 // Response is one request's outcome, for observers.
 type Response struct {
+	Scenario string // the k6 scenario whose iteration sent it
 	Template *request.Compiled
 	Drawn    request.Drawn
 	Phase    string
@@ -87,16 +91,19 @@ type Status struct {
 	Dropped  int64
 }
 
-// Result is what a run produced.
+// Result is what a run produced. It holds no verdict: the caller judges
+// the thresholds once every measure is in.
 type Result struct {
 	Start, End time.Time
 	Recorder   *record.Recorder
-	Summary    verdict.Summary
 	// Aborted names the abortOnFail threshold that stopped the run.
 	Aborted *verdict.Result
 	// Interrupted is true when ctx ended the run early.
 	Interrupted bool
 	Stats       []load.Stats
+	// Generator is how well the load generator kept its own schedule,
+	// by phase ("" for time outside every phase).
+	Generator map[string]GeneratorStats
 }
 
 // Run executes cfg. It returns an error only when the run could not
@@ -124,13 +131,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	rec := cfg.Recorder
 	start := cfg.Start
-	if start.IsZero() {
+	switch {
+	case start.IsZero() && rec != nil:
+		start = rec.Start()
+	case start.IsZero():
 		start = cfg.Now()
 	}
-	rec := record.New(start, recordKinds(cfg.Catalog))
-	if cfg.OnStart != nil {
-		cfg.OnStart(rec)
+	if rec == nil {
+		rec = record.New(start)
 	}
 	e := &run{
 		cfg:    cfg,
@@ -150,6 +160,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	var bg sync.WaitGroup
 	stopBG := make(chan struct{})
 	bg.Go(func() { e.watch(runCtx, cancel, runner, res, stopBG) })
+	probe := newLagProbe(e.phaseAt)
+	bg.Go(func() { probe.run(runCtx, stopBG) })
 
 	hooks := load.Hooks{
 		Dropped: func(scenario string, intended time.Time) {
@@ -159,7 +171,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			}
 		},
 		Late: func(scenario string, lag time.Duration) {
-			rec.Add("late_iterations", record.Tags{Scenario: scenario}, 1)
+			phase := e.phaseAt(cfg.Now())
+			rec.Add("late_iterations", record.Tags{Scenario: scenario, Phase: phase}, 1)
+			probe.late(phase, lag)
 		},
 		VUs: func(scenario string, active, allocated int) {
 			rec.Add("vus", record.Tags{Scenario: scenario}, float64(active))
@@ -175,14 +189,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, runErr
 	}
 	res.Interrupted = ctx.Err() != nil
-	res.Summary = verdict.EvaluateAll(cfg.Thresholds, e.stats())
+	res.Generator = probe.stats(rec)
 	return res, nil
-}
-
-// Reevaluate judges the thresholds again, after the caller recorded
-// metrics only known at the end (durability, recovery time).
-func (r *Result) Reevaluate(ts []verdict.Threshold, cat verdict.Catalog) {
-	r.Summary = verdict.EvaluateAll(ts, Stats(r.Recorder, cat, func() time.Time { return r.End }))
 }
 
 type run struct {
@@ -253,7 +261,7 @@ func (e *run) iterate(ctx context.Context, it load.Iteration) {
 		Check:    true,
 	})
 	if e.cfg.Observe != nil {
-		e.cfg.Observe(Response{Template: tpl, Drawn: st.out.Drawn, Phase: phase, Status: status, Source: resp.Source,
+		e.cfg.Observe(Response{Scenario: it.Scenario, Template: tpl, Drawn: st.out.Drawn, Phase: phase, Status: status, Source: resp.Source,
 			Body: resp.Body, Err: err, Intended: it.Intended, Sent: sent, Done: done})
 	}
 }

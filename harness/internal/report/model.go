@@ -4,16 +4,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flagstorm/flagstorm/harness/internal/exitcode"
 	"github.com/flagstorm/flagstorm/harness/internal/verdict"
 )
 
-// Run outcomes, the values of Run.Verdict. They name the CLI's exit
-// codes 0, 1, 3 and 130; an aborted run (Run.Abort) is a Fail.
+// Run outcomes, the values of Run.Verdict. They name the binary's exit
+// codes 0, 1, 3 and 130 (package exitcode); an aborted run (Run.Abort) is
+// a Fail.
 const (
-	VerdictPass         = "pass"
-	VerdictFail         = "fail"
-	VerdictInconclusive = "inconclusive"
-	VerdictInterrupted  = "interrupted"
+	VerdictPass         = exitcode.VerdictPass
+	VerdictFail         = exitcode.VerdictFail
+	VerdictInconclusive = exitcode.VerdictInconclusive
+	VerdictInterrupted  = exitcode.VerdictInterrupted
 )
 
 // Run is everything a report shows about one finished run. The engine

@@ -15,31 +15,17 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/flagstorm/flagstorm/scenarios"
 	"github.com/flagstorm/flagstorm/toxics"
 )
-
-// Action is done to the Redis primary at a phase's start.
-type Action uint8
-
-const (
-	None     Action = iota
-	Failover        // crash the primary, promote the replica, move the proxy
-	Crash           // SIGKILL the primary; cold restart at the phase's end
-	Restart         // kill and start again at once, empty
-	Flush           // FLUSHALL
-)
-
-func (a Action) String() string {
-	return [...]string{"none", "failover", "crash", "restart", "flush"}[a]
-}
 
 // Step is one phase of the timeline.
 type Step struct {
 	Phase      string
 	Start, End time.Duration // offsets from the run's start; End 0: the run's end
 	Fault      *toxics.Fault
-	Action     Action
-	Rejoin     bool // failover: the old primary rejoins as a replica
+	Action     scenarios.Action // done to the Redis primary at the phase's start; 0: none
+	Rejoin     bool             // failover: the old primary rejoins as a replica
 }
 
 // Topology is what the actions act on.
@@ -84,11 +70,11 @@ func Run(ctx context.Context, start time.Time, steps []Step, topo Topology, hook
 	events := make([]Event, len(steps))
 	for i, s := range steps {
 		events[i] = Event{Phase: s.Phase, What: describe(s)}
-		if s.Fault == nil && s.Action == None {
+		if s.Fault == nil && s.Action == 0 {
 			continue
 		}
 		plan = append(plan, timed{s.Start, i, true})
-		if s.End > 0 && (s.Fault != nil || s.Action == Crash) {
+		if s.End > 0 && (s.Fault != nil || s.Action == scenarios.ActionCrash) {
 			plan = append(plan, timed{s.End, i, false})
 		}
 	}
@@ -110,7 +96,7 @@ func Run(ctx context.Context, start time.Time, steps []Step, topo Topology, hook
 			}
 			err = topo.Session.Remove(ctx, a)
 			delete(applied, i)
-		case s.Action == Crash:
+		case s.Action == scenarios.ActionCrash:
 			err = topo.Session.ColdRestart(ctx, topo.Primary)
 		default:
 			return
@@ -165,7 +151,7 @@ func do(ctx context.Context, s Step, topo Topology, ev *Event, applied map[int]t
 		}
 		applied[i] = a
 		return nil
-	case s.Action == Failover:
+	case s.Action == scenarios.ActionFailover:
 		if topo.Primary == nil || topo.Replica == nil {
 			return fmt.Errorf("phase %s: failover needs a Redis primary and replica started by the stack", s.Phase)
 		}
@@ -175,11 +161,11 @@ func do(ctx context.Context, s Step, topo Topology, ev *Event, applied map[int]t
 			return fmt.Errorf("phase %s: failover: %w", s.Phase, err)
 		}
 		return nil
-	case s.Action == Crash:
+	case s.Action == scenarios.ActionCrash:
 		return topo.Session.Crash(ctx, topo.Primary)
-	case s.Action == Restart:
+	case s.Action == scenarios.ActionRestart:
 		return topo.Session.ColdRestart(ctx, topo.Primary)
-	case s.Action == Flush:
+	case s.Action == scenarios.ActionFlush:
 		c := redis.NewClient(&redis.Options{Addr: topo.Primary.Addr(), MaxRetries: -1})
 		defer c.Close()
 		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -193,9 +179,9 @@ func describe(s Step) string {
 	switch {
 	case s.Fault != nil:
 		return s.Fault.String()
-	case s.Action != None:
+	case s.Action != 0:
 		d := "redis primary: " + s.Action.String()
-		if s.Action == Failover && s.Rejoin {
+		if s.Action == scenarios.ActionFailover && s.Rejoin {
 			d += " (old primary rejoins as replica)"
 		}
 		return d

@@ -76,6 +76,10 @@ type Result struct {
 	Observed  float64 // the aggregation, in the metric's unit; 0 when NoData
 	Pass      bool    // the expression held
 	NoData    bool    // the submetric had no samples (or its value was NaN); Pass is then false
+	// Reason says, for NoData, why nothing could be judged when it is
+	// known: the run could not measure the metric (no oracle, no source
+	// header), or the load generator fell behind. "" for plain no samples.
+	Reason string
 }
 
 // Verdict is Pass, Fail or NoData.
@@ -101,6 +105,9 @@ func (r Result) Verdict() Verdict {
 func (r Result) String() string {
 	switch r.Verdict() {
 	case NoData:
+		if r.Reason != "" {
+			return "? " + r.Threshold.String() + " inconclusive: " + r.Reason
+		}
 		return "? " + r.Threshold.String() + " no data"
 	case Pass:
 		return "✓ " + r.Threshold.String() + " observed " + r.Threshold.Format(r.Observed)
@@ -148,10 +155,17 @@ type Summary struct {
 
 // EvaluateAll judges every threshold on s.
 func EvaluateAll(ts []Threshold, s Stats) Summary {
-	sum := Summary{Results: make([]Result, 0, len(ts))}
+	results := make([]Result, 0, len(ts))
 	for _, t := range ts {
-		r := t.Evaluate(s)
-		sum.Results = append(sum.Results, r)
+		results = append(results, t.Evaluate(s))
+	}
+	return Tally(results)
+}
+
+// Tally counts judged results into a Summary.
+func Tally(results []Result) Summary {
+	sum := Summary{Results: results}
+	for _, r := range results {
 		switch r.Verdict() {
 		case Pass:
 			sum.Passed++

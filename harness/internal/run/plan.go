@@ -1,33 +1,60 @@
-package cli
+package run
 
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/flagstorm/flagstorm/harness/internal/engine"
 	"github.com/flagstorm/flagstorm/harness/internal/load"
 	"github.com/flagstorm/flagstorm/harness/internal/request"
+	"github.com/flagstorm/flagstorm/harness/internal/timeline"
 	"github.com/flagstorm/flagstorm/harness/internal/verdict"
 	"github.com/flagstorm/flagstorm/scenarios"
 )
 
-// loadSpec parses a scenario file and checks its thresholds against the
-// grammar, every problem named by file and line. Any error is a usage
-// error (exit 2).
-func loadSpec(path string) (*scenarios.Spec, []verdict.Threshold, error) {
-	spec, err := scenarios.Load(path)
-	if err != nil {
-		return nil, nil, &exitError{code: ExitUsage, err: err}
-	}
-	ts, err := thresholdsOf(spec)
-	if err != nil {
-		return nil, nil, &exitError{code: ExitUsage, err: err}
-	}
-	return spec, ts, nil
+// Plan is a scenario file turned into what the engine and the timeline
+// run: the load plan, the thresholds, the phases and the timeline's
+// steps. It knows nothing of the target; the request mixes are compiled
+// once the target's addresses are known (Mixes).
+type Plan struct {
+	Spec       *scenarios.Spec
+	Thresholds []verdict.Threshold
+	Load       load.Plan
+	// MaxVUs is the most VUs the plan can run at once: the HTTP
+	// connection pool's size.
+	MaxVUs int
+	Phases []engine.Phase
+	Steps  []timeline.Step
 }
 
-func thresholdsOf(spec *scenarios.Spec) ([]verdict.Threshold, error) {
+// NewPlan plans spec. Every error is an *InvalidError naming the file
+// and, where it can, the line.
+func NewPlan(spec *scenarios.Spec) (*Plan, error) {
+	ts, err := Thresholds(spec)
+	if err != nil {
+		return nil, &InvalidError{Err: err}
+	}
+	steps, err := stepsOf(spec)
+	if err != nil {
+		return nil, &InvalidError{Err: err}
+	}
+	p := &Plan{Spec: spec, Thresholds: ts, Steps: steps, Phases: phasesOf(spec)}
+	p.Load, p.MaxVUs = loadOf(spec)
+	return p, nil
+}
+
+// Load parses a scenario file and plans it.
+func Load(path string) (*Plan, error) {
+	spec, err := scenarios.Load(path)
+	if err != nil {
+		return nil, &InvalidError{Err: err}
+	}
+	return NewPlan(spec)
+}
+
+// Thresholds parses the file's thresholds against the grammar and the
+// metric catalog, every problem placed at its line in the file.
+func Thresholds(spec *scenarios.Spec) ([]verdict.Threshold, error) {
 	in := make(map[string][]verdict.Spec, len(spec.Thresholds))
 	for _, t := range spec.Thresholds {
 		for _, e := range t.Exprs {
@@ -38,7 +65,6 @@ func thresholdsOf(spec *scenarios.Spec) ([]verdict.Threshold, error) {
 	if err == nil {
 		return ts, nil
 	}
-	// Place every grammar error in the file.
 	var placed []error
 	for _, e := range unjoin(err) {
 		var ve *verdict.Error
@@ -58,8 +84,9 @@ func unjoin(err error) []error {
 	return []error{err}
 }
 
-// planOf maps the scenario file's load onto the executors.
-func planOf(spec *scenarios.Spec) (load.Plan, int) {
+// loadOf maps the file's load onto the executors, and counts the most
+// VUs they can run at once.
+func loadOf(spec *scenarios.Spec) (load.Plan, int) {
 	var plan load.Plan
 	maxVUs := 0
 	stages := func(in []scenarios.Stage) []load.Stage {
@@ -94,10 +121,11 @@ func planOf(spec *scenarios.Spec) (load.Plan, int) {
 	return plan, maxVUs
 }
 
-// mixesOf compiles the request mix for each scenario against targets
-// (requests spread at random over several).
-// adminToken is added to every request that writes.
-func mixesOf(spec *scenarios.Spec, targets []string, adminToken string) (*request.Mix, map[string]*request.Mix, error) {
+// Mixes compiles the request mix of each k6 scenario against targets
+// (requests spread at random over several). adminToken goes into every
+// request that writes and has no Authorization header of its own.
+func (p *Plan) Mixes(targets []string, adminToken string) (*request.Mix, map[string]*request.Mix, error) {
+	spec := p.Spec
 	pool := func(p scenarios.Pool) []string {
 		out := make([]string, p.Len())
 		for i := range out {
@@ -144,31 +172,71 @@ func mixesOf(spec *scenarios.Spec, targets []string, adminToken string) (*reques
 	return def, mixes, nil
 }
 
+// phasesOf is the timeline as the engine tags measurements by it. The
+// last phase, when open-ended, runs through the graceful stops.
 func phasesOf(spec *scenarios.Spec) []engine.Phase {
 	var ps []engine.Phase
 	for i, p := range spec.Timeline {
 		end := spec.PhaseEnd(i)
 		if i == len(spec.Timeline)-1 && p.For == 0 {
-			end = 0 // through the graceful stops
+			end = 0
 		}
 		ps = append(ps, engine.Phase{Name: p.Name, Start: p.At, End: end})
 	}
 	return ps
 }
 
-// faultsOf lists the timeline's faults and actions, for the error that a
-// scenario needs the stack.
-func faultsOf(spec *scenarios.Spec) []string {
+// stepsOf maps the file's timeline onto the fault timeline's steps.
+func stepsOf(spec *scenarios.Spec) ([]timeline.Step, error) {
+	var steps []timeline.Step
+	for i, p := range spec.Timeline {
+		s := timeline.Step{Phase: p.Name, Start: p.At, End: spec.PhaseEnd(i), Rejoin: p.Rejoin, Action: p.Action}
+		if i == len(spec.Timeline)-1 && p.For == 0 {
+			s.End = 0
+		}
+		if p.Fault != nil {
+			f, err := p.Fault.Fault()
+			if err != nil {
+				return nil, fmt.Errorf("%s: phase %s: %w", spec.File, p.Name, err)
+			}
+			s.Fault = &f
+		}
+		steps = append(steps, s)
+	}
+	return steps, nil
+}
+
+// Disturbances lists the timeline's faults and actions by phase, in
+// words, for errors that a target cannot perform them.
+func (p *Plan) Disturbances() []string {
 	var out []string
-	for _, p := range spec.Timeline {
+	for _, s := range p.Steps {
 		switch {
-		case p.Fault != nil:
-			out = append(out, p.Name)
-		case p.Action != 0:
-			out = append(out, p.Name+" ("+p.Action.String()+")")
+		case s.Fault != nil:
+			out = append(out, s.Phase)
+		case s.Action != 0:
+			out = append(out, s.Phase+" ("+s.Action.String()+")")
 		}
 	}
 	return out
 }
 
-func joinNames(ss []string) string { return strings.Join(ss, ", ") }
+// HasFaults reports whether any phase injects a fault (not an action).
+func (p *Plan) HasFaults() bool {
+	for _, s := range p.Steps {
+		if s.Fault != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// HasActions reports whether any phase performs an action.
+func (p *Plan) HasActions() bool {
+	for _, s := range p.Steps {
+		if s.Action != 0 {
+			return true
+		}
+	}
+	return false
+}

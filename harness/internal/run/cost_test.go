@@ -1,4 +1,4 @@
-package cli
+package run
 
 import (
 	"strings"
@@ -19,7 +19,7 @@ func TestRedisCostPerPhase(t *testing.T) {
 		Scenarios: []scenarios.Scenario{{Name: "default", Executor: scenarios.ConstantVUs, VUs: 1, Duration: 4 * time.Second}},
 		Timeline:  []scenarios.Phase{{Name: "steady", At: 0}, {Name: "outage", At: 2 * time.Second}},
 	}
-	rec := record.New(start, map[string]record.Kind{record.HTTPReqs: record.Counter})
+	rec := record.New(start)
 	for range 100 {
 		rec.Add(record.HTTPReqs, record.Tags{Phase: "steady"}, 1)
 		rec.Add(record.HTTPReqs, record.Tags{Phase: "outage"}, 1)

@@ -1,0 +1,448 @@
+// Package run owns one run of a scenario file against a target, whatever
+// the target: plan (the file → load plan, request mixes, timeline steps),
+// start the target (the seam Target: the local stack's flagserver, a
+// service already running, later a user's command), run (the engine, the
+// fault timeline, the oracle, telemetry and backend cost, all goroutines
+// owned by one group), post-run measures (durability, cold start,
+// recovery time, the generator's own lag), judge (once, after every
+// measure is in, expectations included; checks that could not run are
+// inconclusive), and report (summary, JSON, JUnit, HTML, Pushgateway).
+//
+// The CLI maps flags onto a Plan, Targets and Options, and the Outcome
+// onto an exit code (package exitcode).
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/flagstorm/flagstorm/harness/internal/engine"
+	"github.com/flagstorm/flagstorm/harness/internal/oracle"
+	"github.com/flagstorm/flagstorm/harness/internal/record"
+	"github.com/flagstorm/flagstorm/harness/internal/report"
+	"github.com/flagstorm/flagstorm/harness/internal/telemetry"
+	"github.com/flagstorm/flagstorm/harness/internal/timeline"
+	"github.com/flagstorm/flagstorm/scenarios"
+	"github.com/flagstorm/flagstorm/toxics"
+)
+
+// Options are a run's outputs. The zero value writes nothing.
+type Options struct {
+	// Stdout receives the summary; Stderr the progress and what happens
+	// (stack start, reports written). nil discards.
+	Stdout, Stderr io.Writer
+	// Color colours the summary (a terminal).
+	Color bool
+	// Progress shows a live progress line on Stderr: redrawn on a
+	// terminal (Live), a line every 5 s otherwise.
+	Progress, Live bool
+	// Out is the directory for summary.json, junit.xml and report.html;
+	// "" writes none. With Nest, each run goes to Out/<file>/<target>.
+	Out  string
+	Nest bool
+	// MetricsAddr serves Prometheus /metrics while the run lasts.
+	MetricsAddr string
+	// PushGateway receives the final metrics; "" pushes nothing.
+	PushGateway string
+	Logger      *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
+	if o.Stderr == nil {
+		o.Stderr = io.Discard
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Outcome is one judged run.
+type Outcome struct {
+	Target    string // the target's name (a profile), "" for a running service
+	Report    report.Run
+	Judgement Judgement
+}
+
+// Expecter is a target that a scenario's expect: lists may name (a
+// flagserver profile).
+type Expecter interface {
+	Expected(spec *scenarios.Spec) Expected
+}
+
+// Expected is the scenario's expectations of the profile.
+func (l Local) Expected(spec *scenarios.Spec) Expected {
+	p, err := scenarios.ParseProfile(l.Profile)
+	if err != nil {
+		return nil
+	}
+	return func(key string, index int) bool { return spec.Expected(p, key, index) }
+}
+
+// Execute runs the plan against the target and judges it. It returns an
+// error only when the run could not happen: an *InvalidError for a plan
+// the target cannot carry out, the context's error when interrupted
+// before the load began, anything else for infrastructure. A failed or
+// inconclusive run is an Outcome.
+func Execute(ctx context.Context, p *Plan, t Target, o Options) (*Outcome, error) {
+	o = o.withDefaults()
+	spec := p.Spec
+	log := o.Logger.With("scenario", spec.Name)
+	sys, err := t.Start(ctx, p, o.Stderr, log)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w: %w", ctx.Err(), err)
+		}
+		return nil, err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := sys.Close(cctx); err != nil {
+			log.Warn("target close", "err", err)
+		}
+	}()
+	if p.HasFaults() && sys.Faults == nil {
+		return nil, &InvalidError{Err: fmt.Errorf("%s injects faults (phases %s), and target %q has no Toxiproxy to inject them with", spec.File, strings.Join(p.Disturbances(), ", "), t.Name())}
+	}
+	if p.HasActions() && sys.Primary == nil {
+		return nil, &InvalidError{Err: fmt.Errorf("%s acts on the Redis primary (phases %s), and the harness cannot reach target %q's Redis", spec.File, strings.Join(p.Disturbances(), ", "), t.Name())}
+	}
+	var session *toxics.Session
+	if sys.Faults != nil {
+		session = toxics.NewSession(sys.Faults, log)
+		if err := session.Begin(ctx); err != nil {
+			return nil, fmt.Errorf("reset toxics before the run: %w", err)
+		}
+		defer func() {
+			if err := session.Cleanup(ctx); err != nil {
+				log.Error("fault cleanup", "err", err)
+			}
+		}()
+	}
+	tel := telemetry.New()
+	if o.MetricsAddr != "" {
+		at, stop, err := tel.Serve(ctx, o.MetricsAddr)
+		if err != nil {
+			return nil, &InvalidError{Err: fmt.Errorf("--metrics-addr: %w", err)}
+		}
+		defer stop()
+		fmt.Fprintf(o.Stderr, "metrics on http://%s/metrics\n", at)
+	}
+	r := &execution{plan: p, target: t, sys: sys, session: session, tel: tel, opts: o, log: log}
+	if err := r.drive(ctx); err != nil {
+		return nil, err
+	}
+	return r.finish(ctx)
+}
+
+// execution is one run in progress: what drive measures and finish
+// judges.
+type execution struct {
+	plan    *Plan
+	target  Target
+	sys     *System
+	session *toxics.Session
+	tel     *telemetry.Metrics
+	opts    Options
+	log     *slog.Logger
+
+	rec    *record.Recorder
+	orc    *oracle.Oracle // nil: no oracle
+	res    *engine.Result
+	events []timeline.Event
+	cold   *coldStart
+	cost   *redisCost
+}
+
+// drive runs the load with the timeline, the oracle, the cold start and
+// the backend-cost sampler beside it, and returns when all are done.
+func (r *execution) drive(ctx context.Context) error {
+	spec, sys := r.plan.Spec, r.sys
+	def, mixes, err := r.plan.Mixes(sys.URLs, sys.AdminToken)
+	if err != nil {
+		return &InvalidError{Err: err}
+	}
+	start := time.Now()
+	r.rec = record.New(start)
+	if sys.Oracle {
+		r.orc = oracle.New()
+	}
+	r.tel.Scenarios(spec.Name)
+	names := make([]string, len(r.plan.Phases))
+	for i, ph := range r.plan.Phases {
+		names[i] = ph.Name
+	}
+	if r.orc != nil {
+		r.tel.Checked(spec.Name, names, scenarios.KnownSources())
+	}
+	cfg := engine.Config{
+		Plan: r.plan.Load, Mix: def, Mixes: mixes, Thresholds: r.plan.Thresholds,
+		Phases: r.plan.Phases, RequestTimeout: spec.RequestTimeout, MaxVUs: r.plan.MaxVUs,
+		Start: start, Recorder: r.rec, Logger: r.log,
+		Observe: r.observe,
+		Dropped: func(string) { r.tel.Dropped(spec.Name) },
+	}
+	if r.opts.Progress {
+		cfg.Progress = progressPrinter(r.opts.Stderr, r.opts.Live)
+	}
+	if spec.Target.Start != "" && sys.StartDeferred != nil {
+		r.cold = newColdStart(spec)
+	}
+	side, stopSide := context.WithCancel(ctx)
+	defer stopSide()
+	var g errgroup.Group
+	g.Go(func() error {
+		r.events = timeline.Run(side, start, r.plan.Steps, timeline.Topology{
+			Session: r.session, Primary: sys.Primary, Replica: sys.Replica,
+			Proxy: sys.RedisProxy, ReplicaProxy: sys.ReplicaProxy,
+		}, timeline.Hooks{Changed: r.phaseChanged}, r.log)
+		return nil
+	})
+	if addrs := redisAddrs(sys); len(addrs) > 0 {
+		r.cost = &redisCost{}
+		g.Go(func() error { r.cost.run(side, addrs); return nil })
+	}
+	if r.cold != nil {
+		g.Go(func() error { r.cold.run(side, start, sys.StartDeferred); return nil })
+	}
+	fmt.Fprintf(r.opts.Stderr, "running %s%s for %s\n", spec.Name, describeTarget(r.target, sys), spec.Duration())
+	res, err := engine.Run(ctx, cfg)
+	stopSide()
+	_ = g.Wait()
+	if r.opts.Progress {
+		fmt.Fprintln(r.opts.Stderr)
+	}
+	if err != nil {
+		return err
+	}
+	r.res = res
+	return nil
+}
+
+func describeTarget(t Target, sys *System) string {
+	if t.Name() != "" {
+		return " (" + t.Name() + ")"
+	}
+	return " against " + strings.Join(sys.URLs, ", ")
+}
+
+func redisAddrs(sys *System) []string {
+	var out []string
+	for _, s := range []*toxics.RedisServer{sys.Primary, sys.Replica} {
+		if s != nil {
+			out = append(out, s.Addr())
+		}
+	}
+	return out
+}
+
+// observe sees every response: telemetry, and the oracle's checks.
+func (r *execution) observe(resp engine.Response) {
+	spec := r.plan.Spec.Name
+	r.tel.Request(spec, resp.Phase, resp.Template.Name, resp.Source, resp.Status, resp.Done.Sub(resp.Intended))
+	if r.orc == nil || resp.Err != nil || resp.Status != 200 {
+		return
+	}
+	switch resp.Template.Method {
+	case "PATCH", "PUT", "POST":
+		_ = r.orc.Acknowledge(resp.Body, resp.Done)
+	case "GET":
+		for _, s := range r.orc.Check(resp.Body, resp.Sent) {
+			tags := record.Tags{Scenario: resp.Scenario, Phase: resp.Phase, Source: resp.Source, Name: resp.Template.Name}
+			r.rec.Add("stale_reads", tags, 1)
+			r.rec.Add("staleness_seconds", tags, s.Staleness.Seconds())
+			r.tel.StaleRead(spec, resp.Phase, resp.Source)
+		}
+	}
+}
+
+// phaseChanged follows the timeline: it fires the cold start and keeps
+// the fault gauges.
+func (r *execution) phaseChanged(s timeline.Step, active bool) {
+	if r.cold != nil && active && s.Phase == r.cold.phase {
+		r.cold.fire()
+	}
+	spec := r.plan.Spec.Name
+	if s.Fault != nil {
+		r.tel.Fault(spec, s.Phase, s.Fault.Proxy, s.Fault.Kind.String(), active)
+	} else {
+		r.tel.Fault(spec, s.Phase, r.sys.RedisProxy, s.Action.String(), active)
+	}
+}
+
+// finish takes the post-run measures, judges the run once and reports it.
+func (r *execution) finish(ctx context.Context) (*Outcome, error) {
+	spec, res := r.plan.Spec, r.res
+	ev, notes := r.measure(ctx)
+	var expected Expected
+	if e, ok := r.target.(Expecter); ok {
+		expected = e.Expected(spec)
+	}
+	j := judge(judgeInput{
+		thresholds: r.plan.Thresholds, stats: stats(res), evidence: ev, expected: expected,
+		interrupted: res.Interrupted, aborted: res.Aborted, ran: res.End.Sub(res.Start),
+	})
+	rep := summarize(spec, r.target.Name(), strings.Join(r.sys.URLs, ", "), res, j)
+	for i := range rep.Phases {
+		if i >= len(r.events) {
+			continue
+		}
+		e := r.events[i]
+		rep.Phases[i].Applied, rep.Phases[i].Removed = e.Applied, e.Removed
+		if e.Err != nil {
+			notes = append(notes, fmt.Sprintf("phase %s: %v", e.Phase, e.Err))
+		}
+		if f := e.Failover; f != nil {
+			notes = append(notes, fmt.Sprintf("phase %s: failover %s -> %s, no primary for %s", e.Phase, f.OldPrimary, f.NewPrimary, f.Outage().Round(time.Microsecond)))
+		}
+	}
+	rep.Notes = append(notes, j.Notes...)
+	out := &Outcome{Target: r.target.Name(), Report: rep, Judgement: j}
+	return out, r.report(ctx, out)
+}
+
+// measure takes the measures only known once the load is over and says
+// what the run could not measure.
+func (r *execution) measure(ctx context.Context) (Evidence, []string) {
+	spec, res, sys := r.plan.Spec, r.res, r.sys
+	var notes []string
+	ev := Evidence{Sources: hasSources(r.rec), Starved: starved(res.Generator)}
+	switch {
+	case r.orc == nil:
+		ev.NoOracle = "the harness is not the only writer of this target's data"
+		ev.NoDurability = ev.NoOracle
+	case sys.Truth == nil:
+		ev.NoDurability = sys.NoTruth
+		notes = append(notes, "durability: not checked ("+sys.NoTruth+")")
+	default:
+		lost := r.orc.VerifyDurable(context.WithoutCancel(ctx), sys.Truth)
+		r.rec.Add("lost_writes", record.Tags{}, float64(len(lost)))
+		for _, l := range lost {
+			notes = append(notes, "LOST WRITE "+l.String())
+		}
+		notes = append(notes, fmt.Sprintf("durability: %d acknowledged write(s) checked in the database, %d lost", len(r.orc.Written()), len(lost)))
+	}
+	if r.cold != nil {
+		notes = append(notes, r.cold.record(r.rec, res.Start)...)
+	} else {
+		ev.NoColdStart = "the scenario has no cold start (target.start), so no start was timed"
+	}
+	for _, s := range r.plan.Steps {
+		if s.Fault != nil || s.Action != 0 {
+			ev.Disturbed = append(ev.Disturbed, s.Phase)
+		}
+	}
+	rs, band, why := recoveries(spec, r.rec.Buckets(), res.Start, res.End, r.events)
+	ev.NoRecovery = why
+	if why != "" && len(ev.Disturbed) > 0 {
+		notes = append(notes, "recovery time: not measured ("+why+")")
+	}
+	notes = append(notes, recordRecoveries(r.rec, rs, band)...)
+	if r.cost != nil {
+		notes = append(notes, r.cost.notes(spec, r.rec, res.Start)...)
+	}
+	notes = append(notes, generatorNotes(res.Generator, ev.Starved)...)
+	return ev, notes
+}
+
+// hasSources reports whether any response carried a source header.
+func hasSources(rec *record.Recorder) bool {
+	for _, t := range rec.TagSets(record.HTTPReqs) {
+		if t.Source != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// report prints the summary, writes the files, exports the verdicts and
+// pushes the metrics.
+func (r *execution) report(ctx context.Context, out *Outcome) error {
+	spec, o := r.plan.Spec, r.opts
+	for _, res := range out.Judgement.Summary.Results {
+		r.tel.Verdict(spec.Name, res.Threshold.String(), res.Verdict().String())
+	}
+	r.tel.Run(spec.Name, out.Target, out.Report.Verdict)
+	if err := report.WriteSummary(o.Stdout, out.Report, report.SummaryOptions{Color: o.Color}); err != nil {
+		return err
+	}
+	if o.Out != "" {
+		dir := o.Out
+		if o.Nest {
+			dir = filepath.Join(o.Out, spec.Name, out.Target)
+		}
+		if err := WriteReports(dir, out.Report); err != nil {
+			return err
+		}
+		fmt.Fprintf(o.Stderr, "reports in %s (summary.json, junit.xml, report.html)\n", dir)
+	}
+	if o.PushGateway != "" {
+		job := spec.Name
+		if out.Target != "" {
+			job += "-" + out.Target
+		}
+		if err := r.tel.Push(context.WithoutCancel(ctx), o.PushGateway, job); err != nil {
+			fmt.Fprintf(o.Stderr, "flagstorm: %v\n", err)
+		}
+	}
+	return nil
+}
+
+// WriteReports writes summary.json, junit.xml and report.html into dir,
+// creating it.
+func WriteReports(dir string, run report.Run) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for name, write := range map[string]func(io.Writer, report.Run) error{
+		"summary.json": report.WriteJSON,
+		"junit.xml":    report.WriteJUnit,
+		"report.html":  report.WriteHTML,
+	} {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			return err
+		}
+		err = write(f, run)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// progressPrinter redraws one line on a terminal, and logs a line every
+// five seconds otherwise (CI logs).
+func progressPrinter(w io.Writer, live bool) func(engine.Status) {
+	if live {
+		return func(s engine.Status) { fmt.Fprintf(w, "\r\033[K%s", s) }
+	}
+	var last time.Duration
+	return func(s engine.Status) {
+		if s.Elapsed-last >= 5*time.Second {
+			last = s.Elapsed
+			fmt.Fprintln(w, s)
+		}
+	}
+}
+
+// errInterrupted reports whether err is an interruption.
+func errInterrupted(err error) bool {
+	return errors.Is(err, context.Canceled)
+}
