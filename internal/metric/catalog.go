@@ -44,6 +44,7 @@ type (
 	Trend struct{ d *Desc }
 )
 
+// Desc returns the handle's catalog entry; Name its name.
 func (h Counter) Desc() Desc   { return deref(h.d) }
 func (h Gauge) Desc() Desc     { return deref(h.d) }
 func (h TimeGauge) Desc() Desc { return deref(h.d) }
