@@ -63,9 +63,9 @@ type Query struct {
 	// range.
 	Instant bool
 	// Labels are the labels the dashboard shows from the answer: a
-	// panel's legend ({{phase}}) or a variable's label_values label. The
-	// series must carry them, or the legend is blank and the variable
-	// empty.
+	// panel's legend ({{phase}}), a variable's label_values label, or an
+	// annotation's title, text and tag keys. The series must carry them,
+	// or the legend is blank and the variable empty.
 	Labels []string
 }
 
@@ -126,8 +126,11 @@ type grafanaDashboard struct {
 	} `json:"templating"`
 	Annotations struct {
 		List []struct {
-			Name string `json:"name"`
-			Expr string `json:"expr"`
+			Name        string `json:"name"`
+			Expr        string `json:"expr"`
+			TitleFormat string `json:"titleFormat"`
+			TextFormat  string `json:"textFormat"`
+			TagKeys     string `json:"tagKeys"`
 		} `json:"list"`
 	} `json:"annotations"`
 }
@@ -170,7 +173,13 @@ func dashboardQueries(name string) ([]Query, error) {
 	}
 	for _, a := range d.Annotations.List {
 		if a.Expr != "" {
-			out = append(out, Query{File: name, Kind: Annotation, Name: a.Name, Expr: a.Expr})
+			labels := legendLabels(a.TitleFormat + " " + a.TextFormat)
+			for k := range strings.SplitSeq(a.TagKeys, ",") {
+				if k = strings.TrimSpace(k); k != "" && !slices.Contains(labels, k) {
+					labels = append(labels, k)
+				}
+			}
+			out = append(out, Query{File: name, Kind: Annotation, Name: a.Name, Expr: a.Expr, Labels: labels})
 		}
 	}
 	for _, p := range d.Panels {

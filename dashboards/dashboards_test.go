@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -246,7 +247,7 @@ func TestMetricNames(t *testing.T) {
 }
 
 func TestExpand(t *testing.T) {
-	got := Expand(`rate(m{job=~"$job",i=~"${instance}",s=~"${scenario:regex}"}[$__rate_interval]) / $__range`, "1m")
+	got := Expand(`rate(m{job=~"$job",i=~"${instance}",s=~"${spec:regex}"}[$__rate_interval]) / $__range`, "1m")
 	want := `rate(m{job=~".*",i=~".*",s=~".*"}[1m]) / 1m`
 	if got != want {
 		t.Errorf("Expand = %s, want %s", got, want)
@@ -277,11 +278,40 @@ func TestQueriesCarryTheirLabels(t *testing.T) {
 		if q.Kind == Variable && len(q.Labels) != 1 {
 			t.Errorf("%s: variable labels %v, want its label_values label", q, q.Labels)
 		}
+		if q.Kind == Annotation && len(q.Labels) == 0 {
+			t.Errorf("%s: annotation shows no label (title, text, tag keys)", q)
+		}
 		if len(q.Labels) > 0 {
 			withLabels++
 		}
 	}
 	if withLabels < len(qs)/2 {
 		t.Errorf("only %d of %d queries name labels they show", withLabels, len(qs))
+	}
+}
+
+// TestFlagstormSpecLabel: flagstorm's series name the scenario file with
+// "spec"; a query of flagstorm_* that groups, filters or shows "scenario"
+// (a k6 scenario inside a file, which no series carries) is wrong. The
+// proof cannot see a matcher such as scenario=~".*": it matches the absent
+// label.
+func TestFlagstormSpecLabel(t *testing.T) {
+	qs, err := Queries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	scenario := regexp.MustCompile(`\bscenario\b`)
+	n := 0
+	for _, q := range qs {
+		if !slices.ContainsFunc(MetricNames(q.Expr), func(m string) bool { return strings.HasPrefix(m, "flagstorm_") }) {
+			continue
+		}
+		n++
+		if scenario.MatchString(q.Expr) || slices.Contains(q.Labels, "scenario") {
+			t.Errorf("%s uses the label scenario (%s, shows %v): flagstorm's series call the scenario file spec", q, q.Expr, q.Labels)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no query reads a flagstorm_* series")
 	}
 }

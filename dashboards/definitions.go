@@ -15,7 +15,7 @@ func sel(metric, matchers string) string {
 const (
 	fsMatch = `job=~"$job",instance=~"$instance"`
 	fsJob   = `job=~"$job"`
-	stMatch = `scenario=~"$scenario"`
+	stMatch = `spec=~"$spec"`
 	rate    = "[$__rate_interval]"
 )
 
@@ -165,34 +165,34 @@ func flagstormDashboard() dashboard {
 		Description: "Load-test runs: requests and latency by phase, source and request, failures, stale reads, faults (as annotations and a timeline) and threshold verdicts.",
 		Tags:        []string{"flagstorm"},
 		Variables: []variable{
-			{Name: "scenario", Label: "Scenario", Query: "label_values(flagstorm_http_requests_total, scenario)"},
+			{Name: "spec", Label: "Spec", Query: "label_values(flagstorm_http_requests_total, spec)"},
 		},
 		Annotations: []annotation{{
-			Name: "Faults", Color: "red", TagKeys: "scenario,phase,proxy,type",
-			Expr:  "max by (scenario, phase, proxy, type) (" + st("flagstorm_fault_active") + ")",
-			Title: "{{type}} on {{proxy}}", Text: "phase {{phase}} of {{scenario}}",
+			Name: "Faults", Color: "red", TagKeys: "spec,phase,proxy,type",
+			Expr:  "max by (spec, phase, proxy, type) (" + st("flagstorm_fault_active") + ")",
+			Title: "{{type}} on {{proxy}}", Text: "phase {{phase}} of {{spec}}",
 		}},
 		Panels: []panel{
 			{Type: "row", Title: "Load"},
 			{Title: "Requests per second by phase", Unit: "reqps", Stack: true,
 				Description: "Completed requests per second by timeline phase (flagstorm_http_requests_total). Faults are drawn as red annotations.",
-				Targets:     []target{{Expr: "sum by (scenario, phase) (rate(" + reqs + rate + "))", Legend: "{{scenario}} {{phase}}"}}},
+				Targets:     []target{{Expr: "sum by (spec, phase) (rate(" + reqs + rate + "))", Legend: "{{spec}} {{phase}}"}}},
 			{Title: "Requests per second by status", Unit: "reqps", Stack: true,
 				Description: "By HTTP status; 0 means no response (timeout, refused).",
 				Targets:     []target{{Expr: "sum by (status) (rate(" + reqs + rate + "))", Legend: "{{status}}"}}},
 			{Title: "Failed requests (no response or 5xx)", Unit: "percentunit", Min: f(0),
 				Description: "Share of requests with no response (status 0) or a 5xx, by phase; 0 while every request succeeds.",
-				Targets: []target{{Expr: "(sum by (scenario, phase) (rate(" + sel(reqs, `status=~"0|5.."`) + rate + ")) or sum by (scenario, phase) (rate(" + reqs + rate + ")) * 0)" +
-					" / sum by (scenario, phase) (rate(" + reqs + rate + "))", Legend: "{{scenario}} {{phase}}"}}},
+				Targets: []target{{Expr: "(sum by (spec, phase) (rate(" + sel(reqs, `status=~"0|5.."`) + rate + ")) or sum by (spec, phase) (rate(" + reqs + rate + ")) * 0)" +
+					" / sum by (spec, phase) (rate(" + reqs + rate + "))", Legend: "{{spec}} {{phase}}"}}},
 			{Title: "Requests per second by source", Unit: "reqps", Stack: true,
 				Description: "By X-Flag-Source: redis, db, db-fallback, memory, stale (none: no header, e.g. a failed request).",
 				Targets:     []target{{Expr: "sum by (source) (rate(" + reqs + rate + "))", Legend: "{{source}}"}}},
 
 			{Type: "row", Title: "Latency (from the intended start: no coordinated omission)"},
 			{Title: "p95 latency by phase", Unit: "s",
-				Targets: []target{{Expr: "histogram_quantile(0.95, sum by (scenario, phase, le) (rate(" + buckets + rate + ")))", Legend: "{{scenario}} {{phase}}"}}},
+				Targets: []target{{Expr: "histogram_quantile(0.95, sum by (spec, phase, le) (rate(" + buckets + rate + ")))", Legend: "{{spec}} {{phase}}"}}},
 			{Title: "p99 latency by phase", Unit: "s",
-				Targets: []target{{Expr: "histogram_quantile(0.99, sum by (scenario, phase, le) (rate(" + buckets + rate + ")))", Legend: "{{scenario}} {{phase}}"}}},
+				Targets: []target{{Expr: "histogram_quantile(0.99, sum by (spec, phase, le) (rate(" + buckets + rate + ")))", Legend: "{{spec}} {{phase}}"}}},
 			{Title: "p95 latency by source", Unit: "s",
 				Description: "A db-fallback p95 near the redis one is the database fallback doing its job.",
 				Targets:     []target{{Expr: "histogram_quantile(0.95, sum by (source, le) (rate(" + buckets + rate + ")))", Legend: "{{source}}"}}},
@@ -202,26 +202,26 @@ func flagstormDashboard() dashboard {
 			{Type: "row", Title: "Correctness and faults"},
 			{Title: "Stale reads per second by phase and source", Unit: "ops", W: 12,
 				Description: "Reads that returned a version older than one acknowledged before the read began (flagstorm_stale_reads_total). Runs against the local stack push these at their end.",
-				Targets:     []target{{Expr: "sum by (scenario, phase, source) (rate(" + st("flagstorm_stale_reads_total") + rate + "))", Legend: "{{scenario}} {{phase}} {{source}}"}}},
+				Targets:     []target{{Expr: "sum by (spec, phase, source) (rate(" + st("flagstorm_stale_reads_total") + rate + "))", Legend: "{{spec}} {{phase}} {{source}}"}}},
 			{Title: "Stale reads (run total)", Type: "stat", W: 12, Unit: "short",
-				Description: "Stale reads counted in the run, by scenario and source.",
+				Description: "Stale reads counted in the run, by scenario file (spec) and source.",
 				Thresholds:  []step{{nil, "green"}, {f(1), "red"}},
-				Targets:     []target{{Expr: "sum by (scenario, source) (" + st("flagstorm_stale_reads_total") + ")", Legend: "{{scenario}} {{source}}", Instant: true}}},
+				Targets:     []target{{Expr: "sum by (spec, source) (" + st("flagstorm_stale_reads_total") + ")", Legend: "{{spec}} {{source}}", Instant: true}}},
 			{Title: "Faults active", Type: "state-timeline", W: 24, H: 6,
 				Description: "flagstorm_fault_active: 1 while a timeline fault is applied, by phase, proxy and fault type.",
 				Mappings:    []valueMapping{{"0", "off", "transparent"}, {"1", "active", "red"}},
 				Thresholds:  []step{{nil, "transparent"}, {f(1), "red"}},
-				Targets:     []target{{Expr: "max by (scenario, phase, proxy, type) (" + st("flagstorm_fault_active") + ")", Legend: "{{scenario}} {{phase}}: {{type}} on {{proxy}}"}}},
+				Targets:     []target{{Expr: "max by (spec, phase, proxy, type) (" + st("flagstorm_fault_active") + ")", Legend: "{{spec}} {{phase}}: {{type}} on {{proxy}}"}}},
 
 			{Type: "row", Title: "Verdicts (pushed at the end of a run)"},
 			{Title: "Threshold verdicts", Type: "table", W: 16, H: 10,
 				Description: "flagstorm_threshold_passed: 1 passed, 0 failed, -1 no data (a run with a no-data threshold is inconclusive).",
 				Mappings:    []valueMapping{{"1", "pass", "green"}, {"0", "FAIL", "red"}, {"-1", "no data", "orange"}},
 				Thresholds:  []step{{nil, "orange"}, {f(0), "red"}, {f(1), "green"}},
-				Targets:     []target{{Expr: "max by (scenario, threshold) (" + st("flagstorm_threshold_passed") + ")", Instant: true}}},
+				Targets:     []target{{Expr: "max by (spec, threshold) (" + st("flagstorm_threshold_passed") + ")", Instant: true}}},
 			{Title: "Runs", Type: "table", W: 8, H: 10,
-				Description: "flagstorm_run_info: scenario, profile and overall verdict of each pushed run.",
-				Targets:     []target{{Expr: "max by (scenario, profile, verdict) (" + st("flagstorm_run_info") + ")", Instant: true}}},
+				Description: "flagstorm_run_info: scenario file (spec), profile and overall verdict of each pushed run.",
+				Targets:     []target{{Expr: "max by (spec, profile, verdict) (" + st("flagstorm_run_info") + ")", Instant: true}}},
 		},
 	}
 }

@@ -199,6 +199,13 @@ func TestProof(t *testing.T) {
 		}
 	}
 
+	// flagstorm's series name the scenario file with "spec" (both runs',
+	// live and pushed); none carries "scenario", which in k6 and in our
+	// thresholds is a scenario inside a file.
+	poll(t, 10*time.Second, "flagstorm series labelled spec", func() error {
+		return specLabels(ctx, prom, "dashboards-proof", "dashboards-proof-faults")
+	})
+
 	poll(t, 10*time.Second, "every rule healthy", func() error { return rulesHealthy(ctx, prom.URL()) })
 	firing, err := prom.Query(ctx, `ALERTS{alertname=~"FlagserverErrorBudget.*"}`)
 	if err != nil {
@@ -256,6 +263,38 @@ func checkQueries(ctx context.Context, prom *promproc.Server, qs []Query, names 
 		run("metric "+n, n, true)
 	}
 	return failures, checked
+}
+
+// specLabels checks the label that names a run's scenario file: every
+// flagstorm_* series has "spec", none has "scenario", and flagstorm_run_info
+// has one series for each of the specs.
+func specLabels(ctx context.Context, prom *promproc.Server, specs ...string) error {
+	var errs []error
+	for q, what := range map[string]string{
+		`{__name__=~"flagstorm_.+",spec=""}`:      "without a spec label",
+		`{__name__=~"flagstorm_.+",scenario!=""}`: "with a scenario label",
+	} {
+		v, err := prom.Query(ctx, q)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: %w", q, err))
+		case len(v) > 0:
+			errs = append(errs, fmt.Errorf("%d flagstorm series %s, such as %v", len(v), what, v[0].Labels))
+		}
+	}
+	v, err := prom.Query(ctx, `count by (spec) (flagstorm_run_info)`)
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	var got []string
+	for _, s := range v {
+		got = append(got, s.Labels["spec"])
+	}
+	slices.Sort(got)
+	if want := slices.Sorted(slices.Values(specs)); !slices.Equal(got, want) {
+		errs = append(errs, fmt.Errorf("flagstorm_run_info specs %q, want %q", got, want))
+	}
+	return errors.Join(errs...)
 }
 
 // rulesHealthy checks /api/v1/rules: every rule evaluated, none in error.

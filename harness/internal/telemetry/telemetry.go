@@ -23,7 +23,10 @@ import (
 var Buckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 
 // Metrics are a run's series. Labels are bounded by the scenario file:
-// scenario, phase, request name, X-Flag-Source and status code.
+// spec (the scenario file's name), phase, request name, X-Flag-Source and
+// status code. "spec" is not "scenario": in k6 and in our thresholds a
+// scenario is one executor with its load inside a file, and no series
+// here carries one.
 type Metrics struct {
 	reg      *prometheus.Registry
 	duration *prometheus.HistogramVec
@@ -38,7 +41,7 @@ type Metrics struct {
 	children map[childKey]children
 }
 
-type childKey struct{ scenario, phase, name, source, status string }
+type childKey struct{ spec, phase, name, source, status string }
 
 type children struct {
 	duration prometheus.Observer
@@ -54,31 +57,31 @@ func New() *Metrics {
 			Name:    "flagstorm_http_request_duration_seconds",
 			Help:    "Latency of the harness's requests from their intended start (open model: no coordinated omission).",
 			Buckets: Buckets,
-		}, []string{"scenario", "phase", "name", "source"}),
+		}, []string{"spec", "phase", "name", "source"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flagstorm_http_requests_total",
-			Help: "Requests the harness completed, by scenario, phase, request name, X-Flag-Source and status code (0: no response).",
-		}, []string{"scenario", "phase", "name", "source", "status"}),
+			Help: "Requests the harness completed, by scenario file (spec), phase, request name, X-Flag-Source and status code (0: no response).",
+		}, []string{"spec", "phase", "name", "source", "status"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flagstorm_dropped_iterations_total",
 			Help: "Arrivals the open model could not start because every VU was busy.",
-		}, []string{"scenario"}),
+		}, []string{"spec"}),
 		stale: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flagstorm_stale_reads_total",
 			Help: "Reads that returned a version older than one acknowledged before the read began.",
-		}, []string{"scenario", "phase", "source"}),
+		}, []string{"spec", "phase", "source"}),
 		fault: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "flagstorm_fault_active",
 			Help: "1 while a fault of the timeline is applied.",
-		}, []string{"scenario", "phase", "proxy", "type"}),
+		}, []string{"spec", "phase", "proxy", "type"}),
 		verdict: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "flagstorm_threshold_passed",
 			Help: "Threshold verdicts at the end of the run: 1 passed, 0 failed, -1 no data.",
-		}, []string{"scenario", "threshold"}),
+		}, []string{"spec", "threshold"}),
 		info: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "flagstorm_run_info",
-			Help: "The run: scenario, profile and verdict; always 1.",
-		}, []string{"scenario", "profile", "verdict"}),
+			Help: "The run: scenario file (spec), profile and verdict; always 1.",
+		}, []string{"spec", "profile", "verdict"}),
 		children: make(map[childKey]children),
 	}
 	m.reg.MustRegister(m.duration, m.requests, m.dropped, m.stale, m.fault, m.verdict, m.info,
@@ -89,15 +92,15 @@ func New() *Metrics {
 // Registry is where the metrics live.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// Request records one response.
-func (m *Metrics) Request(scenario, phase, name, source string, status int, d time.Duration) {
-	k := childKey{scenario, phase, name, source, strconv.Itoa(status)}
+// Request records one response of the scenario file spec.
+func (m *Metrics) Request(spec, phase, name, source string, status int, d time.Duration) {
+	k := childKey{spec, phase, name, source, strconv.Itoa(status)}
 	m.mu.Lock()
 	c, ok := m.children[k]
 	if !ok {
 		c = children{
-			duration: m.duration.WithLabelValues(scenario, phase, name, source),
-			requests: m.requests.WithLabelValues(scenario, phase, name, source, k.status),
+			duration: m.duration.WithLabelValues(spec, phase, name, source),
+			requests: m.requests.WithLabelValues(spec, phase, name, source, k.status),
 		}
 		m.children[k] = c
 	}
@@ -106,46 +109,47 @@ func (m *Metrics) Request(scenario, phase, name, source string, status int, d ti
 	c.requests.Inc()
 }
 
-// Scenarios makes the per-scenario counters exist at 0 before anything
-// happens, so that a clean run exports flagstorm_dropped_iterations_total
-// 0 rather than nothing.
-func (m *Metrics) Scenarios(names ...string) {
-	for _, n := range names {
-		m.dropped.WithLabelValues(n)
+// Scenarios makes the per-spec counters of the named scenario files exist
+// at 0 before anything happens, so that a clean run exports
+// flagstorm_dropped_iterations_total 0 rather than nothing.
+func (m *Metrics) Scenarios(specs ...string) {
+	for _, s := range specs {
+		m.dropped.WithLabelValues(s)
 	}
 }
 
-// Checked makes the stale-read counters of a scenario checked by the
-// oracle exist at 0 for each phase and source, so that a run without a
-// stale read exports flagstorm_stale_reads_total 0 rather than nothing:
-// "no stale read" and "not checked" look different on a dashboard.
-func (m *Metrics) Checked(scenario string, phases, sources []string) {
+// Checked makes the stale-read counters of a scenario file (spec) checked
+// by the oracle exist at 0 for each phase and source, so that a run
+// without a stale read exports flagstorm_stale_reads_total 0 rather than
+// nothing: "no stale read" and "not checked" look different on a
+// dashboard.
+func (m *Metrics) Checked(spec string, phases, sources []string) {
 	for _, p := range phases {
 		for _, s := range sources {
-			m.stale.WithLabelValues(scenario, p, s)
+			m.stale.WithLabelValues(spec, p, s)
 		}
 	}
 }
 
 // Dropped counts a dropped arrival.
-func (m *Metrics) Dropped(scenario string) { m.dropped.WithLabelValues(scenario).Inc() }
+func (m *Metrics) Dropped(spec string) { m.dropped.WithLabelValues(spec).Inc() }
 
 // StaleRead counts a stale read.
-func (m *Metrics) StaleRead(scenario, phase, source string) {
-	m.stale.WithLabelValues(scenario, phase, source).Inc()
+func (m *Metrics) StaleRead(spec, phase, source string) {
+	m.stale.WithLabelValues(spec, phase, source).Inc()
 }
 
 // Fault marks a fault applied (active) or removed.
-func (m *Metrics) Fault(scenario, phase, proxy, typ string, active bool) {
+func (m *Metrics) Fault(spec, phase, proxy, typ string, active bool) {
 	v := 0.0
 	if active {
 		v = 1
 	}
-	m.fault.WithLabelValues(scenario, phase, proxy, typ).Set(v)
+	m.fault.WithLabelValues(spec, phase, proxy, typ).Set(v)
 }
 
 // Verdict records a threshold's final verdict: "pass", "fail" or "nodata".
-func (m *Metrics) Verdict(scenario, threshold, verdict string) {
+func (m *Metrics) Verdict(spec, threshold, verdict string) {
 	v := -1.0
 	switch verdict {
 	case "pass":
@@ -153,13 +157,13 @@ func (m *Metrics) Verdict(scenario, threshold, verdict string) {
 	case "fail":
 		v = 0
 	}
-	m.verdict.WithLabelValues(scenario, threshold).Set(v)
+	m.verdict.WithLabelValues(spec, threshold).Set(v)
 }
 
 // Run records the run's identity and overall verdict.
-func (m *Metrics) Run(scenario, profile, verdict string) {
+func (m *Metrics) Run(spec, profile, verdict string) {
 	m.info.Reset()
-	m.info.WithLabelValues(scenario, profile, verdict).Set(1)
+	m.info.WithLabelValues(spec, profile, verdict).Set(1)
 }
 
 // Serve exposes /metrics on addr until ctx ends; it returns the bound
@@ -186,16 +190,18 @@ func (m *Metrics) Serve(ctx context.Context, addr string) (string, func(), error
 	return ln.Addr().String(), stop, nil
 }
 
-// Push sends every metric to a Pushgateway under job "flagstorm" and the
-// scenario as the "run" grouping key (metrics carry "scenario" themselves), replacing that group's previous push.
-func (m *Metrics) Push(ctx context.Context, url, scenario string) error {
+// Push sends every metric to a Pushgateway under job "flagstorm" and run
+// as the "run" grouping key (the caller's name for the run, such as the
+// scenario file's; the metrics carry "spec" themselves), replacing that
+// group's previous push.
+func (m *Metrics) Push(ctx context.Context, url, run string) error {
 	if url == "" {
 		return errors.New("push gateway URL is empty")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	client := &http.Client{Timeout: 10 * time.Second}
-	err := push.New(url, "flagstorm").Client(client).Grouping("run", scenario).Gatherer(m.reg).PushContext(ctx)
+	err := push.New(url, "flagstorm").Client(client).Grouping("run", run).Gatherer(m.reg).PushContext(ctx)
 	if err != nil {
 		return fmt.Errorf("push to %s: %w", url, err)
 	}

@@ -35,6 +35,47 @@ func TestLint(t *testing.T) {
 	}
 }
 
+// TestSpecLabel: every flagstorm_* series names its scenario file with
+// "spec"; none carries "scenario", which in k6 and in our thresholds is a
+// scenario inside a file.
+func TestSpecLabel(t *testing.T) {
+	mfs, err := filled().Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, mf := range mfs {
+		if !strings.HasPrefix(mf.GetName(), "flagstorm_") {
+			continue
+		}
+		seen[mf.GetName()] = true
+		t.Run(mf.GetName(), func(t *testing.T) {
+			for _, m := range mf.GetMetric() {
+				spec := ""
+				for _, l := range m.GetLabel() {
+					switch l.GetName() {
+					case "spec":
+						spec = l.GetValue()
+					case "scenario":
+						t.Errorf("series carries scenario=%q: the scenario file's label is spec", l.GetValue())
+					}
+				}
+				if spec != "redis-outage" {
+					t.Errorf("spec = %q, want %q", spec, "redis-outage")
+				}
+			}
+		})
+	}
+	for _, name := range []string{
+		"flagstorm_http_request_duration_seconds", "flagstorm_http_requests_total", "flagstorm_dropped_iterations_total",
+		"flagstorm_stale_reads_total", "flagstorm_fault_active", "flagstorm_threshold_passed", "flagstorm_run_info",
+	} {
+		if !seen[name] {
+			t.Errorf("%s not gathered", name)
+		}
+	}
+}
+
 func get(t *testing.T, url string) string {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -55,9 +96,9 @@ func TestServe(t *testing.T) {
 	defer stop()
 	body := get(t, "http://"+addr+"/metrics")
 	for _, want := range []string{
-		`flagstorm_http_requests_total{name="get",phase="outage",scenario="redis-outage",source="db-fallback",status="200"} 1`,
-		`flagstorm_fault_active{phase="outage",proxy="redis",scenario="redis-outage",type="blackhole"} 1`,
-		`flagstorm_threshold_passed{scenario="redis-outage",threshold="http_req_duration{phase:outage} p(95)<50"} 1`,
+		`flagstorm_http_requests_total{name="get",phase="outage",source="db-fallback",spec="redis-outage",status="200"} 1`,
+		`flagstorm_fault_active{phase="outage",proxy="redis",spec="redis-outage",type="blackhole"} 1`,
+		`flagstorm_threshold_passed{spec="redis-outage",threshold="http_req_duration{phase:outage} p(95)<50"} 1`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
@@ -98,11 +139,11 @@ func TestPushToRealPushgateway(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if err := filled().Push(t.Context(), url, "redis-outage"); err != nil {
+	if err := filled().Push(t.Context(), url, "redis-outage-hardened"); err != nil {
 		t.Fatal(err)
 	}
 	body := get(t, url+"/metrics")
-	want := fmt.Sprintf(`flagstorm_run_info{instance="",job="flagstorm",profile="hardened",run="redis-outage",scenario="redis-outage",verdict="pass"} 1`)
+	want := fmt.Sprintf(`flagstorm_run_info{instance="",job="flagstorm",profile="hardened",run="redis-outage-hardened",spec="redis-outage",verdict="pass"} 1`)
 	if !strings.Contains(body, want) {
 		t.Errorf("pushgateway lacks %s", want)
 	}
