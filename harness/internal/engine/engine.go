@@ -21,6 +21,7 @@ import (
 	"github.com/flagstorm/flagstorm/harness/internal/record"
 	"github.com/flagstorm/flagstorm/harness/internal/request"
 	"github.com/flagstorm/flagstorm/harness/internal/verdict"
+	"github.com/flagstorm/flagstorm/internal/metric"
 )
 
 // Phase is a named span of the run, used to tag measurements.
@@ -165,19 +166,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	hooks := load.Hooks{
 		Dropped: func(scenario string, intended time.Time) {
-			rec.Add("dropped_iterations", record.Tags{Scenario: scenario, Phase: e.phaseAt(intended)}, 1)
+			rec.Count(metric.DroppedIterations, record.Tags{Scenario: scenario, Phase: e.phaseAt(intended)}, 1)
 			if cfg.Dropped != nil {
 				cfg.Dropped(scenario)
 			}
 		},
 		Late: func(scenario string, lag time.Duration) {
 			phase := e.phaseAt(cfg.Now())
-			rec.Add("late_iterations", record.Tags{Scenario: scenario, Phase: phase}, 1)
+			rec.Count(metric.LateIterations, record.Tags{Scenario: scenario, Phase: phase}, 1)
 			probe.late(phase, lag)
 		},
 		VUs: func(scenario string, active, allocated int) {
-			rec.Add("vus", record.Tags{Scenario: scenario}, float64(active))
-			rec.Add("vus_max", record.Tags{Scenario: scenario}, float64(allocated))
+			rec.Set(metric.VUs, record.Tags{Scenario: scenario}, float64(active))
+			rec.Set(metric.VUsMax, record.Tags{Scenario: scenario}, float64(allocated))
 		},
 	}
 	runErr := runner.Run(runCtx, e.iterate, hooks)
@@ -321,7 +322,7 @@ func (e *run) sampleBusyVUs(progress []load.Stats) {
 	for _, p := range progress {
 		open := p.Executor == load.KindConstantArrivalRate || p.Executor == load.KindRampingArrivalRate
 		if open && p.Status == load.StatusRunning {
-			e.rec.Add("vus", record.Tags{Scenario: p.Scenario}, float64(p.ActiveVUs))
+			e.rec.Set(metric.VUs, record.Tags{Scenario: p.Scenario}, float64(p.ActiveVUs))
 		}
 	}
 }

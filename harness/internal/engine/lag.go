@@ -8,6 +8,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/flagstorm/flagstorm/harness/internal/record"
+	"github.com/flagstorm/flagstorm/internal/metric"
 )
 
 // probeInterval is how often the lag probe asks to be woken.
@@ -99,7 +100,7 @@ func (p *lagProbe) stats(rec *record.Recorder) map[string]GeneratorStats {
 		out[phase] = g
 	}
 	for phase, g := range out {
-		if sum, ok := rec.Summarize(record.Selector{Metric: record.HTTPReqs, Tags: map[string]string{"phase": phase}}); ok {
+		if sum, ok := rec.Summarize(record.Selector{Metric: metric.HTTPReqs.Name(), Tags: map[string]string{"phase": phase}}); ok {
 			g.Iterations = int64(sum.Sum)
 		}
 		out[phase] = g

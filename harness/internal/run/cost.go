@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/flagstorm/flagstorm/harness/internal/record"
+	"github.com/flagstorm/flagstorm/internal/metric"
 	"github.com/flagstorm/flagstorm/scenarios"
 )
 
@@ -101,7 +102,7 @@ func (c *redisCost) notes(spec *scenarios.Spec, rec *record.Recorder, start time
 			}
 			prev = s
 		}
-		reqs, _ := rec.Summarize(record.Selector{Metric: record.HTTPReqs, Tags: map[string]string{"phase": p.Name}})
+		reqs, _ := rec.Summarize(record.Selector{Metric: metric.HTTPReqs.Name(), Tags: map[string]string{"phase": p.Name}})
 		if reqs.Sum == 0 {
 			continue
 		}

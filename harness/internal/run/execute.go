@@ -31,6 +31,7 @@ import (
 	"github.com/flagstorm/flagstorm/harness/internal/report"
 	"github.com/flagstorm/flagstorm/harness/internal/telemetry"
 	"github.com/flagstorm/flagstorm/harness/internal/timeline"
+	"github.com/flagstorm/flagstorm/internal/metric"
 	"github.com/flagstorm/flagstorm/scenarios"
 	"github.com/flagstorm/flagstorm/toxics"
 )
@@ -186,7 +187,7 @@ func (r *execution) drive(ctx context.Context) error {
 		names[i] = ph.Name
 	}
 	if r.orc != nil {
-		r.tel.Checked(spec.Name, names, scenarios.KnownSources())
+		r.tel.Checked(spec.Name, names, metric.Sources())
 	}
 	cfg := engine.Config{
 		Plan: r.plan.Load, Mix: def, Mixes: mixes, Thresholds: r.plan.Thresholds,
@@ -262,8 +263,8 @@ func (r *execution) observe(resp engine.Response) {
 	case "GET":
 		for _, s := range r.orc.Check(resp.Body, resp.Sent) {
 			tags := record.Tags{Scenario: resp.Scenario, Phase: resp.Phase, Source: resp.Source, Name: resp.Template.Name}
-			r.rec.Add("stale_reads", tags, 1)
-			r.rec.Add("staleness_seconds", tags, s.Staleness.Seconds())
+			r.rec.Count(metric.StaleReads, tags, 1)
+			r.rec.Observe(metric.Staleness, tags, s.Staleness)
 			r.tel.StaleRead(spec, resp.Phase, resp.Source)
 		}
 	}
@@ -295,7 +296,7 @@ func (r *execution) finish(ctx context.Context) (*Outcome, error) {
 		thresholds: r.plan.Thresholds, stats: stats(res), evidence: ev, expected: expected,
 		interrupted: res.Interrupted, aborted: res.Aborted, ran: res.End.Sub(res.Start),
 	})
-	rep := summarize(spec, r.target.Name(), strings.Join(r.sys.URLs, ", "), res, j)
+	rep := summarize(spec, r.target.Name(), strings.Join(r.sys.URLs, ", "), res, j, ev)
 	for i := range rep.Phases {
 		if i >= len(r.events) {
 			continue
@@ -329,7 +330,7 @@ func (r *execution) measure(ctx context.Context) (Evidence, []string) {
 		notes = append(notes, "durability: not checked ("+sys.NoTruth+")")
 	default:
 		lost := r.orc.VerifyDurable(context.WithoutCancel(ctx), sys.Truth)
-		r.rec.Add("lost_writes", record.Tags{}, float64(len(lost)))
+		r.rec.Count(metric.LostWrites, record.Tags{}, float64(len(lost)))
 		for _, l := range lost {
 			notes = append(notes, "LOST WRITE "+l.String())
 		}
@@ -360,7 +361,7 @@ func (r *execution) measure(ctx context.Context) (Evidence, []string) {
 
 // hasSources reports whether any response carried a source header.
 func hasSources(rec *record.Recorder) bool {
-	for _, t := range rec.TagSets(record.HTTPReqs) {
+	for _, t := range rec.TagSets(metric.HTTPReqs.Name()) {
 		if t.Source != "" {
 			return true
 		}

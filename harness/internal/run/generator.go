@@ -27,12 +27,17 @@ const (
 )
 
 // Starvation is why a phase's load generator fell behind its schedule,
-// and by how much at worst: the most its own lag can have added to a
-// request's measured latency.
+// and the most its own lag can have added to a request's measured
+// latency: LagHops wake-ups (start, write, read, the response's end) each
+// as late as the worst the phase saw.
 type Starvation struct {
 	Why   string
 	Bound time.Duration
 }
+
+// LagHops is how many of the generator's own wake-ups a request's
+// measured latency can include.
+const LagHops = 4
 
 // starved lists the phases whose generator fell behind, with why.
 func starved(gen map[string]engine.GeneratorStats) map[string]Starvation {
@@ -47,7 +52,7 @@ func starved(gen map[string]engine.GeneratorStats) map[string]Starvation {
 		default:
 			continue
 		}
-		out[phase] = Starvation{Why: why, Bound: max(g.LagMax, g.LateMax)}
+		out[phase] = Starvation{Why: why, Bound: LagHops * max(g.LagMax, g.LateMax)}
 	}
 	if len(out) == 0 {
 		return nil
@@ -66,7 +71,7 @@ func generatorNotes(gen map[string]engine.GeneratorStats, bad map[string]Starvat
 	var notes []string
 	for _, p := range phases {
 		if s, ok := bad[p]; ok {
-			notes = append(notes, fmt.Sprintf("load generator: fell behind in phase %s: %s (worst lag %s); a latency threshold that fails there by less than that is inconclusive", p, s.Why, s.Bound.Round(100*time.Microsecond)))
+			notes = append(notes, fmt.Sprintf("load generator: fell behind in phase %s: %s; a latency threshold that fails there by less than %s (%d wake-ups at its worst lag) is inconclusive", p, s.Why, s.Bound.Round(100*time.Microsecond), LagHops))
 		}
 	}
 	if len(notes) > 0 || len(gen) == 0 {

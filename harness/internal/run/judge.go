@@ -72,6 +72,12 @@ func (ev Evidence) missing(t verdict.Threshold) string {
 	return ""
 }
 
+// measured reports whether the run measured the metric at all: a report
+// lists no value (not even a counter's 0) for one it did not.
+func (ev Evidence) measured(name string) bool {
+	return ev.missing(verdict.Threshold{Metric: name}) == ""
+}
+
 // latencyMetrics are the metrics a starved load generator inflates.
 var latencyMetrics = []string{"http_req_duration", "http_req_waiting", "http_req_service_time"}
 
@@ -112,7 +118,7 @@ func (ev Evidence) starvedBy(t verdict.Threshold, observed float64) string {
 		return ""
 	}
 	s := ev.Starved[worst]
-	return fmt.Sprintf("the load generator fell behind in phase %s (%s); its lag, up to %s, can account for the excess over the limit", worst, s.Why, bound.Round(100*time.Microsecond))
+	return fmt.Sprintf("the load generator fell behind in phase %s (%s); its lag can add up to %s to a request, which accounts for the excess over the limit", worst, s.Why, bound.Round(100*time.Microsecond))
 }
 
 // Expected says whether the target is expected to fail threshold key's

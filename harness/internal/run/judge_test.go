@@ -100,7 +100,7 @@ func TestJudge(t *testing.T) {
 		{name: "a starved phase turns a failure its lag can explain inconclusive", stats: slowOutage,
 			ev:      Evidence{Sources: true, Disturbed: []string{"outage"}, Starved: map[string]Starvation{"outage": {Why: "517 of 9000 iterations started late", Bound: time.Second}}},
 			verdict: exitcode.VerdictInconclusive,
-			reasons: []string{"the load generator fell behind in phase outage (517 of 9000 iterations started late); its lag, up to 1s, can account for the excess over the limit"}},
+			reasons: []string{"the load generator fell behind in phase outage (517 of 9000 iterations started late); its lag can add up to 1s to a request, which accounts for the excess over the limit"}},
 		{name: "a starved phase leaves a failure its lag cannot explain failed", stats: slowOutage,
 			ev:      Evidence{Sources: true, Disturbed: []string{"outage"}, Starved: map[string]Starvation{"outage": {Why: "late", Bound: 40 * time.Millisecond}}},
 			verdict: exitcode.VerdictFail},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/flagstorm/flagstorm/harness/internal/record"
 	"github.com/flagstorm/flagstorm/harness/internal/timeline"
+	"github.com/flagstorm/flagstorm/internal/metric"
 	"github.com/flagstorm/flagstorm/scenarios"
 )
 
@@ -84,7 +85,7 @@ func (c *coldStart) record(rec *record.Recorder, start time.Time) []string {
 		slowest = max(slowest, d)
 		parts[i] = fmt.Sprintf("flagserver[%d] %.1f ms", i, float64(d)/float64(time.Millisecond))
 	}
-	rec.Add("target_ready_time", record.Tags{Phase: c.phase}, float64(slowest)/float64(time.Millisecond))
+	rec.SetDuration(metric.TargetReadyTime, record.Tags{Phase: c.phase}, slowest)
 	notes = append(notes, fmt.Sprintf("cold start: flagservers started %.3f s into the run (phase %s), process start to ready: %s",
 		c.startedAt.Sub(start).Seconds(), c.phase, strings.Join(parts, ", ")))
 	if c.err != nil {
@@ -180,7 +181,7 @@ func recordRecoveries(rec *record.Recorder, rs []Recovery, band steadyBand) []st
 		} else {
 			notes = append(notes, fmt.Sprintf("recovery after %s: not back within the steady band (p95 ≤ %.1f ms) before the run ended (%.1f s)", r.Phase, band.p95/1000, r.Time.Seconds()))
 		}
-		rec.Add("recovery_time", record.Tags{Phase: r.Phase}, r.Time.Seconds())
+		rec.SetDuration(metric.RecoveryTime, record.Tags{Phase: r.Phase}, r.Time)
 	}
 	return notes
 }

@@ -8,11 +8,12 @@ import (
 	"github.com/flagstorm/flagstorm/harness/internal/record"
 	"github.com/flagstorm/flagstorm/harness/internal/report"
 	"github.com/flagstorm/flagstorm/harness/internal/verdict"
+	"github.com/flagstorm/flagstorm/internal/metric"
 	"github.com/flagstorm/flagstorm/scenarios"
 )
 
 // summarize turns a finished, judged run into the reports' model.
-func summarize(spec *scenarios.Spec, target, urls string, res *engine.Result, j Judgement) report.Run {
+func summarize(spec *scenarios.Spec, target, urls string, res *engine.Result, j Judgement, ev Evidence) report.Run {
 	run := report.Run{
 		Scenario:    spec.Name,
 		Description: spec.Description,
@@ -44,7 +45,7 @@ func summarize(spec *scenarios.Spec, target, urls string, res *engine.Result, j 
 			P99: time.Duration(b.Quantile(99)) * time.Microsecond,
 		})
 	}
-	run.Metrics = metricsOf(res, spec, j.Summary)
+	run.Metrics = metricsOf(res, spec, j.Summary, ev)
 	return run
 }
 
@@ -58,7 +59,7 @@ var aggsOf = map[verdict.MetricType][]verdict.Agg{
 
 // metricsOf lists every recorded metric, whole, and the submetrics that
 // thresholds judge or that split the run by phase and source.
-func metricsOf(res *engine.Result, spec *scenarios.Spec, sum verdict.Summary) []report.Metric {
+func metricsOf(res *engine.Result, spec *scenarios.Spec, sum verdict.Summary, ev Evidence) []report.Metric {
 	cat := verdict.DefaultCatalog()
 	type sel struct {
 		name string
@@ -67,6 +68,9 @@ func metricsOf(res *engine.Result, spec *scenarios.Spec, sum verdict.Summary) []
 	seen := map[string]bool{}
 	var sels []sel
 	add := func(name string, tags verdict.Tags) {
+		if !ev.measured(name) {
+			return
+		}
 		if k := name + tags.String(); !seen[k] {
 			seen[k] = true
 			sels = append(sels, sel{name, tags})
@@ -84,10 +88,10 @@ func metricsOf(res *engine.Result, spec *scenarios.Spec, sum verdict.Summary) []
 		add(r.Threshold.Metric, r.Threshold.Tags)
 	}
 	for _, p := range spec.Timeline {
-		add(record.HTTPReqDuration, verdict.Tags{{Name: "phase", Value: p.Name}})
+		add(metric.HTTPReqDuration.Name(), verdict.Tags{{Name: "phase", Value: p.Name}})
 	}
-	for _, src := range scenarios.KnownSources() {
-		add(record.HTTPReqDuration, verdict.Tags{{Name: "source", Value: src}})
+	for _, src := range metric.Sources() {
+		add(metric.HTTPReqDuration.Name(), verdict.Tags{{Name: "source", Value: src}})
 	}
 	st := stats(res)
 	var out []report.Metric
