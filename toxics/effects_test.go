@@ -59,7 +59,7 @@ func (r *faultRig) remove(t *testing.T, a Applied) {
 // may hold connections the fault broke, so give it a few tries.
 func (r *faultRig) recovers(t *testing.T) {
 	t.Helper()
-	eventually(t, 3*time.Second, "PING through the proxy after the fault", func() error {
+	testenv.Poll(t, 3*time.Second, "PING through the proxy after the fault", func() error {
 		return r.client.Ping(t.Context()).Err()
 	})
 }

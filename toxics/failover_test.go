@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/flagstorm/flagstorm/internal/testenv"
 )
 
 // writeLoad runs INCR and GET through a client without pause until
@@ -115,7 +117,7 @@ func TestFailoverUnderLoad(t *testing.T) {
 
 	load := startWriteLoad(client)
 	defer load.stop()
-	eventually(t, 10*time.Second, "writes before the failover", func() error {
+	testenv.Poll(t, 10*time.Second, "writes before the failover", func() error {
 		if n := load.acked(); n < 100 {
 			return fmt.Errorf("%d acknowledged", n)
 		}
@@ -126,7 +128,7 @@ func TestFailoverUnderLoad(t *testing.T) {
 		t.Fatalf("Failover: %v", err)
 	}
 	atSwitch := load.acked()
-	eventually(t, 10*time.Second, "writes after the failover", func() error {
+	testenv.Poll(t, 10*time.Second, "writes after the failover", func() error {
 		if n := load.acked(); n < atSwitch+100 {
 			return fmt.Errorf("%d acknowledged since the switch", n-atSwitch)
 		}

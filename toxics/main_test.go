@@ -77,23 +77,6 @@ func newClient(t testing.TB, opt redis.Options) *redis.Client {
 	return c
 }
 
-// eventually polls cond every 10 ms until it returns nil or timeout
-// passes, then fails the test with cond's last error.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v: %v", what, timeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // proxyNamed returns the named proxy from the controller's list.
 func proxyNamed(t testing.TB, c Controller, name string) ProxyInfo {
 	t.Helper()

@@ -3,6 +3,7 @@ package benchkit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flagstorm/flagstorm/internal/testenv"
 )
 
 func TestRunGenerator(t *testing.T) {
@@ -72,18 +75,17 @@ func TestRunGenerator(t *testing.T) {
 			t.Fatal(rerr)
 		}
 		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-		deadline := time.Now().Add(5 * time.Second)
-		for syscall.Kill(pid, 0) == nil {
+		testenv.Poll(t, 5*time.Second, fmt.Sprintf("the shell's child %d dies with its group", pid), func() error {
+			if syscall.Kill(pid, 0) != nil {
+				return nil
+			}
 			// A killed child of the shell lingers as a zombie until init
 			// reaps it; its state says so.
 			if st, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); strings.Contains(string(st), ") Z ") {
-				break
+				return nil
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the shell's child %d survived its group's kill", pid)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return errors.New("it is still running")
+		})
 	})
 	t.Run("no such program", func(t *testing.T) {
 		_, err := RunGenerator(t.Context(), filepath.Join(t.TempDir(), "missing"), nil, nil, time.Minute, 0)

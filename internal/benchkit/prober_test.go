@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flagstorm/flagstorm/internal/freeport"
+	"github.com/flagstorm/flagstorm/internal/testenv"
 )
 
 func TestProberReady(t *testing.T) {
@@ -93,18 +94,14 @@ func TestServe(t *testing.T) {
 	pr := NewProber()
 	defer pr.Close()
 	ready := pr.Ready("http://" + addr + "/readyz")
-	deadline := time.Now().Add(10 * time.Second)
-	for ready(t.Context()) != nil {
+	testenv.Poll(t, 10*time.Second, "the server is ready", func() error {
 		select {
 		case err := <-served:
 			t.Fatalf("Serve returned before it was ready: %v", err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("not ready after 10 s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return ready(t.Context())
+	})
 	cancel()
 	if err := <-served; err != nil {
 		t.Errorf("Serve after cancel = %v, want a clean shutdown", err)

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/flagstorm/flagstorm/internal/testenv"
 )
 
 // send renders template tpl against target and sends it with c.
@@ -114,7 +116,12 @@ func TestClientPoolsConnectionsPerConcurrentRequest(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, func() bool { return inside.Load() >= 5 })
+	testenv.Poll(t, 10*time.Second, "5 requests inside the server", func() error {
+		if n := inside.Load(); n < 5 {
+			return fmt.Errorf("%d inside", n)
+		}
+		return nil
+	})
 	close(release)
 	wg.Wait()
 	close(errs)
@@ -322,15 +329,15 @@ func TestClientChecksIdleConnectionsBeforeReuse(t *testing.T) {
 	defer c.CloseIdleConnections()
 	for i := range 3 {
 		// Wait until the server's close has reached us, as after a pause.
-		waitFor(t, func() bool {
+		testenv.Poll(t, 10*time.Second, "the server's close reaches the idle connection", func() error {
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			for _, cn := range c.idle[strings.TrimPrefix(url, "http://")] {
 				if cn.alive() {
-					return false
+					return errors.New("an idle connection is alive")
 				}
 			}
-			return true
+			return nil
 		})
 		if _, err := send(t, t.Context(), c, url, Template{Method: "PATCH", Path: "/", Body: "{}"}); err != nil {
 			t.Fatalf("PATCH %d: %v", i, err)
@@ -425,17 +432,5 @@ func TestClientHTTPS(t *testing.T) {
 	}
 	if resp.Status != 200 || resp.Source != "db" || string(resp.Body) != "/a?environment=prod" {
 		t.Fatalf("status %d source %q body %q", resp.Status, resp.Source, resp.Body)
-	}
-}
-
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }

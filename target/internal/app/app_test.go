@@ -133,15 +133,14 @@ func must(t *testing.T, r reply, status int, source string) {
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, timeout)
+// servedFrom is a testenv.Poll condition: a read of key answers 200, from
+// source unless source is "".
+func servedFrom(t *testing.T, srv *Server, key, source string) func() error {
+	return func() error {
+		if r := getFlag(t, srv, key); r.status != http.StatusOK || (source != "" && r.source != source) {
+			return fmt.Errorf("GET %s: %d from %q", key, r.status, r.source)
 		}
-		time.Sleep(20 * time.Millisecond)
+		return nil
 	}
 }
 
@@ -221,9 +220,7 @@ func TestSeedProfileAcceptanceCriteria(t *testing.T) {
 		redis.Kill(t)
 		must(t, getFlag(t, srv, "flag-002"), 200, "db-fallback")
 		redis.Restart(t)
-		eventually(t, 10*time.Second, "reads served from Redis again", func() bool {
-			return getFlag(t, srv, "flag-002").source == "redis"
-		})
+		testenv.Poll(t, 10*time.Second, "reads served from Redis again", servedFrom(t, srv, "flag-002", "redis"))
 		if srv.Profile().Redis.DialTimeout != 2*time.Second {
 			t.Errorf("seed connect timeout %v, want 2s", srv.Profile().Redis.DialTimeout)
 		}
@@ -276,13 +273,13 @@ func TestStartsWithoutRedisAndReconnects(t *testing.T) {
 				t.Errorf("readyz with Redis down: %d %s; want 200 reporting the cache down", ready.status, ready.body)
 			}
 			removeFault()
-			eventually(t, 15*time.Second, "readyz reports the cache up", func() bool {
-				return strings.Contains(string(do(t, "GET", srv.URL()+"/readyz", "").body), `"cache":"up"`)
+			testenv.Poll(t, 15*time.Second, "readyz reports the cache up", func() error {
+				if body := do(t, "GET", srv.URL()+"/readyz", "").body; !strings.Contains(string(body), `"cache":"up"`) {
+					return fmt.Errorf("readyz: %s", body)
+				}
+				return nil
 			})
-			eventually(t, 15*time.Second, "a read served from Redis", func() bool {
-				r := getFlag(t, srv, "flag-005")
-				return r.status == 200 && r.source == "redis"
-			})
+			testenv.Poll(t, 15*time.Second, "a read served from Redis", servedFrom(t, srv, "flag-005", "redis"))
 		})
 	}
 }
@@ -390,14 +387,17 @@ func TestPatchDuringRedisOutage(t *testing.T) {
 			proxy.Enable(t)
 
 			if profile == "seed" {
-				eventually(t, 10*time.Second, "Redis answers again", func() bool { return getFlag(t, srv, "flag-007").source == "redis" })
+				testenv.Poll(t, 10*time.Second, "Redis answers again", servedFrom(t, srv, "flag-007", "redis"))
 				if got := getFlag(t, srv, "flag-007").flag(t); got.Version != old.flag(t).Version {
 					t.Errorf("seed profile after the outage: version %d; expected the lost DEL to leave version %d in Redis", got.Version, old.flag(t).Version)
 				}
 				return
 			}
-			eventually(t, 10*time.Second, "the pending invalidation is delivered", func() bool {
-				return metric(t, srv, "flagserver_invalidations_pending") == 0
+			testenv.Poll(t, 10*time.Second, "the pending invalidation is delivered", func() error {
+				if n := metric(t, srv, "flagserver_invalidations_pending"); n != 0 {
+					return fmt.Errorf("%v pending", n)
+				}
+				return nil
 			})
 			for range 5 {
 				if got := getFlag(t, srv, "flag-007").flag(t); got.Version != updated.Version {
@@ -466,8 +466,11 @@ func TestConcurrentReadersAndWritersLoseNoUpdate(t *testing.T) {
 		t.Fatalf("%d of %d writes succeeded within the attempt budget", successes, writers*perWriter)
 	}
 	// Read the truth after the in-process cache's fresh time.
-	eventually(t, 5*time.Second, "final version", func() bool {
-		return getFlag(t, srv, "flag-008").flag(t).Version == start+int64(successes)
+	testenv.Poll(t, 5*time.Second, "final version", func() error {
+		if v := getFlag(t, srv, "flag-008").flag(t).Version; v != start+int64(successes) {
+			return fmt.Errorf("version %d, want %d", v, start+int64(successes))
+		}
+		return nil
 	})
 }
 

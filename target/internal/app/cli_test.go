@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/flagstorm/flagstorm/internal/testenv"
 )
 
 func env(kv ...string) func(string) string {
@@ -89,13 +92,12 @@ func TestCLIServeRunsAnywhereAndStopsCleanly(t *testing.T) {
 	go func() {
 		done <- Main(ctx, nil, env("SQLITE_PATH", filepath.Join(dir, "f.db"), "LISTEN_ADDR", "127.0.0.1:0", "SEED_FLAGS", "5"), &bytes.Buffer{}, stderr)
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(stderr.String(), "flagserver listening") {
-		if time.Now().After(deadline) {
-			t.Fatalf("server did not start: %s", stderr.String())
+	testenv.Poll(t, 20*time.Second, "server starts", func() error {
+		if logs := stderr.String(); !strings.Contains(logs, "flagserver listening") {
+			return fmt.Errorf("logs: %s", logs)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	cancel()
 	select {
 	case code := <-done:

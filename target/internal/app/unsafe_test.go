@@ -153,7 +153,7 @@ func TestUnsafeNoDBFallbackAnswers503(t *testing.T) {
 		}
 	}
 	proxy.Enable(t)
-	eventually(t, 10*time.Second, "reads answer again once Redis is back", func() bool { return getFlag(t, srv, "flag-001").status == 200 })
+	testenv.Poll(t, 10*time.Second, "reads answer again once Redis is back", servedFrom(t, srv, "flag-001", ""))
 }
 
 func TestUnsafeNaiveInvalidationLosesTheDEL(t *testing.T) {
@@ -167,7 +167,7 @@ func TestUnsafeNaiveInvalidationLosesTheDEL(t *testing.T) {
 	proxy.Disable(t)
 	must(t, patch(t, srv, "flag-007", `{"description": "changed during the outage"}`), 200, "")
 	proxy.Enable(t)
-	eventually(t, 10*time.Second, "Redis answers again", func() bool { return getFlag(t, srv, "flag-007").source == "redis" })
+	testenv.Poll(t, 10*time.Second, "Redis answers again", servedFrom(t, srv, "flag-007", "redis"))
 	if got := getFlag(t, srv, "flag-007").flag(t); got.Version != old.flag(t).Version {
 		t.Errorf("after the outage: version %d; the naive invalidation should have lost the DEL and left version %d in Redis (hardened without the switch serves the new one: TestPatchDuringRedisOutage)",
 			got.Version, old.flag(t).Version)
@@ -201,7 +201,7 @@ func TestUnsafeNoRedisTimeoutHangs(t *testing.T) {
 		t.Errorf("a read with Redis blackholed answered within 1 s (err %v); without timeouts it should hang (hardened alone answers in tens of ms: TestEveryGETAnswersUnderRedisFaults)", err)
 	}
 	remove()
-	eventually(t, 10*time.Second, "reads answer once the blackhole ends", func() bool { return getFlag(t, srv, "flag-003").status == 200 })
+	testenv.Poll(t, 10*time.Second, "reads answer once the blackhole ends", servedFrom(t, srv, "flag-003", ""))
 }
 
 func TestUnsafeBlockingColdStartWaitsForRedis(t *testing.T) {

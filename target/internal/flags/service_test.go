@@ -12,6 +12,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/flagstorm/flagstorm/internal/testenv"
 )
 
 // These are narrow unit tests of the service's read and invalidation logic
@@ -99,6 +101,14 @@ func (s *fakeStore) readCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.reads
+}
+
+// read is a testenv.Poll condition: the store has been read.
+func (s *fakeStore) read() error {
+	if s.readCount() == 0 {
+		return errors.New("no store read yet")
+	}
+	return nil
 }
 
 type fakeCache struct {
@@ -291,13 +301,7 @@ func TestReadRacingUpdateDoesNotCacheOldValue(t *testing.T) {
 		done <- r
 	}()
 	// Wait until the read is inside the store (holding version 1).
-	deadline := time.Now().Add(5 * time.Second)
-	for st.readCount() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("read never reached the store")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Poll(t, 5*time.Second, "the read reaches the store", st.read)
 	st.mu.Lock()
 	st.gate = nil
 	st.mu.Unlock()
@@ -411,10 +415,7 @@ func TestSingleflightCoalescesStoreReads(t *testing.T) {
 			}
 		})
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for st.readCount() == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Poll(t, 5*time.Second, "a read reaches the store", st.read)
 	close(gate)
 	wg.Wait()
 	if n := st.readCount(); n >= 20 {

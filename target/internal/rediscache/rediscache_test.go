@@ -2,6 +2,7 @@ package rediscache
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -22,17 +23,6 @@ func newCache(t *testing.T, cfg Config) *Cache {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
-}
-
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, timeout)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func TestGetSetDelete(t *testing.T) {
@@ -116,9 +106,11 @@ func TestBreakerOpensAndRecovers(t *testing.T) {
 		t.Errorf("State = %q, want circuit-open", s)
 	}
 	remove()
-	eventually(t, 5*time.Second, "breaker closes after Redis recovers", func() bool {
-		_, err := c.Get(ctx, "k")
-		return errors.Is(err, flags.ErrCacheMiss)
+	testenv.Poll(t, 5*time.Second, "breaker closes after Redis recovers", func() error {
+		if _, err := c.Get(ctx, "k"); !errors.Is(err, flags.ErrCacheMiss) {
+			return fmt.Errorf("Get: %v, want ErrCacheMiss", err)
+		}
+		return nil
 	})
 }
 
@@ -138,7 +130,12 @@ func TestConnectGivesUpAndHealthCheckReconnects(t *testing.T) {
 		t.Errorf("State = %q, want down", s)
 	}
 	p.Enable(t)
-	eventually(t, 5*time.Second, "health check sees Redis up", func() bool { return c.State() == "up" })
+	testenv.Poll(t, 5*time.Second, "health check sees Redis up", func() error {
+		if s := c.State(); s != "up" {
+			return fmt.Errorf("State = %q", s)
+		}
+		return nil
+	})
 }
 
 func TestConfigErrors(t *testing.T) {
