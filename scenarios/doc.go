@@ -95,10 +95,12 @@
 //
 // # Thresholds
 //
-// A key is a metric of [KnownMetrics] with an optional selector of
-// [KnownTags]; a selector must match something the file defines: a phase
-// of the timeline, a request name, a scenario, a method a request uses,
-// a status, or a source of [KnownSources]. The expressions stay raw
+// A key is a metric of the catalog (package internal/metric: the one
+// list of metrics, their kinds, units and tags, and the key grammar) with
+// an optional selector of its tags; a selector must match something the
+// file defines: a phase of the timeline, a request name, a scenario, a
+// method a request uses, a status, or a source (metric.Sources). The
+// expressions stay raw
 // text: the harness parses them with its verdict grammar and reports
 // problems with [Spec.ThresholdError], which places them in the file.
 package scenarios

@@ -303,9 +303,6 @@ func TestKnownLists(t *testing.T) {
 	if got := example("nonsense"); got != "p(95)<50" {
 		t.Errorf("example for an unknown metric = %q", got)
 	}
-	if diff := cmp.Diff(metric.Sources(), KnownSources()); diff != "" {
-		t.Errorf("KnownSources (-metric +scenarios):\n%s", diff)
-	}
 	if got := truncate("ééé", 3); got != "é..." {
 		t.Errorf("truncate cut a rune: %q", got)
 	}

@@ -6,12 +6,6 @@ import (
 	"github.com/flagstorm/flagstorm/internal/metric"
 )
 
-// KnownSources returns the values of the source tag (metric.Sources).
-//
-// Deprecated: it forwards to metric.Sources for the harness's callers
-// until they call that directly.
-func KnownSources() []string { return metric.Sources() }
-
 // canonicalKey writes a parsed key as the harness prints it,
 // "http_req_duration{name:get,phase:outage}".
 func canonicalKey(name string, tags metric.Tags) string { return name + tags.String() }
