@@ -30,6 +30,10 @@ import (
 // run after it ends.
 const window = "1m"
 
+// promPoll is how often the proof re-asks Prometheus for what it waits
+// for: a scrape or a rule evaluation comes every second at best.
+const promPoll = 200 * time.Millisecond
+
 // TestProof is the acceptance check of every dashboard and rule against
 // reality. It builds flagserver and flagstorm, starts a real
 // redis-server, a fresh PostgreSQL database, flagserver, a Pushgateway and
@@ -70,7 +74,7 @@ func TestProof(t *testing.T) {
 	}
 	began := time.Now()
 	ctx := t.Context()
-	bin := buildBinaries(t)
+	flagserverBin, flagstormBin := testenv.BuildFlagserver(t), testenv.BuildFlagstorm(t)
 	t.Logf("built flagserver and flagstorm in %s", time.Since(began).Round(time.Millisecond))
 
 	redis := testenv.Redis(t)
@@ -79,7 +83,7 @@ func TestProof(t *testing.T) {
 	startProcess(t, "flagserver", []string{
 		"LISTEN_ADDR=" + fsAddr, "DATABASE_URL=" + testenv.PostgresURL(t), "REDIS_URL=" + redis.URL(),
 		"CACHE_PROFILE=hardened", "ADMIN_TOKEN=" + token, "SEED_FLAGS=20", "LOG_LEVEL=warn",
-	}, filepath.Join(bin, "flagserver"), "serve")
+	}, flagserverBin, "serve")
 	waitHTTP(t, "http://"+fsAddr+"/readyz")
 	pgwAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	startProcess(t, "pushgateway", nil, "prometheus-pushgateway", "--web.listen-address="+pgwAddr, "--persistence.file=")
@@ -114,7 +118,7 @@ func TestProof(t *testing.T) {
 	})
 	// Load starts once Prometheus scrapes (its first scrape comes ~6 s
 	// after start), so that every phase is scraped.
-	poll(t, 30*time.Second, "flagserver scraped", func() error {
+	testenv.PollEvery(t, promPoll, 30*time.Second, "flagserver scraped", func() error {
 		v, err := prom.Query(ctx, `up{job="flagserver"}`)
 		if err != nil || len(v) != 1 || v[0].Value != 1 {
 			return fmt.Errorf("up{job=\"flagserver\"} = %v (%v)", v, err)
@@ -124,10 +128,10 @@ func TestProof(t *testing.T) {
 	t.Logf("Prometheus scraping %s after start", time.Since(began).Round(time.Millisecond))
 
 	pgwURL := "http://" + pgwAddr
-	live := startProcess(t, "flagstorm-live", nil, filepath.Join(bin, "flagstorm"), "run", filepath.Join("testdata", "proof-live.yaml"),
+	live := startProcess(t, "flagstorm-live", nil, flagstormBin, "run", filepath.Join("testdata", "proof-live.yaml"),
 		"--target-url", "http://"+fsAddr, "--admin-token", token, "--metrics-addr", stormAddr, "--push-gateway", pgwURL, "--quiet")
-	faulted := startProcess(t, "flagstorm-faults", nil, filepath.Join(bin, "flagstorm"), "run", filepath.Join("testdata", "proof-faults.yaml"),
-		"--flagserver-bin", filepath.Join(bin, "flagserver"), "--database-url", testenv.PostgresURL(t), "--push-gateway", pgwURL, "--quiet")
+	faulted := startProcess(t, "flagstorm-faults", nil, flagstormBin, "run", filepath.Join("testdata", "proof-faults.yaml"),
+		"--flagserver-bin", flagserverBin, "--database-url", testenv.PostgresURL(t), "--push-gateway", pgwURL, "--quiet")
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := prom.WaitScraped(wctx); err != nil {
@@ -183,30 +187,24 @@ func TestProof(t *testing.T) {
 
 	// The pushed series and the rules' outputs arrive within a scrape and
 	// an evaluation; poll until every check passes or the deadline comes.
-	var last []string
 	checked := 0
-	err = pollUntil(ctx, 30*time.Second, func() error {
-		last, checked = checkQueries(ctx, prom, qs, names)
-		if len(last) > 0 {
-			return fmt.Errorf("%d of %d checks fail", len(last), checked)
+	testenv.PollEvery(t, promPoll, 30*time.Second, "every query check passes", func() error {
+		var failed []string
+		failed, checked = checkQueries(ctx, prom, qs, names)
+		if len(failed) > 0 {
+			return fmt.Errorf("%d of %d checks fail:\n%s", len(failed), checked, strings.Join(failed, "\n"))
 		}
 		return nil
 	})
-	if err != nil {
-		t.Errorf("after 30 s: %v:", err)
-		for _, f := range last {
-			t.Error(f)
-		}
-	}
 
 	// flagstorm's series name the scenario file with "spec" (both runs',
 	// live and pushed); none carries "scenario", which in k6 and in our
 	// thresholds is a scenario inside a file.
-	poll(t, 10*time.Second, "flagstorm series labelled spec", func() error {
+	testenv.PollEvery(t, promPoll, 10*time.Second, "flagstorm series labelled spec", func() error {
 		return specLabels(ctx, prom, "dashboards-proof", "dashboards-proof-faults")
 	})
 
-	poll(t, 10*time.Second, "every rule healthy", func() error { return rulesHealthy(ctx, prom.URL()) })
+	testenv.PollEvery(t, promPoll, 10*time.Second, "every rule healthy", func() error { return rulesHealthy(ctx, prom.URL()) })
 	firing, err := prom.Query(ctx, `ALERTS{alertname=~"FlagserverErrorBudget.*"}`)
 	if err != nil {
 		t.Fatal(err)
@@ -375,19 +373,6 @@ func addNames(t *testing.T, names map[string]bool, url, prefix string) {
 	}
 }
 
-// buildBinaries builds flagserver and flagstorm from this module into a
-// temporary directory.
-func buildBinaries(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", dir+string(filepath.Separator), "./target/cmd/flagserver", "./harness/cmd/flagstorm")
-	cmd.Dir = ".."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return dir
-}
-
 // process is a child process with its output in a file. t.Cleanup
 // interrupts it (SIGINT to its process group: flagstorm then removes its
 // faults and stops its stack), and kills the group if it is still there
@@ -461,7 +446,7 @@ func (p *process) output() string {
 // waitHTTP polls url until it answers 200.
 func waitHTTP(t *testing.T, url string) {
 	t.Helper()
-	poll(t, 30*time.Second, url, func() error {
+	testenv.Poll(t, 30*time.Second, url, func() error {
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
 		if err != nil {
 			return err
@@ -476,32 +461,4 @@ func waitHTTP(t *testing.T, url string) {
 		}
 		return nil
 	})
-}
-
-// poll calls check until it returns nil; at the deadline the test fails
-// with check's last error.
-func poll(t *testing.T, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	if err := pollUntil(t.Context(), timeout, check); err != nil {
-		t.Fatalf("%s: not after %s: %v", what, timeout, err)
-	}
-}
-
-// pollUntil calls check every 200 ms until it returns nil, and returns
-// its last error if timeout passes first.
-func pollUntil(ctx context.Context, timeout time.Duration, check func() error) error {
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := check()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %w)", ctx.Err(), err)
-		case <-tick.C:
-		}
-	}
 }

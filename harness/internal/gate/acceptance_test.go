@@ -48,7 +48,7 @@ func TestGateAgainstRealPrometheus(t *testing.T) {
 	}
 	start := time.Now()
 	ctx := t.Context()
-	bin := buildFlagserver(t)
+	bin := testenv.BuildFlagserver(t)
 	redis := testenv.Redis(t)
 	baseProxy := testenv.NewProxy(t, "redis-baseline", redis.Addr())
 	canaryProxy := testenv.NewProxy(t, "redis-canary", redis.Addr())
@@ -117,9 +117,12 @@ func TestGateAgainstRealPrometheus(t *testing.T) {
 			get(t, client, fs.url()+fmt.Sprintf("/api/config/flags/flag-%03d?environment=production", i))
 		}
 	}
-	pollUntil(t, 20*time.Second, "Prometheus sees the 10 requests of each side", func() (bool, string) {
+	testenv.PollEvery(t, 100*time.Millisecond, 20*time.Second, "Prometheus sees the 10 requests of each side", func() error {
 		v, err := prom.Query(ctx, `sum by (track) (flagserver_http_requests_total{route=~"[A-Z]+ /api/.+"}) >= 10`)
-		return err == nil && len(v) == 2, fmt.Sprint(v, err)
+		if err == nil && len(v) != 2 {
+			err = fmt.Errorf("%d sides: %v", len(v), v)
+		}
+		return err
 	})
 	res, err := g.Evaluate(ctx, req)
 	if err != nil {
@@ -266,42 +269,25 @@ func logResult(t *testing.T, what string, r *Result) {
 // never fails the test at once.
 func pollResult(t *testing.T, g *Gate, req Request, timeout time.Duration, want string, ok func(*Result) bool, never Verdict) *Result {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		res, err := g.Evaluate(t.Context(), req)
+	var res *Result
+	testenv.PollEvery(t, time.Second, timeout, "verdict "+want, func() error {
+		var err error
+		res, err = g.Evaluate(t.Context(), req)
 		if err != nil {
 			t.Fatalf("Evaluate: %v", err)
 		}
 		if ok(res) {
-			return res
+			return nil
 		}
 		if res.Verdict == never {
 			logResult(t, "unexpected", res)
 			t.Fatalf("verdict %v while waiting for %s: %s", res.Verdict, want, res.Reason)
 		}
-		if time.Now().After(deadline) {
-			logResult(t, "last", res)
-			t.Fatalf("no %s within %v; last %v: %s", want, timeout, res.Verdict, res.Reason)
-		}
-		<-tick.C
-	}
-}
-
-func pollUntil(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, last := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v (last: %s)", what, timeout, last)
-		}
-		time.Sleep(100 * time.Millisecond) // polling interval, not synchronization
-	}
+		var b bytes.Buffer
+		_ = res.WriteTable(&b)
+		return fmt.Errorf("last %v: %s\n%s", res.Verdict, res.Reason, b.String())
+	})
+	return res
 }
 
 func get(t *testing.T, c *http.Client, url string) {
@@ -400,40 +386,6 @@ type flagserver struct {
 }
 
 func (f *flagserver) url() string { return "http://" + f.addr }
-
-var build struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// buildFlagserver builds target/cmd/flagserver once per test binary.
-func buildFlagserver(t *testing.T) string {
-	t.Helper()
-	build.once.Do(func() {
-		out, err := exec.Command("go", "env", "GOMOD").Output()
-		if err != nil {
-			build.err = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "flagstorm-gate-test-*")
-		if err != nil {
-			build.err = err
-			return
-		}
-		build.path = filepath.Join(dir, "flagserver")
-		cmd := exec.Command("go", "build", "-o", build.path, "./target/cmd/flagserver")
-		cmd.Dir = filepath.Dir(strings.TrimSpace(string(out)))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			build.err = fmt.Errorf("go build flagserver: %w\n%s", err, out)
-		}
-	})
-	if build.err != nil {
-		t.Fatal(build.err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(filepath.Dir(build.path)) })
-	return build.path
-}
 
 // startFlagserver runs flagserver (hardened, no in-process cache, so every
 // read asks Redis) on a free loopback port, waits until /readyz answers,

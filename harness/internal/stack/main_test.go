@@ -10,11 +10,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,68 +21,15 @@ import (
 	"github.com/flagstorm/flagstorm/internal/testenv"
 )
 
-func TestMain(m *testing.M) {
-	testenv.Main(m)
-	if bins.dir != "" {
-		_ = os.RemoveAll(bins.dir)
-	}
-}
-
-// bins holds the flagserver and flagstorm binaries, built once.
-var bins struct {
-	once sync.Once
-	dir  string
-	err  error
-}
-
-// binaries builds flagserver and flagstorm into a temporary directory on
-// first use and returns their paths.
-func binaries(t testing.TB) (flagserver, flagstorm string) {
-	t.Helper()
-	bins.once.Do(func() {
-		bins.dir, bins.err = os.MkdirTemp("", "flagstorm-stack-test-bin-*")
-		if bins.err != nil {
-			return
-		}
-		root, err := moduleRoot()
-		if err != nil {
-			bins.err = err
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", bins.dir+string(filepath.Separator),
-			"./target/cmd/flagserver", "./harness/cmd/flagstorm")
-		cmd.Dir = root
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			bins.err = fmt.Errorf("go build: %w\n%s", err, out)
-		}
-	})
-	if bins.err != nil {
-		t.Fatalf("build the binaries: %v", bins.err)
-	}
-	return filepath.Join(bins.dir, "flagserver"), filepath.Join(bins.dir, "flagstorm")
-}
-
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", errors.New("not inside the module")
-	}
-	return filepath.Dir(mod), nil
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // startStack starts a stack with the test's flagserver, a fresh database
 // unless cfg says otherwise, and a Close in t.Cleanup (a second Close by
 // the test is fine).
 func startStack(t *testing.T, cfg Config) *Stack {
 	t.Helper()
-	flagserver, _ := binaries(t)
 	if cfg.FlagserverBin == "" {
-		cfg.FlagserverBin = flagserver
+		cfg.FlagserverBin = testenv.BuildFlagserver(t)
 	}
 	if cfg.DatabaseURL == "" && cfg.Database == DatabaseAuto && cfg.External == nil {
 		cfg.DatabaseURL = testenv.PostgresURL(t)
@@ -118,21 +64,14 @@ func getFlag(t *testing.T, base string) (int, string) {
 	return res.StatusCode, res.Header.Get("X-Flag-Source")
 }
 
-// poll calls cond until it reports done or timeout passes.
-func poll(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last error
-	for {
-		done, err := cond()
-		if done {
-			return
+// servedFrom is a testenv.Poll condition: a read of flag-001 from the
+// flagserver at base answers 200 from one of sources.
+func servedFrom(t *testing.T, base string, sources ...string) func() error {
+	return func() error {
+		if status, source := getFlag(t, base); status != http.StatusOK || !slices.Contains(sources, source) {
+			return fmt.Errorf("GET flag-001: %d from %q", status, source)
 		}
-		last = err
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %v (last: %v)", what, timeout, last)
-		}
-		time.Sleep(pollInterval)
+		return nil
 	}
 }
 

@@ -36,7 +36,7 @@ type stackProc struct {
 
 func runFlagstorm(t *testing.T, env []string, args ...string) *stackProc {
 	t.Helper()
-	_, flagstorm := binaries(t)
+	flagstorm := testenv.BuildFlagstorm(t)
 	cmd := exec.Command(flagstorm, append([]string{"stack"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
@@ -112,7 +112,7 @@ func (p *stackProc) wait(t *testing.T, timeout time.Duration) int {
 // every port free.
 func TestCommandSignals(t *testing.T) {
 	t.Parallel()
-	flagserver, _ := binaries(t)
+	flagserver := testenv.BuildFlagserver(t)
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			t.Parallel()
@@ -188,7 +188,7 @@ func TestCommandText(t *testing.T) {
 // names the component and the fix, and nothing left running.
 func TestCommandFailures(t *testing.T) {
 	t.Parallel()
-	flagserver, _ := binaries(t)
+	flagserver := testenv.BuildFlagserver(t)
 	empty := t.TempDir() // a PATH without redis-server or flagserver
 	tests := []struct {
 		name string

@@ -66,20 +66,14 @@ func TestStackPostgres(t *testing.T) {
 	if status != http.StatusOK || (source != "db" && source != "redis") {
 		t.Fatalf("GET = %d, source %q; want 200 from db or redis", status, source)
 	}
-	poll(t, 5*time.Second, "a read from Redis", func() (bool, error) {
-		status, source := getFlag(t, ep.TargetURLs[0])
-		return status == http.StatusOK && source == "redis", errors.New("source " + source)
-	})
+	testenv.Poll(t, 5*time.Second, "a read from Redis", servedFrom(t, ep.TargetURLs[0], "redis"))
 
 	sess := toxics.NewSession(s.Controller(), nil)
 	t.Cleanup(func() { _ = sess.Cleanup(context.Background()) })
 	if _, err := sess.Apply(ctx, toxics.Fault{Proxy: ProxyRedis, Kind: toxics.Blackhole}); err != nil {
 		t.Fatalf("blackhole redis: %v", err)
 	}
-	poll(t, 10*time.Second, "reads from the database while Redis is blackholed", func() (bool, error) {
-		status, source := getFlag(t, ep.TargetURLs[0])
-		return status == http.StatusOK && source == "db-fallback", errors.New(strconv.Itoa(status) + " " + source)
-	})
+	testenv.Poll(t, 10*time.Second, "reads from the database while Redis is blackholed", servedFrom(t, ep.TargetURLs[0], "db-fallback"))
 	for range 5 {
 		if status, source := getFlag(t, ep.TargetURLs[0]); status != http.StatusOK || source != "db-fallback" {
 			t.Fatalf("GET during the blackhole = %d, source %q; want 200 from db-fallback", status, source)
@@ -342,7 +336,7 @@ func TestProxiedURL(t *testing.T) {
 // TestStartFailures: a component that will not start gives an error
 // naming it, and nothing is left running.
 func TestStartFailures(t *testing.T) {
-	flagserver, _ := binaries(t)
+	flagserver := testenv.BuildFlagserver(t)
 	tmp := t.TempDir()
 	broken := filepath.Join(tmp, "broken-flagserver")
 	if err := os.WriteFile(broken, []byte("#!/bin/sh\necho 'boom: cannot serve' >&2\nexit 1\n"), 0o755); err != nil {
@@ -427,7 +421,7 @@ func TestFindFlagserver(t *testing.T) {
 //
 //	go test -run '^$' -bench Start -benchtime 5x ./harness/internal/stack/
 func BenchmarkStart(b *testing.B) {
-	flagserver, _ := binaries(b)
+	flagserver := testenv.BuildFlagserver(b)
 	var ready []time.Duration
 	for b.Loop() {
 		b.StopTimer()
@@ -490,10 +484,7 @@ func TestStackFailover(t *testing.T) {
 			t.Errorf("proxy redis forwards to %s after the failover, want the old replica %s", p.Upstream, ep.RedisReplica)
 		}
 	}
-	poll(t, 10*time.Second, "a read from the new primary", func() (bool, error) {
-		status, source := getFlag(t, ep.TargetURLs[0])
-		return status == http.StatusOK && (source == "redis" || source == "memory"), errors.New(source)
-	})
+	testenv.Poll(t, 10*time.Second, "a read from the new primary", servedFrom(t, ep.TargetURLs[0], "redis", "memory"))
 }
 
 // A deferred start is a cold start: the flagserver starts once a fault is
