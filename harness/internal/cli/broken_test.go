@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -9,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flagstorm/flagstorm/internal/testenv"
 )
 
 // A verifier that passes everything proves nothing (issue 5). These tests
@@ -18,17 +19,6 @@ import (
 // and check that the run exits 1 naming the threshold that guards the
 // property the switch breaks, and that the same scenario passes without
 // the switch, so the failure is the switch's.
-
-// buildFlagserver builds flagserver into a temporary directory.
-func buildFlagserver(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "flagserver")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/flagstorm/flagstorm/target/cmd/flagserver").CombinedOutput()
-	if err != nil {
-		t.Fatalf("build flagserver: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // verdicts returns the thresholds the summary marks failed and passed,
 // as "key expression".
@@ -89,7 +79,7 @@ func TestBrokenTargetsFail(t *testing.T) {
 	if testing.Short() {
 		t.Skip("five runs of a 12 s scenario on the local stack")
 	}
-	bin := buildFlagserver(t)
+	bin := testenv.BuildFlagserver(t)
 	file := filepath.Join("testdata", "broken-target.yaml")
 	all := []string{"http_req_duration{phase:outage} p(95)<250", "http_req_failed rate==0", "stale_reads{phase:recovery} count==0"}
 
@@ -167,7 +157,7 @@ func TestBrokenColdStartFails(t *testing.T) {
 	if testing.Short() {
 		t.Skip("two runs of a 12 s cold-start scenario on the local stack")
 	}
-	bin := buildFlagserver(t)
+	bin := testenv.BuildFlagserver(t)
 	file := filepath.Join("testdata", "cold-start.yaml")
 	readyRE := regexp.MustCompile(`target_ready_time value<500 observed ([0-9.]+)ms`)
 	ready := func(t *testing.T, stdout string) float64 {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flagstorm/flagstorm/internal/testenv"
 )
 
 // flagserverURL builds and starts a real flagserver (SQLite, no Redis) on
@@ -19,11 +21,7 @@ import (
 func flagserverURL(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "flagserver")
-	build := exec.Command("go", "build", "-o", bin, "github.com/flagstorm/flagstorm/target/cmd/flagserver")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build flagserver: %v\n%s", err, out)
-	}
+	bin := testenv.BuildFlagserver(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -41,19 +39,18 @@ func flagserverURL(t *testing.T) string {
 	}
 	t.Cleanup(func() { cancel(); cmd.Wait() })
 	url := "http://" + addr
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if resp, err := http.Get(url + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return url
-			}
+	testenv.Poll(t, 30*time.Second, "flagserver ready", func() error {
+		resp, err := http.Get(url + "/readyz")
+		if err != nil {
+			return fmt.Errorf("%w\n%s", err, logs.String())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("flagserver not ready: %s", logs.String())
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("readyz %d\n%s", resp.StatusCode, logs.String())
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
+	return url
 }
 
 func scenarioFile(t *testing.T, thresholds string) string {
