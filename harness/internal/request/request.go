@@ -17,6 +17,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/flagstorm/flagstorm/scenarios"
 )
 
 // Template is one kind of request in the mix.
@@ -38,8 +40,15 @@ type Pools struct {
 	Users        []string
 }
 
-// Placeholders lists the placeholders a template may use.
-var Placeholders = []string{"env", "flag", "user", "bool", "pct"}
+// Placeholders lists the placeholders a template may use: the scenario
+// format's set (scenarios.Placeholder), the one definition.
+var Placeholders = func() []string {
+	var out []string
+	for p := scenarios.PlaceholderEnv; p <= scenarios.PlaceholderPct; p++ {
+		out = append(out, p.String())
+	}
+	return out
+}()
 
 // segment is a literal or a placeholder of a parsed template string.
 type segment struct {
@@ -47,31 +56,21 @@ type segment struct {
 	ph  placeholder
 }
 
-type placeholder uint8
+// placeholder is the scenario format's; 0 is none (a literal).
+type placeholder = scenarios.Placeholder
 
 const (
-	phNone placeholder = iota
-	phEnv
-	phFlag
-	phUser
-	phBool
-	phPct
+	phNone placeholder = 0
+	phEnv              = scenarios.PlaceholderEnv
+	phFlag             = scenarios.PlaceholderFlag
+	phUser             = scenarios.PlaceholderUser
+	phBool             = scenarios.PlaceholderBool
+	phPct              = scenarios.PlaceholderPct
 )
 
 func parsePlaceholder(name string) (placeholder, bool) {
-	switch name {
-	case "env":
-		return phEnv, true
-	case "flag":
-		return phFlag, true
-	case "user":
-		return phUser, true
-	case "bool":
-		return phBool, true
-	case "pct":
-		return phPct, true
-	}
-	return phNone, false
+	p, err := scenarios.ParsePlaceholder(name)
+	return p, err == nil
 }
 
 func parseSegments(s string) ([]segment, error) {
@@ -176,7 +175,7 @@ func NewMix(targets []string, ts []Template, pools Pools) (*Mix, error) {
 // Targets are the mix's targets, in the order given.
 func (m *Mix) Targets() []*Target { return m.targets }
 
-func placeholderName(p placeholder) string { return Placeholders[p-1] }
+func placeholderName(p placeholder) string { return p.String() }
 
 func (m *Mix) uses(p placeholder) bool {
 	for _, t := range m.templates {
