@@ -31,11 +31,12 @@ var binaries struct {
 	byPkg  map[string]*binary
 }
 
-// BuildFlagserver builds target/cmd/flagserver on first use in this test
-// binary and returns the path of the executable; later calls, from any
-// test, return the same path. It lives in a temporary directory that Main
-// removes, so the package's tests must run under [Main]. A failed build
-// fails every test that asks for it, with go build's output.
+// BuildFlagserver builds target/cmd/flagserver and returns the path of the
+// executable. Under [Main] it is built once per test binary, on first use,
+// into a temporary directory that Main removes; later calls, from any
+// test, return the same path. Without Main each call builds it again into
+// the test's t.TempDir (go's build cache makes that a link). A failed build
+// fails the test with go build's output.
 func BuildFlagserver(t testing.TB) string {
 	t.Helper()
 	return build(t, "target/cmd/flagserver")
@@ -52,24 +53,32 @@ func BuildFlagstorm(t testing.TB) string {
 func build(t testing.TB, pkg string) string {
 	t.Helper()
 	if !inMain.Load() {
-		t.Fatalf("testenv: %s is built once per test binary and removed by testenv.Main: "+
-			"add `func TestMain(m *testing.M) { testenv.Main(m) }` to the package's tests", pkg)
+		// Nothing would remove a shared directory: build for this test.
+		bin, err := goBuild(t.TempDir(), pkg)
+		if err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+		return bin
 	}
 	dir, b, err := binaryOf(pkg)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	b.once.Do(func() {
-		b.path = filepath.Join(dir, path.Base(pkg))
-		cmd := exec.Command("go", "build", "-o", b.path, module+"/"+pkg)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			b.err = fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
-		}
-	})
+	b.once.Do(func() { b.path, b.err = goBuild(dir, pkg) })
 	if b.err != nil {
 		t.Fatalf("testenv: %v", b.err)
 	}
 	return b.path
+}
+
+// goBuild builds the module's command in folder pkg into dir and returns
+// the executable's path.
+func goBuild(dir, pkg string) (string, error) {
+	bin := filepath.Join(dir, path.Base(pkg))
+	if out, err := exec.Command("go", "build", "-o", bin, module+"/"+pkg).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
+	}
+	return bin, nil
 }
 
 // binaryOf returns the directory of the built binaries, created on first

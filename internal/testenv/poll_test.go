@@ -3,6 +3,7 @@ package testenv
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -75,4 +76,15 @@ func TestBuildFlagserver(t *testing.T) {
 			t.Fatalf("run %s: %v", bin, err)
 		}
 	}
+	t.Run("without Main", func(t *testing.T) {
+		inMain.Store(false) // no test of this package runs in parallel
+		defer inMain.Store(true)
+		own := BuildFlagserver(t)
+		if own == bin {
+			t.Fatalf("without Main got the shared build %s, which nothing would remove", own)
+		}
+		if _, err := os.Stat(own); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -6,8 +6,8 @@
 // Everything a helper starts is torn down by t.Cleanup. Readiness is awaited
 // by polling with a deadline, never by sleeping; tests wait the same way
 // with [Poll]. [BuildFlagserver] and [BuildFlagstorm] build the module's
-// commands once per test binary. A package that uses [PostgresURL] or
-// builds a command must route its tests through [Main]:
+// commands (once per test binary under Main). A package that uses
+// [PostgresURL] must route its tests through [Main]:
 //
 //	func TestMain(m *testing.M) { testenv.Main(m) }
 //
