@@ -20,19 +20,12 @@ const (
 var kindNames = [...]string{KindCounter: "counter", KindGauge: "gauge", KindRate: "rate", KindTrend: "trend"}
 
 // String is k6's name of the type: "counter", "gauge", "rate" or "trend".
-func (k Kind) String() string {
-	if k >= KindCounter && k <= KindTrend {
-		return kindNames[k]
-	}
-	return fmt.Sprintf("Kind(%d)", uint8(k))
-}
+func (k Kind) String() string { return enumName(kindNames[:], KindCounter, k, "Kind") }
 
 // ParseKind parses "counter", "gauge", "rate" or "trend".
 func ParseKind(s string) (Kind, error) {
-	for k := KindCounter; k <= KindTrend; k++ {
-		if kindNames[k] == s {
-			return k, nil
-		}
+	if k, ok := parseEnum(kindNames[:], KindCounter, s); ok {
+		return k, nil
 	}
 	return 0, fmt.Errorf("metric: unknown metric type %q (want counter, gauge, rate or trend)", s)
 }
@@ -51,21 +44,33 @@ const (
 var unitSymbols = [...]string{UnitNone: "", UnitMilliseconds: "ms", UnitSeconds: "s", UnitBytes: "B"}
 
 // String is the unit's symbol: "ms", "s", "B", or "" for UnitNone.
-func (u Unit) String() string {
-	if int(u) < len(unitSymbols) {
-		return unitSymbols[u]
-	}
-	return fmt.Sprintf("Unit(%d)", uint8(u))
-}
+func (u Unit) String() string { return enumName(unitSymbols[:], UnitNone, u, "Unit") }
 
 // ParseUnit parses a unit's symbol: "", "ms", "s" or "B".
 func ParseUnit(s string) (Unit, error) {
-	for u, sym := range unitSymbols {
-		if sym == s {
-			return Unit(u), nil
-		}
+	if u, ok := parseEnum(unitSymbols[:], UnitNone, s); ok {
+		return u, nil
 	}
 	return 0, fmt.Errorf("metric: unknown unit %q (want ms, s, B or nothing)", s)
+}
+
+// enumName is v's name in names, whose valid values run from first to
+// the end, or typ(v) for any other value.
+func enumName[T ~uint8](names []string, first, v T, typ string) string {
+	if v >= first && int(v) < len(names) {
+		return names[v]
+	}
+	return fmt.Sprintf("%s(%d)", typ, uint8(v))
+}
+
+// parseEnum is the value from first on whose name in names is s.
+func parseEnum[T ~uint8](names []string, first T, s string) (T, bool) {
+	for v := int(first); v < len(names); v++ {
+		if names[v] == s {
+			return T(v), true
+		}
+	}
+	return 0, false
 }
 
 // IsTime reports whether the unit measures time.

@@ -354,24 +354,19 @@ func intField(i *int) setter {
 	}
 }
 
-func boolField(b *bool) setter {
-	return func(p string, v any) error {
-		x, ok := v.(bool)
-		if !ok {
-			return fieldErr(p, "want true or false, got %s", describe(v))
-		}
-		*b = x
-		return nil
-	}
-}
+func boolField(b *bool) setter { return typedField(b, "true or false") }
 
-func stringField(s *string) setter {
+func stringField(s *string) setter { return typedField(s, "a string") }
+
+// typedField sets *dst to a value of type T, the JSON value it wants
+// described by want.
+func typedField[T any](dst *T, want string) setter {
 	return func(p string, v any) error {
-		x, ok := v.(string)
+		x, ok := v.(T)
 		if !ok {
-			return fieldErr(p, "want a string, got %s", describe(v))
+			return fieldErr(p, "want %s, got %s", want, describe(v))
 		}
-		*s = x
+		*dst = x
 		return nil
 	}
 }

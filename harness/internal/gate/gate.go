@@ -366,18 +366,26 @@ func (j judge) queries(ks ...kind) []string {
 	return qs
 }
 
+// newCheck is a check of num (over den when ratio) on both sides, not yet
+// judged: its measures, its queries, its limit and, when critical is
+// positive, its critical limit.
+func (j judge) newCheck(name, unit string, num, den kind, ratio bool, limit, critical float64) Check {
+	c := Check{
+		Name: name, Window: j.window, Unit: unit,
+		Canary:   measure(j.c, num, den, ratio),
+		Baseline: measure(j.b, num, den, ratio),
+		Limit:    limit,
+		Queries:  j.queries(den, num),
+	}
+	if critical > 0 {
+		c.CriticalLimit = ptr(critical)
+	}
+	return c
+}
+
 func (j judge) latency() Check {
 	l := j.cfg.Latency
-	c := Check{
-		Name: j.quantileName(), Window: j.window, Unit: "seconds",
-		Canary:   measure(j.c, kQuantile, kRequests, false),
-		Baseline: measure(j.b, kQuantile, kRequests, false),
-		Limit:    l.Max.Seconds(),
-		Queries:  j.queries(kRequests, kQuantile),
-	}
-	if l.Critical > 0 {
-		c.CriticalLimit = ptr(l.Critical.Seconds())
-	}
+	c := j.newCheck(j.quantileName(), "seconds", kQuantile, kRequests, false, l.Max.Seconds(), l.Critical.Seconds())
 	q := "p" + strconv.FormatFloat(l.Quantile*100, 'g', -1, 64)
 	if ok, why := j.enough(sideCanary, kRequests, "requests"); !ok {
 		c.Reason = why
@@ -405,16 +413,7 @@ func (j judge) latency() Check {
 
 func (j judge) latencyRatio() Check {
 	l := j.cfg.Latency
-	c := Check{
-		Name: j.quantileName() + "_ratio", Window: j.window, Unit: "ratio",
-		Canary:   measure(j.c, kQuantile, kRequests, false),
-		Baseline: measure(j.b, kQuantile, kRequests, false),
-		Limit:    l.MaxRatio,
-		Queries:  j.queries(kRequests, kQuantile),
-	}
-	if l.CriticalRatio > 0 {
-		c.CriticalLimit = ptr(l.CriticalRatio)
-	}
+	c := j.newCheck(j.quantileName()+"_ratio", "ratio", kQuantile, kRequests, false, l.MaxRatio, l.CriticalRatio)
 	for _, side := range []int{sideCanary, sideBaseline} {
 		if ok, why := j.enough(side, kRequests, "requests"); !ok {
 			c.Reason = why
@@ -454,16 +453,7 @@ func (j judge) latencyRatio() Check {
 }
 
 func (j judge) rate(name string, rc RateCheck, num, den kind, what, bad string) Check {
-	c := Check{
-		Name: name, Window: j.window, Unit: "fraction",
-		Canary:   measure(j.c, num, den, true),
-		Baseline: measure(j.b, num, den, true),
-		Limit:    rc.Max,
-		Queries:  j.queries(den, num),
-	}
-	if rc.Critical > 0 {
-		c.CriticalLimit = ptr(rc.Critical)
-	}
+	c := j.newCheck(name, "fraction", num, den, true, rc.Max, rc.Critical)
 	if ok, why := j.enough(sideCanary, den, what); !ok {
 		c.Reason = why
 		return c

@@ -21,19 +21,12 @@ const (
 var verdictNames = [...]string{Inconclusive: "inconclusive", Go: "go", NoGo: "no-go"}
 
 // String returns "go", "no-go" or "inconclusive".
-func (v Verdict) String() string {
-	if v >= 0 && int(v) < len(verdictNames) {
-		return verdictNames[v]
-	}
-	return fmt.Sprintf("Verdict(%d)", int(v))
-}
+func (v Verdict) String() string { return enumName(verdictNames[:], v, "Verdict") }
 
 // ParseVerdict parses "go", "no-go" or "inconclusive".
 func ParseVerdict(s string) (Verdict, error) {
-	for i, n := range verdictNames {
-		if s == n {
-			return Verdict(i), nil
-		}
+	if v, ok := parseEnum[Verdict](verdictNames[:], s); ok {
+		return v, nil
 	}
 	return 0, fmt.Errorf("verdict %q: want go, no-go or inconclusive", s)
 }
@@ -62,25 +55,36 @@ const (
 
 var statusNames = [...]string{StatusInconclusive: "inconclusive", StatusPass: "pass", StatusFail: "fail"}
 
-func (s Status) String() string {
-	if s >= 0 && int(s) < len(statusNames) {
-		return statusNames[s]
-	}
-	return fmt.Sprintf("Status(%d)", int(s))
-}
+func (s Status) String() string { return enumName(statusNames[:], s, "Status") }
 
 // MarshalText renders the status's name.
 func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // UnmarshalText parses a status's name.
 func (s *Status) UnmarshalText(b []byte) error {
-	for i, n := range statusNames {
-		if string(b) == n {
-			*s = Status(i)
-			return nil
-		}
+	if x, ok := parseEnum[Status](statusNames[:], string(b)); ok {
+		*s = x
+		return nil
 	}
 	return fmt.Errorf("status %q: want pass, fail or inconclusive", b)
+}
+
+// enumName is v's name in names, or typ(v) when v has none.
+func enumName[T ~int](names []string, v T, typ string) string {
+	if v >= 0 && int(v) < len(names) {
+		return names[v]
+	}
+	return fmt.Sprintf("%s(%d)", typ, int(v))
+}
+
+// parseEnum is the value whose name in names is s.
+func parseEnum[T ~int](names []string, s string) (T, bool) {
+	for i, n := range names {
+		if s == n {
+			return T(i), true
+		}
+	}
+	return 0, false
 }
 
 // Measure is one side's value in one check.
