@@ -1,13 +1,27 @@
 package benchkit
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 )
+
+// Main is a benchmark program's main: it calls run with the command line
+// and the standard streams, under a context that SIGINT and SIGTERM
+// cancel, and exits with the status run returns.
+func Main(run func(ctx context.Context, args []string, stdout, stderr io.Writer) int) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
 
 // UsageError is a bad command line or a missing tool: exit status 2, its
 // message printed as it is.

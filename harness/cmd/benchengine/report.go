@@ -137,12 +137,7 @@ func (r *report) throughputMarkdown(p func(string, ...any)) {
 	p("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
 	var invalid []string
 	for _, c := range t.cases {
-		cell := func(f func(result) float64, format string) string {
-			if v, ok := benchkit.MedianOf(c.runs, f); ok {
-				return fmt.Sprintf(format, v)
-			}
-			return "—"
-		}
+		cell := func(f func(result) float64, format string) string { return medianCell(c.runs, f, format) }
 		rounds, problems := benchkit.Rounds(c.runs)
 		for _, s := range problems {
 			invalid = append(invalid, fmt.Sprintf("%s, %s, %s", c.endpoint.name, c.tool, s))
@@ -294,12 +289,7 @@ func (r *report) clientsMarkdown(p func(string, ...any)) {
 	p("| client | what | req/s | req/s by round | CPU/req | cores | peak RSS | server CPU/req | valid runs |")
 	p("|---|---|---:|---|---:|---:|---:|---:|---:|")
 	for _, cc := range c.cases {
-		cell := func(f func(result) float64, format string) string {
-			if v, ok := benchkit.MedianOf(cc.runs, f); ok {
-				return fmt.Sprintf(format, v)
-			}
-			return "—"
-		}
+		cell := func(f func(result) float64, format string) string { return medianCell(cc.runs, f, format) }
 		rounds, problems := benchkit.Rounds(cc.runs)
 		p("| %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |", cc.name, cc.what, cell(result.RPS, "%.0f"), rounds,
 			cell(result.GenCPUPerRequest, "%.1f µs"), cell(result.GenCores, "%.2f"),
@@ -311,4 +301,13 @@ func (r *report) clientsMarkdown(p func(string, ...any)) {
 
 func signedMs(d time.Duration) string {
 	return fmt.Sprintf("%+.2f ms", float64(d)/float64(time.Millisecond))
+}
+
+// medianCell is a table cell: the median of f over the valid runs in
+// format, or "—" when there is none.
+func medianCell(runs []result, f func(result) float64, format string) string {
+	if v, ok := benchkit.MedianOf(runs, f); ok {
+		return fmt.Sprintf(format, v)
+	}
+	return "—"
 }
