@@ -3,7 +3,6 @@ package testenv
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -101,7 +100,7 @@ func TestRedisReplica(t *testing.T) {
 	Poll(t, 5*time.Second, "the replica sees the key", func() error {
 		got, err := rc.Get(ctx, "k").Result()
 		if err == nil && got != "from-primary" {
-			err = fmt.Errorf("GET k = %q", got)
+			err = errors.New("GET k = " + strconv.Quote(got))
 		}
 		return err
 	})
@@ -344,7 +343,7 @@ func TestProxy(t *testing.T) {
 		Poll(t, 5*time.Second, "GET through the moved proxy returns \"two\"", func() error {
 			got, err := c.Get(t.Context(), "k").Result()
 			if err == nil && got != "two" {
-				err = fmt.Errorf("GET k = %q", got)
+				err = errors.New("GET k = " + strconv.Quote(got))
 			}
 			return err
 		})

@@ -3,7 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
-	"fmt"
+	"errors"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -94,7 +94,7 @@ func TestCLIServeRunsAnywhereAndStopsCleanly(t *testing.T) {
 	}()
 	testenv.Poll(t, 20*time.Second, "server starts", func() error {
 		if logs := stderr.String(); !strings.Contains(logs, "flagserver listening") {
-			return fmt.Errorf("logs: %s", logs)
+			return errors.New("logs: " + logs)
 		}
 		return nil
 	})
