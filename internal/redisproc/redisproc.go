@@ -229,22 +229,23 @@ func (r *Server) ReplicaOf() string {
 // until the process is reaped and the port refuses connections. Its data is
 // lost. Killing a server that is not running does nothing.
 func (r *Server) Kill(ctx context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := r.killLocked(ctx); err != nil {
-		return fmt.Errorf("redisproc: kill redis-server on %s: %w", r.addr, err)
-	}
-	return nil
+	return r.locked("kill", func() error { return r.killLocked(ctx) })
 }
 
 // Restart kills the server if it is running and starts it again, empty, on
 // the same port and in the same role (a cold restart), waiting until it is
 // ready as Start does.
 func (r *Server) Restart(ctx context.Context) error {
+	return r.locked("restart", func() error { return r.restartLocked(ctx) })
+}
+
+// locked calls f holding r.mu; an error it returns is said to be of
+// operation op on the server.
+func (r *Server) locked(op string, f func() error) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.restartLocked(ctx); err != nil {
-		return fmt.Errorf("redisproc: restart redis-server on %s: %w", r.addr, err)
+	if err := f(); err != nil {
+		return fmt.Errorf("redisproc: %s redis-server on %s: %w", op, r.addr, err)
 	}
 	return nil
 }
@@ -295,18 +296,15 @@ func (r *Server) restartLocked(ctx context.Context) error {
 // starts the server again. Shutting down a server that is not running does
 // nothing.
 func (r *Server) Shutdown(ctx context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.proc == nil {
-		return nil
-	}
-	if err := r.haltLocked(ctx, true); err != nil {
-		return fmt.Errorf("redisproc: shut down redis-server on %s: %w", r.addr, err)
-	}
-	if err := r.waitClosedLocked(ctx); err != nil {
-		return fmt.Errorf("redisproc: shut down redis-server on %s: %w", r.addr, err)
-	}
-	return nil
+	return r.locked("shut down", func() error {
+		if r.proc == nil {
+			return nil
+		}
+		if err := r.haltLocked(ctx, true); err != nil {
+			return err
+		}
+		return r.waitClosedLocked(ctx)
+	})
 }
 
 // Stop shuts the server down for good: SIGTERM, SIGKILL if it has not
@@ -314,25 +312,22 @@ func (r *Server) Shutdown(ctx context.Context) error {
 // reaped. A temporary directory made by Start is removed. Stopping
 // again does nothing; Restart after Stop returns [ErrStopped].
 func (r *Server) Stop(ctx context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.stopped {
-		return nil
-	}
-	r.stopped = true
-	var errs []error
-	if err := r.haltLocked(ctx, true); err != nil {
-		errs = append(errs, err)
-	}
-	if r.ownDir {
-		if err := os.RemoveAll(r.dir); err != nil {
+	return r.locked("stop", func() error {
+		if r.stopped {
+			return nil
+		}
+		r.stopped = true
+		var errs []error
+		if err := r.haltLocked(ctx, true); err != nil {
 			errs = append(errs, err)
 		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("redisproc: stop redis-server on %s: %w", r.addr, err)
-	}
-	return nil
+		if r.ownDir {
+			if err := os.RemoveAll(r.dir); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	})
 }
 
 // killLocked SIGKILLs the running process, if any, waits until it is reaped

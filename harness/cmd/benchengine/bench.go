@@ -98,28 +98,22 @@ func bench(ctx context.Context, cfg config, command string, stderr io.Writer) (r
 	if err := startServers(ctx, e, children, self, dir); err != nil {
 		return nil, err
 	}
-	if cfg.Parts[partThroughput] {
-		rep.loads = append(rep.loads, partLoad{partThroughput, benchkit.LoadAvg()})
-		if rep.throughput, err = runThroughput(ctx, e); err != nil {
-			return nil, fmt.Errorf("throughput: %w", err)
-		}
+	steps := []struct {
+		part part
+		run  func() error
+	}{
+		{partThroughput, func() (err error) { rep.throughput, err = runThroughput(ctx, e); return err }},
+		{partAccuracy, func() (err error) { rep.accuracy, err = runAccuracy(ctx, e); return err }},
+		{partMemory, func() (err error) { rep.memory, err = runMemory(ctx, e); return err }},
+		{partClients, func() (err error) { rep.clients, err = runClients(ctx, e, self); return err }},
 	}
-	if cfg.Parts[partAccuracy] {
-		rep.loads = append(rep.loads, partLoad{partAccuracy, benchkit.LoadAvg()})
-		if rep.accuracy, err = runAccuracy(ctx, e); err != nil {
-			return nil, fmt.Errorf("accuracy: %w", err)
+	for _, s := range steps {
+		if !cfg.Parts[s.part] {
+			continue
 		}
-	}
-	if cfg.Parts[partMemory] {
-		rep.loads = append(rep.loads, partLoad{partMemory, benchkit.LoadAvg()})
-		if rep.memory, err = runMemory(ctx, e); err != nil {
-			return nil, fmt.Errorf("memory: %w", err)
-		}
-	}
-	if cfg.Parts[partClients] {
-		rep.loads = append(rep.loads, partLoad{partClients, benchkit.LoadAvg()})
-		if rep.clients, err = runClients(ctx, e, self); err != nil {
-			return nil, fmt.Errorf("clients: %w", err)
+		rep.loads = append(rep.loads, partLoad{s.part, benchkit.LoadAvg()})
+		if err := s.run(); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.part, err)
 		}
 	}
 	rep.loadEnd = benchkit.LoadAvg()
