@@ -96,26 +96,20 @@ func readReply(br *bufio.Reader) (any, error) {
 		return nil, ReplyError(body)
 	case ':':
 		return strconv.ParseInt(body, 10, 64)
-	case '$':
+	case '$', '*':
 		n, err := strconv.Atoi(body)
 		if err != nil {
-			return nil, fmt.Errorf("redis: bad bulk length %q", body)
+			return nil, fmt.Errorf("redis: bad %s length %q", map[byte]string{'$': "bulk", '*': "array"}[line[0]], body)
 		}
 		if n < 0 {
 			return nil, nil
 		}
-		buf := make([]byte, n+2)
-		if _, err := io.ReadFull(br, buf); err != nil {
-			return nil, err
-		}
-		return string(buf[:n]), nil
-	case '*':
-		n, err := strconv.Atoi(body)
-		if err != nil {
-			return nil, fmt.Errorf("redis: bad array length %q", body)
-		}
-		if n < 0 {
-			return nil, nil
+		if line[0] == '$' {
+			buf := make([]byte, n+2)
+			if _, err := io.ReadFull(br, buf); err != nil {
+				return nil, err
+			}
+			return string(buf[:n]), nil
 		}
 		out := make([]any, 0, n)
 		for range n {
