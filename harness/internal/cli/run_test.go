@@ -32,7 +32,7 @@ func flagserverURL(t *testing.T) string {
 	cmd := exec.CommandContext(ctx, bin, "serve")
 	cmd.Env = append(os.Environ(), "LISTEN_ADDR="+addr, "SQLITE_PATH="+filepath.Join(dir, "flags.db"),
 		"SEED_FLAGS=20", "ADMIN_TOKEN=e2e", "LOG_LEVEL=warn", "REDIS_URL=", "DATABASE_URL=")
-	var logs bytes.Buffer
+	var logs syncBuffer // the process writes while Poll reads
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
