@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/flagstorm/flagstorm/internal/metric"
 )
 
 // Limits on what Parse reads.
@@ -284,7 +286,7 @@ func suggest(s string, candidates []string) string {
 	}
 	best, bestD := "", 3
 	for _, c := range candidates {
-		if d := levenshtein(s, c); d < bestD {
+		if d := metric.EditDistance(s, c); d < bestD {
 			best, bestD = c, d
 		}
 	}
@@ -297,31 +299,6 @@ func suggest(s string, candidates []string) string {
 		}
 	}
 	return best
-}
-
-// levenshtein is the edit distance between a and b, in bytes; long inputs
-// are not compared.
-func levenshtein(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return math.MaxInt
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // describe names what a node is, for messages.

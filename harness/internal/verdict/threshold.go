@@ -195,7 +195,7 @@ func nearest(name string, candidates []string) []string {
 	}
 	var near []scored
 	for _, c := range candidates {
-		if d := levenshtein(name, c); d <= 2 {
+		if d := metric.EditDistance(name, c); d <= 2 {
 			near = append(near, scored{c, d})
 		}
 	}
@@ -207,24 +207,3 @@ func nearest(name string, candidates []string) []string {
 	return out
 }
 
-// levenshtein is the edit distance between a and b, in bytes: metric and
-// tag names are ASCII.
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
