@@ -48,23 +48,24 @@ func WriteJUnit(w io.Writer, r Run) error {
 // JUnit document types; exported fields only so encoding/xml sees them,
 // unexported types so they are not API.
 type junitTestsuites struct {
-	XMLName  xml.Name         `xml:"testsuites"`
-	Name     string           `xml:"name,attr"`
-	Tests    int              `xml:"tests,attr"`
-	Failures int              `xml:"failures,attr"`
-	Errors   int              `xml:"errors,attr"`
-	Skipped  int              `xml:"skipped,attr"`
-	Time     string           `xml:"time,attr"`
-	Suites   []junitTestsuite `xml:"testsuite"`
+	XMLName xml.Name `xml:"testsuites"`
+	Name    string   `xml:"name,attr"`
+	junitCounts
+	Suites []junitTestsuite `xml:"testsuite"`
+}
+
+// junitCounts are the attributes a suite and the document both carry.
+type junitCounts struct {
+	Tests    int    `xml:"tests,attr"`
+	Failures int    `xml:"failures,attr"`
+	Errors   int    `xml:"errors,attr"`
+	Skipped  int    `xml:"skipped,attr"`
+	Time     string `xml:"time,attr"`
 }
 
 type junitTestsuite struct {
-	Name       string          `xml:"name,attr"`
-	Tests      int             `xml:"tests,attr"`
-	Failures   int             `xml:"failures,attr"`
-	Errors     int             `xml:"errors,attr"`
-	Skipped    int             `xml:"skipped,attr"`
-	Time       string          `xml:"time,attr"`
+	Name string `xml:"name,attr"`
+	junitCounts
 	Timestamp  string          `xml:"timestamp,attr,omitempty"`
 	Properties []junitProperty `xml:"properties>property"`
 	Cases      []junitTestcase `xml:"testcase"`
@@ -104,10 +105,7 @@ type junitSkipped struct {
 func seconds(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 3, 64) }
 
 func junitSuites(r Run) junitTestsuites {
-	s := junitTestsuite{
-		Name: "flagstorm: " + r.Scenario,
-		Time: seconds(r.Duration),
-	}
+	s := junitTestsuite{Name: "flagstorm: " + r.Scenario, junitCounts: junitCounts{Time: seconds(r.Duration)}}
 	if len(r.Notes) > 0 {
 		s.SystemOut = &junitText{xmlChars(strings.Join(r.Notes, "\n"))}
 	}
@@ -156,10 +154,7 @@ func junitSuites(r Run) junitTestsuites {
 		s.Errors++
 	}
 	s.Tests = len(s.Cases)
-	return junitTestsuites{
-		Name: "flagstorm", Tests: s.Tests, Failures: s.Failures, Errors: s.Errors, Skipped: s.Skipped,
-		Time: s.Time, Suites: []junitTestsuite{s},
-	}
+	return junitTestsuites{Name: "flagstorm", junitCounts: s.junitCounts, Suites: []junitTestsuite{s}}
 }
 
 // runProblem says why the run did not complete, if it did not.
