@@ -2,12 +2,10 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
-	"io"
 	"log/slog"
-	"sort"
 	"strings"
 	"time"
 
@@ -22,87 +20,21 @@ const stackCloseTimeout = 30 * time.Second
 // exit 0.
 func runStack(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet("stack", e)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: flagstorm stack [flags]
-
-Starts Redis (primary and replica), a database, Toxiproxy (proxies redis,
-redis-replica, postgres) and flagserver instances wired through the
-proxies; prints the endpoints; runs until Ctrl-C (SIGINT) or SIGTERM, then
-stops everything. With --target-url it starts only the proxies, in front
-of the upstreams you give, to test your own service.
-
-Flags (environment fallback FLAGSTORM_<FLAG>):
-`)
-		fs.PrintDefaults()
-	}
-	var (
-		cfg      stack.Config
-		profiles listFlag
-		memTTL   optDuration
-		x        stack.External
-		database string
-		seed     int
-		jsonOut  bool
-		logLevel string
-	)
-	fs.IntVar(&cfg.Instances, "instances", stack.DefaultInstances, "number of flagserver instances")
-	fs.Var(&profiles, "profile", "cache `profile`, hardened or seed: one for all instances or one per instance (repeat or comma-separate) (default hardened)")
-	fs.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL URL the flagservers use through the postgres proxy (not created or dropped); in external mode, read directly by the oracle")
-	fs.StringVar(&database, "database", "auto", "without --database-url: auto (a throwaway PostgreSQL cluster if initdb is installed, else SQLite), throwaway or sqlite (SQLite: no database faults)")
-	fs.IntVar(&seed, "seed-flags", stack.DefaultSeedFlags, "flags per environment each flagserver seeds if missing (0: none)")
-	fs.StringVar(&cfg.AdminToken, "admin-token", "", "flagserver bearer token for PATCH (default: random, printed)")
-	fs.Var(&memTTL, "memory-cache-ttl", "flagserver in-process cache `TTL`, e.g. 1s; 0 switches it off (default: the profile's)")
-	fs.StringVar(&cfg.ToxiproxyAPI, "toxiproxy-api", "127.0.0.1:0", "serve the Toxiproxy HTTP API here, for toxiproxy-cli (\"off\": none)")
-	fs.StringVar(&cfg.FlagserverBin, "flagserver-bin", "", "flagserver executable (default: next to flagstorm, then bin/flagserver, then PATH)")
-	fs.StringVar(&cfg.RedisServerBin, "redis-server-bin", "", "redis-server executable (default: from PATH)")
-	fs.StringVar(&cfg.Dir, "dir", "", "run directory for logs and data (default: a temporary directory, removed at the end)")
-	fs.BoolVar(&cfg.KeepDir, "keep-dir", false, "keep the temporary run directory (logs) after the stop")
-	fs.BoolVar(&jsonOut, "json", false, "print the endpoints as one line of JSON (with the child PIDs)")
-	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
-	fs.StringVar(&x.TargetURL, "target-url", "", "external mode: base URL of your service; only the proxies start")
-	fs.StringVar(&x.RedisUpstream, "redis-upstream", "", "external mode: your Redis primary (host:port), behind proxy redis")
-	fs.StringVar(&x.RedisReplicaUpstream, "redis-replica-upstream", "", "external mode: your Redis replica (host:port), behind proxy redis-replica")
-	fs.StringVar(&x.PostgresUpstream, "postgres-upstream", "", "external mode: your PostgreSQL (host:port), behind proxy postgres (default: --database-url's)")
-	fs.StringVar(&x.RedisListen, "redis-listen", "", "external mode: fixed listen address of proxy redis (default 127.0.0.1, free port)")
-	fs.StringVar(&x.RedisReplicaListen, "redis-replica-listen", "", "external mode: fixed listen address of proxy redis-replica")
-	fs.StringVar(&x.PostgresListen, "postgres-listen", "", "external mode: fixed listen address of proxy postgres")
+	f := defineStackFlags(fs)
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError("unexpected arguments %q", fs.Args())
 	}
-
-	level, err := parseLevel(logLevel)
+	level, err := parseLevel(f.logLevel)
 	if err != nil {
 		return usageError("--log-level: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	cfg.Logger = log
-	cfg.Profiles = profiles
-	cfg.MemoryCacheTTL = memTTL.d
-	if cfg.ToxiproxyAPI == "off" {
-		cfg.ToxiproxyAPI = ""
-	}
-	if cfg.Database, err = stack.ParseDatabase(database); err != nil {
-		return usageError("--database: %v", err)
-	}
-	switch {
-	case seed == 0:
-		cfg.SeedFlags = -1
-	case seed < 0:
-		return usageError("--seed-flags: %d; want 0 or more", seed)
-	default:
-		cfg.SeedFlags = seed
-	}
-	if x != (stack.External{}) {
-		if x.TargetURL == "" {
-			return usageError("the upstream and listen flags are for external mode: add --target-url (the URL of your service)")
-		}
-		cfg.External = &x
-	}
-	if err := cfg.Validate(); err != nil {
-		return usageError("%v", indentErr(err))
+	cfg, err := f.config(log)
+	if err != nil {
+		return err
 	}
 
 	st, err := stack.Start(ctx, cfg)
@@ -121,10 +53,10 @@ Flags (environment fallback FLAGSTORM_<FLAG>):
 		}
 		return nil
 	}
-	if jsonOut {
-		err = printStackJSON(e.stdout, st)
+	if f.jsonOut {
+		err = st.WriteJSON(e.stdout)
 	} else {
-		printStack(e.stdout, st)
+		st.WriteSummary(e.stdout)
 	}
 	if err != nil {
 		return errors.Join(err, stop())
@@ -138,113 +70,92 @@ Flags (environment fallback FLAGSTORM_<FLAG>):
 	return nil
 }
 
-// stackJSON is what --json prints.
-type stackJSON struct {
-	stack.Endpoints
-	ReadySeconds         float64 `json:"ready_seconds"`
-	PostgresSetupSeconds float64 `json:"postgres_setup_seconds,omitempty"`
+// stackFlags are the flags of `flagstorm stack`, as parsed.
+type stackFlags struct {
+	cfg      stack.Config
+	profiles listFlag
+	memTTL   optDuration
+	x        stack.External
+	database string
+	seed     int
+	jsonOut  bool
+	logLevel string
 }
 
-func printStackJSON(w io.Writer, st *stack.Stack) error {
-	b, err := json.Marshal(stackJSON{
-		Endpoints:            st.Endpoints(),
-		ReadySeconds:         st.ReadyIn().Seconds(),
-		PostgresSetupSeconds: st.PostgresSetup().Seconds(),
-	})
-	if err != nil {
-		return err
+// defineStackFlags defines the flags of `flagstorm stack` and its usage
+// on fs.
+func defineStackFlags(fs *flag.FlagSet) *stackFlags {
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: flagstorm stack [flags]
+
+Starts Redis (primary and replica), a database, Toxiproxy (proxies redis,
+redis-replica, postgres) and flagserver instances wired through the
+proxies; prints the endpoints; runs until Ctrl-C (SIGINT) or SIGTERM, then
+stops everything. With --target-url it starts only the proxies, in front
+of the upstreams you give, to test your own service.
+
+Flags (environment fallback FLAGSTORM_<FLAG>):
+`)
+		fs.PrintDefaults()
 	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
-	return err
+	f := &stackFlags{}
+	cfg, x := &f.cfg, &f.x
+	fs.IntVar(&cfg.Instances, "instances", stack.DefaultInstances, "number of flagserver instances")
+	fs.Var(&f.profiles, "profile", "cache `profile`, hardened or seed: one for all instances or one per instance (repeat or comma-separate) (default hardened)")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL URL the flagservers use through the postgres proxy (not created or dropped); in external mode, read directly by the oracle")
+	fs.StringVar(&f.database, "database", "auto", "without --database-url: auto (a throwaway PostgreSQL cluster if initdb is installed, else SQLite), throwaway or sqlite (SQLite: no database faults)")
+	fs.IntVar(&f.seed, "seed-flags", stack.DefaultSeedFlags, "flags per environment each flagserver seeds if missing (0: none)")
+	fs.StringVar(&cfg.AdminToken, "admin-token", "", "flagserver bearer token for PATCH (default: random, printed)")
+	fs.Var(&f.memTTL, "memory-cache-ttl", "flagserver in-process cache `TTL`, e.g. 1s; 0 switches it off (default: the profile's)")
+	fs.StringVar(&cfg.ToxiproxyAPI, "toxiproxy-api", "127.0.0.1:0", "serve the Toxiproxy HTTP API here, for toxiproxy-cli (\"off\": none)")
+	fs.StringVar(&cfg.FlagserverBin, "flagserver-bin", "", "flagserver executable (default: next to flagstorm, then bin/flagserver, then PATH)")
+	fs.StringVar(&cfg.RedisServerBin, "redis-server-bin", "", "redis-server executable (default: from PATH)")
+	fs.StringVar(&cfg.Dir, "dir", "", "run directory for logs and data (default: a temporary directory, removed at the end)")
+	fs.BoolVar(&cfg.KeepDir, "keep-dir", false, "keep the temporary run directory (logs) after the stop")
+	fs.BoolVar(&f.jsonOut, "json", false, "print the endpoints as one line of JSON (with the child PIDs)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
+	fs.StringVar(&x.TargetURL, "target-url", "", "external mode: base URL of your service; only the proxies start")
+	fs.StringVar(&x.RedisUpstream, "redis-upstream", "", "external mode: your Redis primary (host:port), behind proxy redis")
+	fs.StringVar(&x.RedisReplicaUpstream, "redis-replica-upstream", "", "external mode: your Redis replica (host:port), behind proxy redis-replica")
+	fs.StringVar(&x.PostgresUpstream, "postgres-upstream", "", "external mode: your PostgreSQL (host:port), behind proxy postgres (default: --database-url's)")
+	fs.StringVar(&x.RedisListen, "redis-listen", "", "external mode: fixed listen address of proxy redis (default 127.0.0.1, free port)")
+	fs.StringVar(&x.RedisReplicaListen, "redis-replica-listen", "", "external mode: fixed listen address of proxy redis-replica")
+	fs.StringVar(&x.PostgresListen, "postgres-listen", "", "external mode: fixed listen address of proxy postgres")
+	return f
 }
 
-// printStack prints the endpoints as a readable block.
-func printStack(w io.Writer, st *stack.Stack) {
-	ep := st.Endpoints()
-	pids := map[string]int{}
-	for _, p := range ep.Processes {
-		pids[p.Name] = p.PID
+// config turns the parsed flags into the stack's configuration; its
+// errors are usage errors.
+func (f *stackFlags) config(log *slog.Logger) (stack.Config, error) {
+	cfg := f.cfg
+	cfg.Logger = log
+	cfg.Profiles = f.profiles
+	cfg.MemoryCacheTTL = f.memTTL.d
+	if cfg.ToxiproxyAPI == "off" {
+		cfg.ToxiproxyAPI = ""
 	}
-	via := func(name string) string {
-		if l, ok := ep.Proxies[name]; ok {
-			return fmt.Sprintf("  via proxy %-13s %s", name, l)
+	var err error
+	if cfg.Database, err = stack.ParseDatabase(f.database); err != nil {
+		return cfg, usageError("--database: %v", err)
+	}
+	switch {
+	case f.seed == 0:
+		cfg.SeedFlags = -1
+	case f.seed < 0:
+		return cfg, usageError("--seed-flags: %d; want 0 or more", f.seed)
+	default:
+		cfg.SeedFlags = f.seed
+	}
+	if f.x != (stack.External{}) {
+		if f.x.TargetURL == "" {
+			return cfg, usageError("the upstream and listen flags are for external mode: add --target-url (the URL of your service)")
 		}
-		return ""
+		cfg.External = &f.x
 	}
-	if ep.External {
-		fmt.Fprintf(w, "target (yours): %s\n", ep.TargetURLs[0])
-		names := make([]string, 0, len(ep.Proxies))
-		for n := range ep.Proxies {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			fmt.Fprintf(w, "proxy %-13s %s -> %s\n", n, ep.Proxies[n], ep.Upstreams[n])
-		}
-		if ep.DatabaseURL != "" {
-			fmt.Fprintf(w, "database (direct, for the oracle): %s\n", redact(ep.DatabaseURL))
-		}
-		fmt.Fprintf(w, "Point your service at the proxies: %s.\n", pointAt(ep))
-	} else {
-		for i, u := range ep.TargetURLs {
-			name := fmt.Sprintf("flagserver[%d]", i)
-			fmt.Fprintf(w, "%s (%s): %s  pid %d\n", name, ep.Profiles[i], u, pids[name])
-		}
-		fmt.Fprintf(w, "redis primary  %-21s%s\n", ep.RedisPrimary, via(stack.ProxyRedis))
-		fmt.Fprintf(w, "redis replica  %-21s%s\n", ep.RedisReplica, via(stack.ProxyRedisReplica))
-		switch ep.Database {
-		case "sqlite":
-			fmt.Fprintf(w, "database       SQLite %s (no postgres proxy: database faults are unavailable)\n", ep.SQLitePath)
-		case "throwaway":
-			fmt.Fprintf(w, "postgres       %s%s  (throwaway cluster)\n", redact(ep.DatabaseURL), via(stack.ProxyPostgres))
-		default:
-			fmt.Fprintf(w, "postgres       %s%s\n", redact(ep.DatabaseURL), via(stack.ProxyPostgres))
-		}
-		fmt.Fprintf(w, "admin token    %s\n", ep.AdminToken)
+	if err := cfg.Validate(); err != nil {
+		return cfg, usageError("%v", indentErr(err))
 	}
-	if ep.ToxiproxyAPI != "" {
-		fmt.Fprintf(w, "toxiproxy API  %s/ (toxiproxy-cli -h %s list)\n", ep.ToxiproxyAPI, ep.ToxiproxyAPI)
-	}
-	if ep.Dir != "" {
-		fmt.Fprintf(w, "run dir        %s\n", ep.Dir)
-	}
-	if d := st.PostgresSetup(); d > 0 {
-		fmt.Fprintf(w, "ready in %.2f s (%.2f s of it creating the PostgreSQL cluster)\n", st.ReadyIn().Seconds(), d.Seconds())
-	} else {
-		fmt.Fprintf(w, "ready in %.2f s\n", st.ReadyIn().Seconds())
-	}
-	fmt.Fprintln(w, "Stop with Ctrl-C.")
-}
-
-// pointAt says which proxy address stands for which backend.
-func pointAt(ep stack.Endpoints) string {
-	var parts []string
-	for _, p := range []struct{ name, what string }{
-		{stack.ProxyRedis, "Redis"},
-		{stack.ProxyRedisReplica, "the Redis replica"},
-		{stack.ProxyPostgres, "PostgreSQL"},
-	} {
-		if l, ok := ep.Proxies[p.name]; ok {
-			parts = append(parts, p.what+" at "+l)
-		}
-	}
-	return strings.Join(parts, ", ")
-}
-
-// redact hides a URL's password.
-func redact(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return u
-	}
-	userinfo, host, ok := strings.Cut(rest, "@")
-	if !ok {
-		return u
-	}
-	if name, _, hasPass := strings.Cut(userinfo, ":"); hasPass {
-		return scheme + "://" + name + ":xxxxx@" + host
-	}
-	return u
+	return cfg, nil
 }
 
 func indentErr(err error) string {

@@ -210,62 +210,16 @@ func latencyChart(r Run) chart {
 	c := newChart(chartH + 40)
 	x := c.xAxis(r)
 	c.Legend = []legendItem{{"p50", "p50"}, {"p95", "p95"}, {"p99", "p99"}}
-
-	// One dashed line per limit, labelled with what it limits:
-	// "p(95) < 50ms · whole run, phase:outage".
-	type refAcc struct {
-		limit float64
-		aggs  []string            // "p(95) <", in order of appearance
-		sels  map[string][]string // the selectors, by aggs
-	}
-	var refs []*refAcc
-	for _, res := range r.Thresholds.Results {
-		t := res.Threshold
-		if t.Metric != "http_req_duration" || t.Type != verdict.Trend || t.Unit != verdict.UnitMilliseconds {
-			continue
-		}
-		switch t.Expr.Op {
-		case verdict.OpLess, verdict.OpLessEq:
-		default:
-			continue
-		}
-		i := slices.IndexFunc(refs, func(a *refAcc) bool { return a.limit == t.Expr.Limit })
-		if i < 0 {
-			refs = append(refs, &refAcc{limit: t.Expr.Limit, sels: map[string][]string{}})
-			i = len(refs) - 1
-		}
-		rf, agg := refs[i], t.Expr.Agg.String()+" "+t.Expr.Op.String()
-		if _, ok := rf.sels[agg]; !ok {
-			rf.aggs = append(rf.aggs, agg)
-		}
-		sel := "whole run"
-		if len(t.Tags) > 0 {
-			sel = strings.Trim(t.Tags.String(), "{}")
-		}
-		if !slices.Contains(rf.sels[agg], sel) {
-			rf.sels[agg] = append(rf.sels[agg], sel)
-		}
-	}
-
-	lo, hi := math.Inf(1), 0.0
-	for _, p := range r.Series {
-		if p.Requests == 0 {
-			continue
-		}
-		for _, d := range []time.Duration{p.P50, p.P95, p.P99} {
-			if v := msOf(d); v > 0 {
-				lo, hi = min(lo, v), max(hi, v)
-			}
-		}
-	}
+	limits := latencyLimits(r.Thresholds.Results)
+	lo, hi := latencySpan(r.Series)
 	if hi == 0 {
 		c.Empty = true
 		c.YLabel = "latency"
 		return c
 	}
-	for _, rf := range refs {
-		if rf.limit > 0 {
-			lo, hi = min(lo, rf.limit), max(hi, rf.limit)
+	for _, l := range limits {
+		if l.limit > 0 {
+			lo, hi = min(lo, l.limit), max(hi, l.limit)
 		}
 	}
 	var y func(float64) float64
@@ -292,15 +246,83 @@ func latencyChart(r Run) chart {
 			return y(v), true
 		}), Class: q.class})
 	}
-	for _, rf := range refs {
-		if rf.limit <= 0 {
+	c.limitRefs(limits, y)
+	c.hovers(r, x)
+	return c
+}
+
+// latencyLimit is one limit of the latency thresholds, drawn as one
+// dashed line labelled with what it limits:
+// "p(95) < 50ms · whole run, phase:outage".
+type latencyLimit struct {
+	limit float64
+	aggs  []string            // "p(95) <", in order of appearance
+	sels  map[string][]string // the selectors, by aggs
+}
+
+// latencyLimits gathers the limits of the upper-bound thresholds on
+// http_req_duration in milliseconds, in order of appearance.
+func latencyLimits(results []verdict.Result) []*latencyLimit {
+	var limits []*latencyLimit
+	for _, res := range results {
+		t := res.Threshold
+		if t.Metric != "http_req_duration" || t.Type != verdict.Trend || t.Unit != verdict.UnitMilliseconds {
+			continue
+		}
+		switch t.Expr.Op {
+		case verdict.OpLess, verdict.OpLessEq:
+		default:
+			continue
+		}
+		i := slices.IndexFunc(limits, func(a *latencyLimit) bool { return a.limit == t.Expr.Limit })
+		if i < 0 {
+			limits = append(limits, &latencyLimit{limit: t.Expr.Limit, sels: map[string][]string{}})
+			i = len(limits) - 1
+		}
+		l, agg := limits[i], t.Expr.Agg.String()+" "+t.Expr.Op.String()
+		if _, ok := l.sels[agg]; !ok {
+			l.aggs = append(l.aggs, agg)
+		}
+		sel := "whole run"
+		if len(t.Tags) > 0 {
+			sel = strings.Trim(t.Tags.String(), "{}")
+		}
+		if !slices.Contains(l.sels[agg], sel) {
+			l.sels[agg] = append(l.sels[agg], sel)
+		}
+	}
+	return limits
+}
+
+// latencySpan is the least and greatest positive percentile, in
+// milliseconds, of the seconds with requests; hi is 0 if there is none.
+func latencySpan(series []Point) (lo, hi float64) {
+	lo, hi = math.Inf(1), 0.0
+	for _, p := range series {
+		if p.Requests == 0 {
+			continue
+		}
+		for _, d := range []time.Duration{p.P50, p.P95, p.P99} {
+			if v := msOf(d); v > 0 {
+				lo, hi = min(lo, v), max(hi, v)
+			}
+		}
+	}
+	return lo, hi
+}
+
+// limitRefs adds a dashed line per positive limit, and the legend's
+// entry for them if there is one.
+func (c *chart) limitRefs(limits []*latencyLimit, y func(float64) float64) {
+	for _, l := range limits {
+		if l.limit <= 0 {
 			continue
 		}
 		var parts []string
-		for _, agg := range rf.aggs {
-			parts = append(parts, agg+" "+fmtTick(rf.limit)+" · "+strings.Join(rf.sels[agg], ", "))
+		for _, agg := range l.aggs {
+			parts = append(parts, agg+" "+fmtTick(l.limit)+" · "+strings.Join(l.sels[agg], ", "))
 		}
-		rv := ref{Y: y(rf.limit), Label: strings.Join(parts, "; "), LX: round1(c.Plot.Right() - 6), DY: -5}
+		rv := ref{Y: y(l.limit), Label: strings.Join(parts, "; "), LX: round1(c.Plot.Right() - 6), DY: -5}
 		if rv.Y-c.Plot.Y < 16 {
 			rv.DY = 14
 		}
@@ -309,8 +331,6 @@ func latencyChart(r Run) chart {
 	if len(c.Refs) > 0 {
 		c.Legend = append(c.Legend, legendItem{"limit", "threshold limit"})
 	}
-	c.hovers(r, x)
-	return c
 }
 
 // throughputChart draws requests/s on the left axis and errors/s on the

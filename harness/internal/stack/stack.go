@@ -233,8 +233,20 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 
 // start starts the local stack.
 func (s *Stack) start(ctx context.Context) error {
+	if err := s.prepare(); err != nil {
+		return err
+	}
+	if err := s.startPrimaryAndDatabase(ctx); err != nil {
+		return err
+	}
+	return s.startReplicaAndTargets(ctx)
+}
+
+// prepare finds everything that can be found missing, before anything
+// starts, chooses the database, creates the run directory and the
+// embedded Toxiproxy.
+func (s *Stack) prepare() error {
 	cfg := s.cfg
-	// Everything that can be found missing is, before anything starts.
 	bin, err := findFlagserver(cfg.FlagserverBin)
 	if err != nil {
 		return componentErr("flagserver", err)
@@ -268,8 +280,13 @@ func (s *Stack) start(ctx context.Context) error {
 	if err != nil {
 		return componentErr("toxiproxy", err)
 	}
+	return nil
+}
 
-	// Redis primary and the database, side by side.
+// startPrimaryAndDatabase starts the Redis primary and the database side
+// by side, each with its proxy.
+func (s *Stack) startPrimaryAndDatabase(ctx context.Context) error {
+	cfg := s.cfg
 	var wg sync.WaitGroup
 	var redisErr, dbErr error
 	wg.Go(func() {
@@ -297,11 +314,15 @@ func (s *Stack) start(ctx context.Context) error {
 		s.log.Debug("database ready", "database", s.database.String(), "duration", time.Since(t))
 	})
 	wg.Wait()
-	if err := errors.Join(redisErr, dbErr); err != nil {
-		return err
-	}
+	return errors.Join(redisErr, dbErr)
+}
 
-	// The replica beside the flagservers: they do not use it.
+// startReplicaAndTargets starts the replica beside the flagservers (they
+// do not use it); with DeferTargets, it reserves the flagservers'
+// addresses and seeds the database instead of starting them.
+func (s *Stack) startReplicaAndTargets(ctx context.Context) error {
+	cfg := s.cfg
+	var wg sync.WaitGroup
 	var replicaErr error
 	wg.Go(func() {
 		rctx, cancel := context.WithTimeout(ctx, cfg.ReadyTimeout)

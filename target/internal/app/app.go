@@ -71,49 +71,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		buildInfo(profile.Name),
 	)
 
-	s.store, err = openStore(ctx, cfg, profile.DatabaseMaxConns, log)
-	if err != nil {
+	if err := s.setUpStore(ctx, cfg); err != nil {
 		return nil, err
 	}
-	if stat, ok := dbPoolStatOf(s.store); ok {
-		s.registry.MustRegister(dbPoolCollector{stat: stat})
-	}
-	if cfg.SeedFlags > 0 {
-		n, err := s.store.Seed(ctx, cfg.Environments, cfg.SeedFlags)
-		if err != nil {
-			return nil, fmt.Errorf("seed: %w", err)
-		}
-		log.Info("seeded flags", "created", n, "per_environment", cfg.SeedFlags, "environments", cfg.Environments)
-	}
-
-	svcCfg := profile.Service
-	svcCfg.Store = s.store
-	svcCfg.Environments = cfg.Environments
-	svcCfg.Logger = log
-	svcCfg.Registerer = s.registry
-	if cfg.CacheTTL > 0 {
-		svcCfg.CacheTTL = cfg.CacheTTL
-		svcCfg.CacheTTLJitter = min(svcCfg.CacheTTLJitter, cfg.CacheTTL/10)
-	}
-	if cfg.MemoryCacheTTL != nil {
-		svcCfg.MemoryTTL = *cfg.MemoryCacheTTL
-	}
+	svcCfg := s.serviceConfig(cfg)
 	if cfg.RedisURL != "" {
-		rc := profile.Redis
-		rc.URL = cfg.RedisURL
-		rc.Logger = log
-		rc.Registerer = s.registry
-		s.cache, err = rediscache.New(rc)
-		if err != nil {
+		if err := s.connectCache(ctx, cfg); err != nil {
 			return nil, err
-		}
-		if cfg.Unsafe.BlockingColdStart {
-			if err := waitForRedis(ctx, s.cache.Client()); err != nil {
-				return nil, err
-			}
-		}
-		if err := s.cache.Connect(ctx, profile.ConnectWait); err != nil {
-			log.Warn("redis not ready at start; serving from the database and reconnecting in the background", "wait", profile.ConnectWait, "err", err)
 		}
 		svcCfg.Cache = s.cache
 	} else {
@@ -123,32 +87,103 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	if err != nil {
 		return nil, err
 	}
+	if err := s.serve(ctx, cfg); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
 
+// setUpStore opens the store, registers its pool's metrics and seeds it if
+// cfg asks.
+func (s *Server) setUpStore(ctx context.Context, cfg Config) error {
+	var err error
+	s.store, err = openStore(ctx, cfg, s.profile.DatabaseMaxConns, s.log)
+	if err != nil {
+		return err
+	}
+	if stat, ok := dbPoolStatOf(s.store); ok {
+		s.registry.MustRegister(dbPoolCollector{stat: stat})
+	}
+	if cfg.SeedFlags > 0 {
+		n, err := s.store.Seed(ctx, cfg.Environments, cfg.SeedFlags)
+		if err != nil {
+			return fmt.Errorf("seed: %w", err)
+		}
+		s.log.Info("seeded flags", "created", n, "per_environment", cfg.SeedFlags, "environments", cfg.Environments)
+	}
+	return nil
+}
+
+// serviceConfig is the profile's service configuration with cfg's
+// overrides, without the cache.
+func (s *Server) serviceConfig(cfg Config) flags.Config {
+	svcCfg := s.profile.Service
+	svcCfg.Store = s.store
+	svcCfg.Environments = cfg.Environments
+	svcCfg.Logger = s.log
+	svcCfg.Registerer = s.registry
+	if cfg.CacheTTL > 0 {
+		svcCfg.CacheTTL = cfg.CacheTTL
+		svcCfg.CacheTTLJitter = min(svcCfg.CacheTTLJitter, cfg.CacheTTL/10)
+	}
+	if cfg.MemoryCacheTTL != nil {
+		svcCfg.MemoryTTL = *cfg.MemoryCacheTTL
+	}
+	return svcCfg
+}
+
+// connectCache builds the Redis cache and waits at most the profile's
+// ConnectWait for it (with BlockingColdStart, first until Redis answers);
+// a cache not ready by then reconnects in the background.
+func (s *Server) connectCache(ctx context.Context, cfg Config) error {
+	rc := s.profile.Redis
+	rc.URL = cfg.RedisURL
+	rc.Logger = s.log
+	rc.Registerer = s.registry
+	var err error
+	s.cache, err = rediscache.New(rc)
+	if err != nil {
+		return err
+	}
+	if cfg.Unsafe.BlockingColdStart {
+		if err := waitForRedis(ctx, s.cache.Client()); err != nil {
+			return err
+		}
+	}
+	if err := s.cache.Connect(ctx, s.profile.ConnectWait); err != nil {
+		s.log.Warn("redis not ready at start; serving from the database and reconnecting in the background", "wait", s.profile.ConnectWait, "err", err)
+	}
+	return nil
+}
+
+// serve builds the HTTP API over the service and starts serving it on
+// cfg.ListenAddr.
+func (s *Server) serve(ctx context.Context, cfg Config) error {
 	h, err := httpapi.New(s.service, httpapi.Config{
 		AdminToken: cfg.AdminToken,
-		Logger:     log,
+		Logger:     s.log,
 		Registerer: s.registry,
 		Gatherer:   s.registry,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if cfg.AdminToken == "" {
-		log.Warn("ADMIN_TOKEN is not set: every PATCH will be refused")
+		s.log.Warn("ADMIN_TOKEN is not set: every PATCH will be refused")
 	}
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
-		return nil, fmt.Errorf("LISTEN_ADDR: %w", err)
+		return fmt.Errorf("LISTEN_ADDR: %w", err)
 	}
 	s.addr = ln.Addr().String()
 	s.http = httpapi.NewServer(s.addr, h)
 	go func() { s.served <- s.http.Serve(ln) }()
-	attrs := []any{"addr", s.addr, "profile", profile.Name, "store", storeKind(cfg), "cache", s.service.Ready(ctx).Cache}
+	attrs := []any{"addr", s.addr, "profile", s.profile.Name, "store", storeKind(cfg), "cache", s.service.Ready(ctx).Cache}
 	if on := cfg.Unsafe.Enabled(); len(on) > 0 {
 		attrs = append(attrs, "unsafe", on)
 	}
-	log.Info("flagserver listening", attrs...)
-	return s, nil
+	s.log.Info("flagserver listening", attrs...)
+	return nil
 }
 
 // openStore opens PostgreSQL when cfg has a URL, with defaultConns
