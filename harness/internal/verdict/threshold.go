@@ -206,4 +206,3 @@ func nearest(name string, candidates []string) []string {
 	}
 	return out
 }
-
