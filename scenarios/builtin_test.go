@@ -40,7 +40,7 @@ func TestBuiltinScenariosParse(t *testing.T) {
 				if p.Fault == nil {
 					continue
 				}
-				if _, err := p.Fault.Fault(); err != nil {
+				if err := p.Fault.Validate(KnownProxies()...); err != nil {
 					t.Errorf("timeline[%d]: %v", i, err)
 				}
 			}
@@ -122,10 +122,7 @@ func TestBuiltinRedisOutage(t *testing.T) {
 			t.Errorf("PhaseAt(%v) = %q, want %q", at, got, want)
 		}
 	}
-	f, err := s.Timeline[1].Fault.Fault()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := s.Timeline[1].Fault
 	if got := f.String(); got != "blackhole both on redis" {
 		t.Errorf("fault %q", got)
 	}

@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/flagstorm/flagstorm/internal/metric"
+	"github.com/flagstorm/flagstorm/toxics"
 )
 
 // Limits on what Parse reads.
@@ -838,19 +839,31 @@ func (d *decoder) timeline(n *yaml.Node) []Phase {
 	return out
 }
 
-func (d *decoder) fault(n *yaml.Node, path string) *FaultSpec {
-	fs := &FaultSpec{Line: n.Line}
+func (d *decoder) fault(n *yaml.Node, path string) *toxics.Fault {
+	fs := &toxics.Fault{}
 	f := d.fields(n, path, faultKeys, faultHint)
 	if f == nil {
 		return fs
 	}
-	strs := []struct {
-		key string
-		dst *string
-	}{{"proxy", &fs.Proxy}, {"type", &fs.Type}, {"direction", &fs.Direction}}
-	for _, o := range strs {
-		if v := f[o.key]; v != nil {
-			*o.dst, _ = d.str(v, join(path, o.key))
+	if v := f["proxy"]; v != nil {
+		fs.Proxy, _ = d.str(v, join(path, "proxy"))
+	}
+	if v := f["type"]; v != nil {
+		if s, ok := d.str(v, join(path, "type")); ok && s != "" {
+			k, err := toxics.ParseKind(s)
+			if err != nil {
+				d.fail(v, join(path, "type"), "%s", fieldMsg(err))
+			}
+			fs.Kind = k
+		}
+	}
+	if v := f["direction"]; v != nil {
+		if s, ok := d.str(v, join(path, "direction")); ok {
+			dir, err := toxics.ParseDirection(s)
+			if err != nil {
+				d.fail(v, join(path, "direction"), "%s", fieldMsg(err))
+			}
+			fs.Direction = dir
 		}
 	}
 	if v := f["toxicity"]; v != nil {
@@ -882,6 +895,15 @@ func (d *decoder) fault(n *yaml.Node, path string) *FaultSpec {
 		fs.Bytes = int64(b)
 	}
 	return fs
+}
+
+// fieldMsg is a toxics parse error's message, without its field.
+func fieldMsg(err error) string {
+	var fe *toxics.FieldError
+	if errors.As(err, &fe) {
+		return fe.Msg
+	}
+	return err.Error()
 }
 
 var thresholdKeys = []string{"threshold", "abortOnFail", "delayAbortEval"}

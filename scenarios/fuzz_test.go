@@ -50,7 +50,7 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("phase %q: [%v, %v) in a load of %v", p.Name, p.At, end, d)
 			}
 			if p.Fault != nil {
-				if _, err := p.Fault.Fault(); err != nil {
+				if err := p.Fault.Validate(KnownProxies()...); err != nil {
 					t.Fatalf("accepted fault: %v", err)
 				}
 			}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/flagstorm/flagstorm/toxics"
 )
 
 // base is a valid file the error cases edit. Its lines:
@@ -439,7 +441,7 @@ expect:
 		},
 		Timeline: []Phase{
 			{Name: "steady", Line: 26},
-			{Name: "slow", Line: 27, At: 10 * time.Second, For: 5 * time.Second, Fault: &FaultSpec{Proxy: "postgres", Type: "latency", Direction: "upstream", Toxicity: 0.5, Latency: 100 * time.Millisecond, Jitter: 10 * time.Millisecond, Line: 27}},
+			{Name: "slow", Line: 27, At: 10 * time.Second, For: 5 * time.Second, Fault: &toxics.Fault{Proxy: "postgres", Kind: toxics.Latency, Direction: toxics.Upstream, Toxicity: 0.5, Latency: 100 * time.Millisecond, Jitter: 10 * time.Millisecond}},
 			{Name: "failover", Line: 28, At: 20 * time.Second, Action: ActionFailover, Rejoin: true},
 			{Name: "recovery", Line: 29, At: 40 * time.Second},
 		},
@@ -475,10 +477,7 @@ expect:
 			t.Errorf("Expected(%v, %q, %d) = true", tc.p, tc.key, tc.index)
 		}
 	}
-	f, err := s.Timeline[1].Fault.Fault()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := s.Timeline[1].Fault
 	if got, want := f.String(), "latency 100ms±10ms upstream toxicity 0.5 on postgres"; got != want {
 		t.Errorf("fault %q, want %q", got, want)
 	}

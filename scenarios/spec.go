@@ -5,6 +5,10 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/flagstorm/flagstorm/toxics"
+
+	"github.com/flagstorm/flagstorm/internal/phase"
 )
 
 // Defaults that Parse fills in for absent keys.
@@ -370,8 +374,10 @@ type Phase struct {
 	At time.Duration
 	// For bounds the phase; 0 means until the next phase starts.
 	For time.Duration
-	// Fault is applied at the phase's start and removed at its end.
-	Fault *FaultSpec
+	// Fault is applied at the phase's start and removed at its end; the
+	// decoder fills it from the file's fault: (type and direction names
+	// parsed, durations read), and Validate checks it as toxics would.
+	Fault *toxics.Fault
 	// Action is done to the Redis primary at the phase's start.
 	Action Action
 	// Rejoin, with ActionFailover, restarts the old primary as a replica
@@ -382,18 +388,20 @@ type Phase struct {
 // PhaseAt returns the name of the phase running at t from the start of
 // the run, or "" before 0s and in a gap after a phase's For. The last
 // phase, without For, runs until the run ends, graceful stops included.
-func (s *Spec) PhaseAt(t time.Duration) string {
-	for i := len(s.Timeline) - 1; i >= 0; i-- {
-		p := s.Timeline[i]
-		if t < p.At {
-			continue
+func (s *Spec) PhaseAt(t time.Duration) string { return s.Spans().At(t) }
+
+// Spans resolves the timeline into the run's phases (package phase, the
+// one phase model the engine and the fault timeline use): each from At to
+// PhaseEnd, the last one without For open-ended (End 0).
+func (s *Spec) Spans() phase.Timeline {
+	out := make(phase.Timeline, len(s.Timeline))
+	for i, p := range s.Timeline {
+		out[i] = phase.Span{Name: p.Name, Start: p.At, End: s.PhaseEnd(i)}
+		if i == len(s.Timeline)-1 && p.For == 0 {
+			out[i].End = 0
 		}
-		if p.For > 0 && t >= addSat(p.At, p.For) {
-			return ""
-		}
-		return p.Name
 	}
-	return ""
+	return out
 }
 
 // PhaseEnd returns when phase i ends: At+For, else the next phase's At,

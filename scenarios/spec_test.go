@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -24,7 +23,7 @@ func codeSpec() *Spec {
 		Requests:       []Request{{Name: "get", Weight: 1, Method: "GET", Path: "/healthz"}},
 		Timeline: []Phase{
 			{Name: "steady"},
-			{Name: "slow", At: 10 * time.Second, For: 10 * time.Second, Fault: &FaultSpec{Proxy: "redis", Type: "latency", Latency: 50 * time.Millisecond}},
+			{Name: "slow", At: 10 * time.Second, For: 10 * time.Second, Fault: &toxics.Fault{Proxy: "redis", Kind: toxics.Latency, Latency: 50 * time.Millisecond}},
 			{Name: "gap-after", At: 30 * time.Second},
 		},
 		Thresholds: []ThresholdSpec{{Key: "http_req_duration{phase:slow}", Exprs: []ThresholdExpr{{Text: "p(95)<100"}}}},
@@ -130,50 +129,36 @@ func TestDuration(t *testing.T) {
 	}
 }
 
-func TestFaultSpec(t *testing.T) {
-	fs := FaultSpec{
-		Proxy: "redis", Type: "slicer", Direction: "upstream", Toxicity: 0.25,
-		AverageSize: 100, SizeVariation: 10, SliceDelay: 5 * time.Microsecond,
-	}
-	got, err := fs.Fault()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := toxics.Fault{Proxy: "redis", Kind: toxics.Slicer, Direction: toxics.Upstream, Toxicity: 0.25, AverageSize: 100, SizeVariation: 10, SliceDelay: 5 * time.Microsecond}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("fault (-want +got):\n%s", diff)
-	}
-	for typ, kind := range map[string]toxics.Kind{"timeout": toxics.Blackhole, "reset_peer": toxics.Reset, "refused": toxics.Refused} {
-		got, err := FaultSpec{Proxy: "postgres", Type: typ}.Fault()
-		if err != nil || got.Kind != kind {
-			t.Errorf("type %q: %v, %v", typ, got.Kind, err)
-		}
-	}
-	for _, tc := range []struct {
-		fs     FaultSpec
-		fields []string
-	}{
-		{FaultSpec{}, []string{"proxy", "kind"}},
-		{FaultSpec{Proxy: "redis", Type: "lag", Direction: "sideways"}, []string{"kind", "direction"}},
-		{FaultSpec{Proxy: "redis", Type: "bandwidth", CloseDelay: time.Second}, []string{"rate_kbps", "close_delay"}},
-	} {
-		_, err := tc.fs.Fault()
-		var fields []string
-		for _, e := range unwrap(err) {
-			var fe *toxics.FieldError
-			if !errors.As(e, &fe) {
-				t.Fatalf("%v is not a *toxics.FieldError", e)
-			}
-			fields = append(fields, fe.Field)
-		}
-		if diff := cmp.Diff(tc.fields, fields); diff != "" {
-			t.Errorf("%+v: fields (-want +got):\n%s", tc.fs, diff)
-		}
-	}
-	// Every snake_case field toxics reports has a key in the file.
+// Every snake_case field toxics reports has a key in the file.
+func TestFaultKeys(t *testing.T) {
 	for _, f := range []string{"proxy", "kind", "direction", "toxicity", "latency", "jitter", "timeout", "rate_kbps", "average_size", "size_variation", "slice_delay", "bytes", "close_delay"} {
 		if key := faultKey[f]; key == "" || !contains(faultKeys, key) {
 			t.Errorf("toxics field %q maps to %q, not a fault key", f, key)
+		}
+	}
+}
+
+// The decoder yields typed faults: names parsed (aliases included),
+// durations read.
+func TestDecodedFaults(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want toxics.Fault
+	}{
+		{"{proxy: redis, type: slicer, direction: upstream, toxicity: 0.25, averageSize: 100, sizeVariation: 10, sliceDelay: 5us}",
+			toxics.Fault{Proxy: "redis", Kind: toxics.Slicer, Direction: toxics.Upstream, Toxicity: 0.25, AverageSize: 100, SizeVariation: 10, SliceDelay: 5 * time.Microsecond}},
+		{"{proxy: postgres, type: timeout}", toxics.Fault{Proxy: "postgres", Kind: toxics.Blackhole, Direction: toxics.DefaultDirection}},
+		{"{proxy: postgres, type: reset_peer}", toxics.Fault{Proxy: "postgres", Kind: toxics.Reset, Direction: toxics.DefaultDirection}},
+		{"{proxy: redis, type: refused}", toxics.Fault{Proxy: "redis", Kind: toxics.Refused, Direction: toxics.DefaultDirection}},
+	} {
+		src := "name: f\nload: {executor: constant-vus, vus: 1, duration: 10s}\nrequests: [{name: get, method: GET, path: /x}]\ntimeline:\n  - {phase: steady, at: 0s}\n  - {phase: f, at: 5s, for: 1s, fault: " + tc.yaml + "}\n"
+		s, err := Parse("f.yaml", []byte(src))
+		if err != nil {
+			t.Errorf("%s: %v", tc.yaml, err)
+			continue
+		}
+		if diff := cmp.Diff(&tc.want, s.Timeline[1].Fault); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.yaml, diff)
 		}
 	}
 }

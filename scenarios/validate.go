@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -743,13 +744,15 @@ var snakeToKey = strings.NewReplacer(
 	"slice_delay", "sliceDelay", "close_delay", "closeDelay",
 )
 
-func (v *validator) fault(fs *FaultSpec, path string) {
+func (v *validator) fault(f *toxics.Fault, path string) {
 	tp := join(path, "toxicity")
-	if v.s.has(tp) && fs.Toxicity == 0 {
+	if v.s.has(tp) && f.Toxicity == 0 {
 		v.add(tp, "0 affects no connection: leave toxicity out for every connection, or give a fraction in (0, 1]")
 	}
-	_, err := fs.Fault()
-	for _, e := range unwrap(err) {
+	errs := unwrap(f.Validate(KnownProxies()...))
+	// In the order of the file's keys, as toxics orders its own.
+	slices.SortStableFunc(errs, func(a, b error) int { return cmp.Compare(faultErrorRank(a), faultErrorRank(b)) })
+	for _, e := range errs {
 		var fe *toxics.FieldError
 		if !errors.As(e, &fe) {
 			v.add(path, "%v", e)

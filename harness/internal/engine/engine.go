@@ -22,13 +22,13 @@ import (
 	"github.com/flagstorm/flagstorm/harness/internal/request"
 	"github.com/flagstorm/flagstorm/harness/internal/verdict"
 	"github.com/flagstorm/flagstorm/internal/metric"
+
+	"github.com/flagstorm/flagstorm/internal/phase"
 )
 
-// Phase is a named span of the run, used to tag measurements.
-type Phase struct {
-	Name       string
-	Start, End time.Duration // offsets from the run's start; End 0 means the end of the run
-}
+// Phase is a named span of the run, used to tag measurements (the one
+// phase model, package phase).
+type Phase = phase.Span
 
 // Config is one run.
 type Config struct {
@@ -39,7 +39,7 @@ type Config struct {
 	Mixes      map[string]*request.Mix
 	Thresholds []verdict.Threshold
 	Catalog    verdict.Catalog
-	Phases     []Phase
+	Phases     phase.Timeline
 	// RequestTimeout bounds each request. Default 10s.
 	RequestTimeout time.Duration
 	// MaxVUs sizes the HTTP connection pool. Default 100.
@@ -211,14 +211,7 @@ type vuState struct {
 func (e *run) stats() stats { return stats{rec: e.rec, cat: e.cfg.Catalog, now: e.cfg.Now} }
 
 func (e *run) phaseAt(t time.Time) string {
-	off := t.Sub(e.start)
-	name := ""
-	for _, p := range e.cfg.Phases {
-		if off >= p.Start && (p.End == 0 || off < p.End) {
-			name = p.Name
-		}
-	}
-	return name
+	return e.cfg.Phases.At(t.Sub(e.start))
 }
 
 // iterate is one iteration: one request from the mix.

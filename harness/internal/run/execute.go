@@ -182,12 +182,8 @@ func (r *execution) drive(ctx context.Context) error {
 		r.orc = oracle.New()
 	}
 	r.tel.Scenarios(spec.Name)
-	names := make([]string, len(r.plan.Phases))
-	for i, ph := range r.plan.Phases {
-		names[i] = ph.Name
-	}
 	if r.orc != nil {
-		r.tel.Checked(spec.Name, names, metric.Sources())
+		r.tel.Checked(spec.Name, r.plan.Phases.Names(), metric.Sources())
 	}
 	cfg := engine.Config{
 		Plan: r.plan.Load, Mix: def, Mixes: mixes, Thresholds: r.plan.Thresholds,
@@ -273,14 +269,14 @@ func (r *execution) observe(resp engine.Response) {
 // phaseChanged follows the timeline: it fires the cold start and keeps
 // the fault gauges.
 func (r *execution) phaseChanged(s timeline.Step, active bool) {
-	if r.cold != nil && active && s.Phase == r.cold.phase {
+	if r.cold != nil && active && s.Name == r.cold.phase {
 		r.cold.fire()
 	}
 	spec := r.plan.Spec.Name
 	if s.Fault != nil {
-		r.tel.Fault(spec, s.Phase, s.Fault.Proxy, s.Fault.Kind.String(), active)
+		r.tel.Fault(spec, s.Name, s.Fault.Proxy, s.Fault.Kind.String(), active)
 	} else {
-		r.tel.Fault(spec, s.Phase, r.sys.RedisProxy, s.Action.String(), active)
+		r.tel.Fault(spec, s.Name, r.sys.RedisProxy, s.Action.String(), active)
 	}
 }
 
@@ -343,7 +339,7 @@ func (r *execution) measure(ctx context.Context) (Evidence, []string) {
 	}
 	for _, s := range r.plan.Steps {
 		if s.Fault != nil || s.Action != 0 {
-			ev.Disturbed = append(ev.Disturbed, s.Phase)
+			ev.Disturbed = append(ev.Disturbed, s.Name)
 		}
 	}
 	rs, band, why := recoveries(spec, r.rec.Buckets(), res.Start, res.End, r.events)

@@ -117,14 +117,14 @@ func TestStepsOf(t *testing.T) {
 	}
 	for i, w := range want {
 		s := p.Steps[i]
-		if s.Phase != w.phase || s.Start != w.start || s.End != w.end || s.Action != w.action || s.Rejoin != w.rejoin {
+		if s.Name != w.phase || s.Start != w.start || s.End != w.end || s.Action != w.action || s.Rejoin != w.rejoin {
 			t.Errorf("step %d = %+v, want %+v", i, s, w)
 		}
 		switch {
 		case w.fault == "" && s.Fault != nil:
-			t.Errorf("step %s has a fault %v", s.Phase, s.Fault)
+			t.Errorf("step %s has a fault %v", s.Name, s.Fault)
 		case w.fault != "" && (s.Fault == nil || s.Fault.Proxy != w.fault || s.Fault.Kind != toxics.Latency || s.Fault.Latency != 50*time.Millisecond):
-			t.Errorf("step %s fault = %+v, want 50ms latency on %s", s.Phase, s.Fault, w.fault)
+			t.Errorf("step %s fault = %+v, want 50ms latency on %s", s.Name, s.Fault, w.fault)
 		}
 	}
 	if got := strings.Join(p.Disturbances(), ","); got != "slow,flip (failover)" {

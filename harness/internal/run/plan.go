@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/flagstorm/flagstorm/harness/internal/engine"
 	"github.com/flagstorm/flagstorm/harness/internal/load"
 	"github.com/flagstorm/flagstorm/harness/internal/request"
 	"github.com/flagstorm/flagstorm/harness/internal/timeline"
 	"github.com/flagstorm/flagstorm/harness/internal/verdict"
+	"github.com/flagstorm/flagstorm/internal/phase"
 	"github.com/flagstorm/flagstorm/scenarios"
 )
 
@@ -23,7 +23,7 @@ type Plan struct {
 	// MaxVUs is the most VUs the plan can run at once: the HTTP
 	// connection pool's size.
 	MaxVUs int
-	Phases []engine.Phase
+	Phases phase.Timeline
 	Steps  []timeline.Step
 }
 
@@ -34,11 +34,7 @@ func NewPlan(spec *scenarios.Spec) (*Plan, error) {
 	if err != nil {
 		return nil, &InvalidError{Err: err}
 	}
-	steps, err := stepsOf(spec)
-	if err != nil {
-		return nil, &InvalidError{Err: err}
-	}
-	p := &Plan{Spec: spec, Thresholds: ts, Steps: steps, Phases: phasesOf(spec)}
+	p := &Plan{Spec: spec, Thresholds: ts, Steps: stepsOf(spec), Phases: spec.Spans()}
 	p.Load, p.MaxVUs = loadOf(spec)
 	return p, nil
 }
@@ -172,38 +168,15 @@ func (p *Plan) Mixes(targets []string, adminToken string) (*request.Mix, map[str
 	return def, mixes, nil
 }
 
-// phasesOf is the timeline as the engine tags measurements by it. The
-// last phase, when open-ended, runs through the graceful stops.
-func phasesOf(spec *scenarios.Spec) []engine.Phase {
-	var ps []engine.Phase
+// stepsOf maps the file's timeline onto the fault timeline's steps: its
+// phases with their faults and actions.
+func stepsOf(spec *scenarios.Spec) []timeline.Step {
+	spans := spec.Spans()
+	steps := make([]timeline.Step, len(spans))
 	for i, p := range spec.Timeline {
-		end := spec.PhaseEnd(i)
-		if i == len(spec.Timeline)-1 && p.For == 0 {
-			end = 0
-		}
-		ps = append(ps, engine.Phase{Name: p.Name, Start: p.At, End: end})
+		steps[i] = timeline.Step{Span: spans[i], Fault: p.Fault, Action: p.Action, Rejoin: p.Rejoin}
 	}
-	return ps
-}
-
-// stepsOf maps the file's timeline onto the fault timeline's steps.
-func stepsOf(spec *scenarios.Spec) ([]timeline.Step, error) {
-	var steps []timeline.Step
-	for i, p := range spec.Timeline {
-		s := timeline.Step{Phase: p.Name, Start: p.At, End: spec.PhaseEnd(i), Rejoin: p.Rejoin, Action: p.Action}
-		if i == len(spec.Timeline)-1 && p.For == 0 {
-			s.End = 0
-		}
-		if p.Fault != nil {
-			f, err := p.Fault.Fault()
-			if err != nil {
-				return nil, fmt.Errorf("%s: phase %s: %w", spec.File, p.Name, err)
-			}
-			s.Fault = &f
-		}
-		steps = append(steps, s)
-	}
-	return steps, nil
+	return steps
 }
 
 // Disturbances lists the timeline's faults and actions by phase, in
@@ -213,9 +186,9 @@ func (p *Plan) Disturbances() []string {
 	for _, s := range p.Steps {
 		switch {
 		case s.Fault != nil:
-			out = append(out, s.Phase)
+			out = append(out, s.Name)
 		case s.Action != 0:
-			out = append(out, s.Phase+" ("+s.Action.String()+")")
+			out = append(out, s.Name+" ("+s.Action.String()+")")
 		}
 	}
 	return out

@@ -29,9 +29,7 @@ func summarize(spec *scenarios.Spec, target, urls string, res *engine.Result, j 
 	for i, p := range spec.Timeline {
 		ph := report.Phase{Name: p.Name, Start: p.At, End: spec.PhaseEnd(i)}
 		if p.Fault != nil {
-			if f, err := p.Fault.Fault(); err == nil {
-				ph.Fault = f.String()
-			}
+			ph.Fault = p.Fault.String()
 		} else if p.Action != 0 {
 			ph.Fault = p.Action.String()
 		}

@@ -17,12 +17,13 @@ import (
 
 	"github.com/flagstorm/flagstorm/scenarios"
 	"github.com/flagstorm/flagstorm/toxics"
+
+	"github.com/flagstorm/flagstorm/internal/phase"
 )
 
 // Step is one phase of the timeline.
 type Step struct {
-	Phase      string
-	Start, End time.Duration // offsets from the run's start; End 0: the run's end
+	phase.Span // the phase: offsets from the run's start; End 0: the run's end
 	Fault      *toxics.Fault
 	Action     scenarios.Action // done to the Redis primary at the phase's start; 0: none
 	Rejoin     bool             // failover: the old primary rejoins as a replica
@@ -69,7 +70,7 @@ func Run(ctx context.Context, start time.Time, steps []Step, topo Topology, hook
 	var plan []timed
 	events := make([]Event, len(steps))
 	for i, s := range steps {
-		events[i] = Event{Phase: s.Phase, What: describe(s)}
+		events[i] = Event{Phase: s.Name, What: describe(s)}
 		if s.Fault == nil && s.Action == 0 {
 			continue
 		}
@@ -108,7 +109,7 @@ func Run(ctx context.Context, start time.Time, steps []Step, topo Topology, hook
 		if hooks.Changed != nil {
 			hooks.Changed(s, false)
 		}
-		log.Info("phase fault removed", "phase", s.Phase, "err", err)
+		log.Info("phase fault removed", "phase", s.Name, "err", err)
 	}
 	for _, p := range plan {
 		if !wait(ctx, start.Add(p.at)) {
@@ -128,7 +129,7 @@ func Run(ctx context.Context, start time.Time, steps []Step, topo Topology, hook
 		if err == nil && hooks.Changed != nil {
 			hooks.Changed(s, true)
 		}
-		log.Info("phase started", "phase", s.Phase, "fault", events[p.index].What, "err", err)
+		log.Info("phase started", "phase", s.Name, "fault", events[p.index].What, "err", err)
 	}
 	// Cancelled or done: whatever is still applied comes off now, under a
 	// context that survives the cancellation.
@@ -147,18 +148,18 @@ func do(ctx context.Context, s Step, topo Topology, ev *Event, applied map[int]t
 	case s.Fault != nil:
 		a, err := topo.Session.Apply(ctx, *s.Fault)
 		if err != nil {
-			return fmt.Errorf("phase %s: apply %s: %w", s.Phase, s.Fault, err)
+			return fmt.Errorf("phase %s: apply %s: %w", s.Name, s.Fault, err)
 		}
 		applied[i] = a
 		return nil
 	case s.Action == scenarios.ActionFailover:
 		if topo.Primary == nil || topo.Replica == nil {
-			return fmt.Errorf("phase %s: failover needs a Redis primary and replica started by the stack", s.Phase)
+			return fmt.Errorf("phase %s: failover needs a Redis primary and replica started by the stack", s.Name)
 		}
 		rep, err := topo.Session.Failover(ctx, toxics.FailoverSpec{Proxy: topo.Proxy, Primary: topo.Primary, Replica: topo.Replica, Rejoin: s.Rejoin, ReplicaProxy: topo.ReplicaProxy})
 		ev.Failover = &rep
 		if err != nil {
-			return fmt.Errorf("phase %s: failover: %w", s.Phase, err)
+			return fmt.Errorf("phase %s: failover: %w", s.Name, err)
 		}
 		return nil
 	case s.Action == scenarios.ActionCrash:

@@ -7,6 +7,8 @@ import (
 
 	"github.com/flagstorm/flagstorm/internal/testenv"
 	"github.com/flagstorm/flagstorm/toxics"
+
+	"github.com/flagstorm/flagstorm/internal/phase"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -48,10 +50,10 @@ func TestFaultsGoOnAndOffAtPhaseBoundaries(t *testing.T) {
 	latency := toxics.Fault{Proxy: "redis", Kind: toxics.Latency, Latency: 50 * time.Millisecond}
 	refused := toxics.Fault{Proxy: "redis", Kind: toxics.Refused}
 	steps := []Step{
-		{Phase: "steady", Start: 0, End: 200 * time.Millisecond},
-		{Phase: "slow", Start: 200 * time.Millisecond, End: 400 * time.Millisecond, Fault: &latency},
-		{Phase: "down", Start: 400 * time.Millisecond, End: 600 * time.Millisecond, Fault: &refused},
-		{Phase: "recovery", Start: 600 * time.Millisecond},
+		{Span: phase.Span{Name: "steady", Start: 0, End: 200 * time.Millisecond}},
+		{Span: phase.Span{Name: "slow", Start: 200 * time.Millisecond, End: 400 * time.Millisecond}, Fault: &latency},
+		{Span: phase.Span{Name: "down", Start: 400 * time.Millisecond, End: 600 * time.Millisecond}, Fault: &refused},
+		{Span: phase.Span{Name: "recovery", Start: 600 * time.Millisecond}},
 	}
 	var during []int
 	start := time.Now()
@@ -86,7 +88,7 @@ func TestFaultsGoOnAndOffAtPhaseBoundaries(t *testing.T) {
 func TestCancelMidFaultLeavesNothingApplied(t *testing.T) {
 	s, e := session(t)
 	blackhole := toxics.Fault{Proxy: "redis", Kind: toxics.Blackhole}
-	steps := []Step{{Phase: "outage", Start: 0, End: time.Hour, Fault: &blackhole}}
+	steps := []Step{{Span: phase.Span{Name: "outage", End: time.Hour}, Fault: &blackhole}}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan []Event)
 	on := make(chan struct{}, 1)
