@@ -11,7 +11,7 @@ BENCH_CONNECTIONS ?= 50
 BENCH_ROUNDS ?= 3
 
 .DEFAULT_GOAL := help
-.PHONY: help build loadtest loadtest-quick soak check-dashboards test-broken test test-short lint check-imports fmt bench bench-target bench-engine run-target fuzz clean
+.PHONY: help build loadtest loadtest-quick soak check-dashboards test-broken test test-short lint check-imports fmt bench bench-target bench-engine run-target fuzz clean toxiproxy-server
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -67,6 +67,11 @@ run-target: build ## run flagserver on 127.0.0.1:8080 (SQLite unless DATABASE_UR
 
 fuzz: ## run each fuzz target for 30 s
 	$(GO) test -run '^$$' -fuzz FuzzDecodePatch -fuzztime 30s ./target/internal/httpapi/
+
+toxiproxy-server: ## build bin/toxiproxy-server from the Toxiproxy version go.mod pins, offline from the module cache (tests build their own)
+	@mkdir -p $(BIN)
+	v=$$($(GO) list -m -f '{{.Version}}' github.com/Shopify/toxiproxy/v2) && \
+	  $(GO) build -ldflags "-X github.com/Shopify/toxiproxy/v2.Version=$${v#v}" -o $(BIN)/toxiproxy-server github.com/Shopify/toxiproxy/v2/cmd/server
 
 clean: ## remove build output
 	rm -rf $(BIN) out
