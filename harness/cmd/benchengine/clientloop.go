@@ -159,7 +159,6 @@ func runEngineLoop(ctx context.Context, observe bool, target string, vus int, d 
 			Executor: load.ConstantVUs{VUs: vus, Duration: d, GracefulStop: gracefulStop}}}},
 		Mix:            mix,
 		Thresholds:     ts,
-		Catalog:        verdict.DefaultCatalog(),
 		Phases:         []engine.Phase{{Name: "steady"}},
 		RequestTimeout: 10 * time.Second,
 		MaxVUs:         vus,

@@ -38,7 +38,6 @@ type Config struct {
 	// Mixes, by scenario name, restrict scenarios to their own requests.
 	Mixes      map[string]*request.Mix
 	Thresholds []verdict.Threshold
-	Catalog    verdict.Catalog
 	Phases     phase.Timeline
 	// RequestTimeout bounds each request. Default 10s.
 	RequestTimeout time.Duration
@@ -208,7 +207,7 @@ type vuState struct {
 	resp request.Response
 }
 
-func (e *run) stats() stats { return stats{rec: e.rec, cat: e.cfg.Catalog, now: e.cfg.Now} }
+func (e *run) stats() stats { return stats{rec: e.rec, now: e.cfg.Now} }
 
 func (e *run) phaseAt(t time.Time) string {
 	return e.cfg.Phases.At(t.Sub(e.start))

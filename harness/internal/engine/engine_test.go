@@ -64,7 +64,6 @@ func TestClosedModelPassAndFail(t *testing.T) {
 		Mix: mix(t, srv.URL,
 			request.Template{Name: "get", Weight: 9, Path: "/api/config/flags/{{flag}}?environment={{env}}"},
 			request.Template{Name: "broken", Weight: 1, Path: "/broken"}),
-		Catalog: verdict.DefaultCatalog(),
 		Thresholds: thresholds(t, map[string][]string{
 			"http_req_duration":                {"p(95)<1000"},
 			"http_req_failed{name:get}":        {"rate==0"},
@@ -78,7 +77,7 @@ func TestClosedModelPassAndFail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := verdict.EvaluateAll(cfg.Thresholds, Stats(res.Recorder, verdict.DefaultCatalog(), func() time.Time { return res.End }))
+	sum := verdict.EvaluateAll(cfg.Thresholds, Stats(res.Recorder, func() time.Time { return res.End }))
 	got := map[string]verdict.Verdict{}
 	for _, r := range sum.Results {
 		got[r.Threshold.Submetric()+" "+r.Threshold.Expr.String()] = r.Verdict()
@@ -115,8 +114,7 @@ func TestOpenModelCountsDroppedAgainstASlowServer(t *testing.T) {
 	cfg := Config{
 		Plan: load.Plan{Scenarios: []load.Scenario{{Name: "open", Executor: load.ConstantArrivalRate{
 			Rate: 50, TimeUnit: time.Second, Duration: 2 * time.Second, PreAllocatedVUs: 5, MaxVUs: 5}}}},
-		Mix:     mix(t, srv.URL, request.Template{Name: "get", Weight: 1, Path: "/x"}),
-		Catalog: verdict.DefaultCatalog(),
+		Mix: mix(t, srv.URL, request.Template{Name: "get", Weight: 1, Path: "/x"}),
 	}
 	res, err := Run(t.Context(), cfg)
 	if err != nil {
@@ -157,7 +155,6 @@ func TestAbortOnFailStopsEarly(t *testing.T) {
 	cfg := Config{
 		Plan:       load.Plan{Scenarios: []load.Scenario{{Name: "default", Executor: load.ConstantVUs{VUs: 2, Duration: 60 * time.Second}}}},
 		Mix:        mix(t, srv.URL, request.Template{Name: "get", Weight: 1, Path: "/x"}),
-		Catalog:    verdict.DefaultCatalog(),
 		Thresholds: ts,
 	}
 	begin := time.Now()
@@ -177,9 +174,8 @@ func TestCancelledRunIsInterrupted(t *testing.T) {
 	srv := server(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("{}")) })
 	ctx, cancel := context.WithCancel(t.Context())
 	cfg := Config{
-		Plan:    load.Plan{Scenarios: []load.Scenario{{Name: "default", Executor: load.ConstantVUs{VUs: 2, Duration: time.Minute}}}},
-		Mix:     mix(t, srv.URL, request.Template{Name: "get", Weight: 1, Path: "/x"}),
-		Catalog: verdict.DefaultCatalog(),
+		Plan: load.Plan{Scenarios: []load.Scenario{{Name: "default", Executor: load.ConstantVUs{VUs: 2, Duration: time.Minute}}}},
+		Mix:  mix(t, srv.URL, request.Template{Name: "get", Weight: 1, Path: "/x"}),
 		Progress: func(s Status) {
 			if s.Elapsed > time.Second {
 				cancel()
@@ -200,7 +196,7 @@ func TestCancelledRunIsInterrupted(t *testing.T) {
 // stay no data.
 func TestUnincrementedCounterIsZero(t *testing.T) {
 	rec := record.New(time.Unix(0, 0))
-	st := Stats(rec, verdict.DefaultCatalog(), func() time.Time { return time.Unix(10, 0) })
+	st := Stats(rec, func() time.Time { return time.Unix(10, 0) })
 	if v, ok := st.Aggregate("stale_reads", nil, verdict.Agg{Kind: verdict.AggCount}); !ok || v != 0 {
 		t.Errorf("stale_reads count = %v, %v; want 0, true", v, ok)
 	}

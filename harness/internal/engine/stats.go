@@ -13,9 +13,6 @@ import (
 // seconds for staleness_seconds): no conversion here.
 type stats struct {
 	rec *record.Recorder
-	// cat is Config.Catalog, kept while engine.go sets it; the kinds and
-	// units come from metric's catalog, through the recorder.
-	cat verdict.Catalog
 	now func() time.Time
 }
 
@@ -60,6 +57,6 @@ func (s stats) Aggregate(name string, sel verdict.Tags, agg verdict.Agg) (float6
 // Stats answers threshold queries over a recorder; now is the clock that
 // counter rates divide by (the run's end for a finished run). cat is not
 // consulted: metric's catalog is (see stats.cat).
-func Stats(rec *record.Recorder, cat verdict.Catalog, now func() time.Time) verdict.Stats {
-	return stats{rec: rec, cat: cat, now: now}
+func Stats(rec *record.Recorder, now func() time.Time) verdict.Stats {
+	return stats{rec: rec, now: now}
 }

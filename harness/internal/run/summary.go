@@ -124,5 +124,5 @@ func metricsOf(res *engine.Result, spec *scenarios.Spec, sum verdict.Summary, ev
 
 // stats answers threshold queries over a finished run.
 func stats(res *engine.Result) verdict.Stats {
-	return engine.Stats(res.Recorder, verdict.DefaultCatalog(), func() time.Time { return res.End })
+	return engine.Stats(res.Recorder, func() time.Time { return res.End })
 }
