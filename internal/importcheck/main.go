@@ -2,7 +2,9 @@
 // (ARCHITECTURE.md §1): target imports none of harness, scenarios or
 // toxics (the harness reaches it only over HTTP); toxics imports none of
 // harness, scenarios or target; scenarios imports neither harness nor
-// target; harness does not import target. No package may link an AGPL
+// target; harness does not import target; examples (services standing for
+// a user's) import nothing of the module outside examples, except that
+// their tests may use internal/testenv. No package may link an AGPL
 // module (k6, Grafana's server, Loki, Tempo).
 package main
 
@@ -25,6 +27,15 @@ var forbidden = map[string][]string{
 	"toxics":    {"harness", "scenarios", "target"},
 	"scenarios": {"harness", "target"},
 	"harness":   {"target"},
+	"examples":  {"harness", "scenarios", "toxics", "target", "internal"},
+}
+
+// testOnly lets a folder's tests, and only its tests, import one package of
+// a folder it must not depend on, with everything that package imports:
+// the examples stand for services written outside this repository, but
+// their tests start real backends with internal/testenv.
+var testOnly = map[string]string{
+	"examples": "internal/testenv",
 }
 
 // agpl are module path prefixes we may not link.
@@ -80,6 +91,18 @@ func check(dir string) ([]string, error) {
 }
 
 func violations(pkgs []pkg) []string {
+	// allowed[folder] is the testOnly package of folder and its dependencies.
+	allowed := map[string]map[string]bool{}
+	for from, helper := range testOnly {
+		allowed[from] = map[string]bool{module + "/" + helper: true}
+		for _, p := range pkgs {
+			if p.ImportPath == module+"/"+helper {
+				for _, d := range p.Deps {
+					allowed[from][d] = true
+				}
+			}
+		}
+	}
 	seen := map[string]bool{}
 	for _, p := range pkgs {
 		from := topFolder(p.ImportPath)
@@ -91,7 +114,7 @@ func violations(pkgs []pkg) []string {
 			}
 			to := topFolder(d)
 			for _, f := range forbidden[from] {
-				if to == f {
+				if to == f && !(isTest(p.ImportPath) && allowed[from][d]) {
 					seen[fmt.Sprintf("%s imports %s: %s must not depend on %s", strip(p.ImportPath), d, from, f)] = true
 				}
 			}
@@ -103,6 +126,12 @@ func violations(pkgs []pkg) []string {
 	}
 	sort.Strings(vs)
 	return vs
+}
+
+// isTest reports whether importPath is a test variant ("p [p.test]") or a
+// test main ("p.test").
+func isTest(importPath string) bool {
+	return strings.Contains(importPath, " [") || strings.HasSuffix(importPath, ".test")
 }
 
 // topFolder is the first path element inside the module ("target" for

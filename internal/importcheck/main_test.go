@@ -31,3 +31,20 @@ func TestViolationsAreFound(t *testing.T) {
 		t.Errorf("violations:\n got %q\nwant %q", got, want)
 	}
 }
+
+func TestExamplesTestsMayUseTestenv(t *testing.T) {
+	pkgs := []pkg{
+		{ImportPath: module + "/internal/testenv", Deps: []string{module + "/internal/freeport"}},
+		{ImportPath: module + "/examples/minimal-go [" + module + "/examples/minimal-go.test]", Deps: []string{module + "/internal/testenv", module + "/internal/freeport"}},
+		{ImportPath: module + "/examples/minimal-go.test", Deps: []string{module + "/internal/testenv", module + "/internal/freeport", module + "/internal/logfile"}},
+		{ImportPath: module + "/examples/minimal-go", Deps: []string{module + "/internal/freeport", module + "/target/internal/flags"}},
+	}
+	want := []string{
+		"/examples/minimal-go imports " + module + "/internal/freeport: examples must not depend on internal",
+		"/examples/minimal-go imports " + module + "/target/internal/flags: examples must not depend on target",
+		"/examples/minimal-go.test imports " + module + "/internal/logfile: examples must not depend on internal",
+	}
+	if got := violations(pkgs); !slices.Equal(got, want) {
+		t.Errorf("violations:\n got %q\nwant %q", got, want)
+	}
+}
