@@ -8,9 +8,12 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -428,9 +431,9 @@ func TestBypass(t *testing.T) {
 	db := seededDatabase(t)
 	viaURL, viaHost := testenv.Redis(t), testenv.Redis(t)
 	for _, tt := range []struct {
-		defect string
-		want   *testenv.RedisServer
-	}{{"", viaURL}, {"bypass", viaHost}} {
+		defect    string
+		want, not *testenv.RedisServer
+	}{{"", viaURL, viaHost}, {"bypass", viaHost, viaURL}} {
 		t.Run("defect="+tt.defect, func(t *testing.T) {
 			base := start(t, map[string]string{
 				"DATABASE_URL": db, "DEFECT": tt.defect, "REDIS_URL": viaURL.URL(),
@@ -442,6 +445,72 @@ func TestBypass(t *testing.T) {
 				getFlag(t, base, key)
 				return rdb.Get(t.Context(), "minimal:production:"+key).Err()
 			})
+			if n := tt.not.Client(t).Exists(t.Context(), "minimal:production:"+key).Val(); n != 0 {
+				t.Errorf("the flag is cached in the other Redis too")
+			}
 		})
 	}
+}
+
+// The built binary: seed exits 0, an unknown DEFECT exits 2, and the
+// service stops with exit 0 on SIGTERM.
+func TestBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "minimal-go")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	db := testenv.PostgresURL(t)
+	redis := testenv.Redis(t)
+	command := func(env ...string) *exec.Cmd {
+		cmd := exec.Command(bin)
+		cmd.Env = append([]string{"DATABASE_URL=" + db, "REDIS_URL=" + redis.URL(), "PATH=" + os.Getenv("PATH")}, env...)
+		return cmd
+	}
+
+	seed := command()
+	seed.Args = append(seed.Args, "seed")
+	if out, err := seed.CombinedOutput(); err != nil {
+		t.Fatalf("seed: %v\n%s", err, out)
+	}
+	out, err := command("DEFECT=bogus").CombinedOutput()
+	if code := exitCode(err); code != 2 || !strings.Contains(string(out), "unknown DEFECT") {
+		t.Errorf("DEFECT=bogus: exit %d, want 2:\n%s", code, out)
+	}
+
+	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	var log syncBuffer
+	serve := command("LISTEN_ADDR="+addr, "DEFECT=stale-after-outage")
+	serve.Stderr = &log
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = serve.Process.Kill() })
+	testenv.Poll(t, 10*time.Second, "the service is ready", func() error {
+		if code, body := call("http://"+addr+"/api/config/flags/flag-099?environment=development", http.MethodGet, "", ""); code != http.StatusOK {
+			return fmt.Errorf("GET answered %d %s", code, body)
+		}
+		return nil
+	})
+	if !strings.Contains(log.String(), `"defect":"stale-after-outage"`) {
+		t.Errorf("the active defect is not logged at start:\n%s", log.String())
+	}
+	if err := serve.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := serve.Wait(); err != nil {
+		t.Errorf("after SIGTERM: %v\n%s", err, log.String())
+	}
+}
+
+func exitCode(err error) int {
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }
