@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagstorm/flagstorm/internal/testenv"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -25,9 +26,11 @@ type proxyController interface {
 	RemoveProxy(ctx context.Context, name string) error
 }
 
-// bothControllers returns an Embedded controller and a Remote one driving
-// another embedded server through its HTTP API, the real Toxiproxy API.
-func bothControllers(t *testing.T) []struct {
+// controllers returns the implementations the contract tests run
+// against: an Embedded controller, a Remote one driving another embedded
+// server through its HTTP API, and a Remote one driving a real
+// toxiproxy-server process built from the pinned module.
+func controllers(t *testing.T) []struct {
 	name string
 	ctrl proxyController
 } {
@@ -38,10 +41,14 @@ func bothControllers(t *testing.T) []struct {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ext, err := NewRemote(RemoteConfig{URL: testenv.ExternalToxiproxy(t).URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return []struct {
 		name string
 		ctrl proxyController
-	}{{"embedded", emb}, {"remote", rem}}
+	}{{"embedded", emb}, {"remote", rem}, {"toxiproxy-server", ext}}
 }
 
 // toxicName matches generated toxic names; the controller's id and the
@@ -85,8 +92,9 @@ func outcome(err error) string {
 	return "error"
 }
 
-// TestControllerParity runs one script against Embedded and Remote: both
-// must answer and end up alike, step by step.
+// TestControllerParity runs one script against Embedded, Remote over the
+// embedded API and Remote over a real toxiproxy-server: all must answer
+// and end up alike, step by step.
 func TestControllerParity(t *testing.T) {
 	t.Parallel()
 	const (
@@ -171,7 +179,7 @@ func TestControllerParity(t *testing.T) {
 			return c.RemoveProxy(ctx, "postgres")
 		}, "ErrProxyNotFound: redis enabled=true upstream=127.0.0.1:3; "},
 	}
-	for _, cut := range bothControllers(t) {
+	for _, cut := range controllers(t) {
 		t.Run(cut.name, func(t *testing.T) {
 			applied := map[string]Applied{}
 			for _, s := range steps {
@@ -202,7 +210,7 @@ func TestApplyBadInput(t *testing.T) {
 		{"toxicity over 1", Fault{Proxy: "redis", Kind: Reset, Toxicity: 1.01}, "toxicity", "toxicity: 1.01 is outside [0, 1]"},
 		{"bandwidth zero", Fault{Proxy: "redis", Kind: Bandwidth, Direction: Both}, "rate_kbps", "must be positive"},
 	}
-	for _, cut := range bothControllers(t) {
+	for _, cut := range controllers(t) {
 		t.Run(cut.name, func(t *testing.T) {
 			ctx := t.Context()
 			for _, name := range []string{"redis", "redis-replica", "postgres"} {

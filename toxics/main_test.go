@@ -2,6 +2,7 @@ package toxics
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -12,6 +13,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		// The test binary run as a child process by a test.
+		os.Exit(helperMain(os.Getenv(helperEnv)))
+	}
 	// go-redis logs every failed dial; under faults that is noise.
 	redis.SetLogger(quietLogger{})
 	// Toxiproxy's bandwidth toxic logs through zerolog's global logger.

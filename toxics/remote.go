@@ -93,6 +93,58 @@ func (r *Remote) RemoveProxy(ctx context.Context, name string) error {
 	return r.eng.removeProxy(ctx, name)
 }
 
+// Proxy returns the proxy named name; the error wraps [ErrProxyNotFound]
+// when the server has none.
+func (r *Remote) Proxy(ctx context.Context, name string) (ProxyInfo, error) {
+	ctx, cancel := r.eng.bound(ctx)
+	defer cancel()
+	p, err := r.proxy(ctx, name)
+	if err != nil {
+		return ProxyInfo{}, fmt.Errorf("show proxy %q: %w", name, err)
+	}
+	return p, nil
+}
+
+// EnsureProxy returns the proxy named name, creating it first, as
+// [Remote.AddProxy] does, when the server has none: the way to use a
+// target that is already running behind a toxiproxy-server set up by
+// someone else (a docker compose service with its own proxy config, say).
+//
+// A proxy that exists is returned as it is, even when its listen address,
+// upstream or enabled state differ from the arguments: whoever created it
+// (the compose file) owns its topology, and changing it would close its
+// clients' connections. Callers that need it elsewhere compare the
+// returned Upstream and call [Remote.SetUpstream]. A proxy created by
+// someone else between the lookup and the creation is returned too.
+func (r *Remote) EnsureProxy(ctx context.Context, name, listen, upstream string) (ProxyInfo, error) {
+	if name == "" {
+		return ProxyInfo{}, errors.New("toxics: ensure proxy: missing name")
+	}
+	if err := checkAddr(listen, false); err != nil {
+		return ProxyInfo{}, fmt.Errorf("ensure proxy %q: listen %w", name, err)
+	}
+	if err := checkAddr(upstream, true); err != nil {
+		return ProxyInfo{}, fmt.Errorf("ensure proxy %q: upstream %w", name, err)
+	}
+	ctx, cancel := r.eng.bound(ctx)
+	defer cancel()
+	p, err := r.proxy(ctx, name)
+	if !errors.Is(err, ErrProxyNotFound) {
+		if err != nil {
+			return ProxyInfo{}, fmt.Errorf("ensure proxy %q: %w", name, err)
+		}
+		return p, nil
+	}
+	p, err = r.addProxy(ctx, name, listen, upstream)
+	if errors.Is(err, ErrProxyExists) {
+		p, err = r.proxy(ctx, name) // someone else was quicker
+	}
+	if err != nil {
+		return ProxyInfo{}, fmt.Errorf("ensure proxy %q on %s to %s: %w", name, listen, upstream, err)
+	}
+	return p, nil
+}
+
 // Apply implements [Controller].
 func (r *Remote) Apply(ctx context.Context, f Fault) (Applied, error) { return r.eng.apply(ctx, f) }
 
@@ -207,6 +259,14 @@ func (r *Remote) list(ctx context.Context) ([]ProxyInfo, error) {
 		out = append(out, p.info())
 	}
 	return out, nil
+}
+
+func (r *Remote) proxy(ctx context.Context, name string) (ProxyInfo, error) {
+	var p remoteProxy
+	if err := r.call(ctx, http.MethodGet, proxyPath(name), nil, &p); err != nil {
+		return ProxyInfo{}, err
+	}
+	return p.info(), nil
 }
 
 func (r *Remote) addToxic(ctx context.Context, proxy string, t wireToxic) error {

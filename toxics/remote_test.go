@@ -98,6 +98,11 @@ func TestRemoteHungServer(t *testing.T) {
 			return rem.SetUpstream(ctx, "redis", "127.0.0.1:1")
 		},
 		"Version": func(ctx context.Context) error { _, err := rem.Version(ctx); return err },
+		"Proxy":   func(ctx context.Context) error { _, err := rem.Proxy(ctx, "redis"); return err },
+		"EnsureProxy": func(ctx context.Context) error {
+			_, err := rem.EnsureProxy(ctx, "redis", "127.0.0.1:0", "127.0.0.1:1")
+			return err
+		},
 	}
 	var wg sync.WaitGroup
 	for name, call := range calls {
