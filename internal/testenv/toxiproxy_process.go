@@ -18,9 +18,13 @@ import (
 	"github.com/flagstorm/flagstorm/internal/logfile"
 )
 
-// toxiproxyServerPkg is the command built by [BuildToxiproxyServer], from
-// the Toxiproxy version go.mod pins.
-const toxiproxyServerPkg = "github.com/Shopify/toxiproxy/v2/cmd/server"
+// toxiproxyModule is the Toxiproxy module at the version go.mod pins;
+// toxiproxyServerPkg is its server command, which [BuildToxiproxyServer]
+// builds.
+const (
+	toxiproxyModule    = "github.com/Shopify/toxiproxy/v2"
+	toxiproxyServerPkg = toxiproxyModule + "/cmd/server"
+)
 
 const (
 	// toxiproxyStartTimeout bounds the wait for a started server's API.
@@ -35,8 +39,9 @@ const (
 
 // BuildToxiproxyServer builds Toxiproxy's server command from the module
 // version go.mod pins (no download: it comes from the module cache) and
-// returns the executable's path, named toxiproxy-server. It is built once
-// per test binary under [Main], like [BuildFlagserver].
+// returns the executable's path, named toxiproxy-server; its GET /version
+// answers go.mod's version without the "v" ("2.12.0"), as a release does.
+// It is built once per test binary under [Main], like [BuildFlagserver].
 func BuildToxiproxyServer(t testing.TB) string {
 	t.Helper()
 	if !inMain.Load() {
@@ -57,9 +62,22 @@ func BuildToxiproxyServer(t testing.TB) string {
 	return b.path
 }
 
+// buildToxiproxyServer builds the server into dir with its version set
+// from go.mod, as a release build has it (a plain build says "git"), and
+// returns the executable's path.
 func buildToxiproxyServer(dir string) (string, error) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Version}}", toxiproxyModule).Output()
+	if err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			err = fmt.Errorf("%w\n%s", err, exit.Stderr)
+		}
+		return "", fmt.Errorf("go list -m %s: %w", toxiproxyModule, err)
+	}
+	version := strings.TrimPrefix(strings.TrimSpace(string(out)), "v")
 	bin := filepath.Join(dir, "toxiproxy-server")
-	if out, err := exec.Command("go", "build", "-o", bin, toxiproxyServerPkg).CombinedOutput(); err != nil {
+	cmd := exec.Command("go", "build", "-ldflags", "-X "+toxiproxyModule+".Version="+version, "-o", bin, toxiproxyServerPkg)
+	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build %s: %w\n%s", toxiproxyServerPkg, err, out)
 	}
 	return bin, nil
