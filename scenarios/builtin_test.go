@@ -126,7 +126,7 @@ func TestBuiltinRedisOutage(t *testing.T) {
 	if got := f.String(); got != "blackhole both on redis" {
 		t.Errorf("fault %q", got)
 	}
-	if !s.Expected(ProfileSeed, "http_req_duration{phase:outage}", 0) || s.Expected(ProfileHardened, "http_req_duration{phase:outage}", 0) {
+	if !s.Expected("seed", "http_req_duration{phase:outage}", 0) || s.Expected("hardened", "http_req_duration{phase:outage}", 0) {
 		t.Error("the outage p95 should be expected to fail for seed only")
 	}
 	if s.MemoryCacheTTL == nil || *s.MemoryCacheTTL != 0 {

@@ -963,18 +963,17 @@ func (d *decoder) thresholds(n *yaml.Node) []ThresholdSpec {
 	return out
 }
 
-func (d *decoder) expect(n *yaml.Node) map[Profile][]ExpectedFailure {
+func (d *decoder) expect(n *yaml.Node) map[string][]ExpectedFailure {
 	ps, ok := d.pairs(n, "expect")
 	if !ok {
 		return nil
 	}
-	out := map[Profile][]ExpectedFailure{}
+	out := map[string][]ExpectedFailure{}
 	for _, p := range ps {
 		path := join("expect", p.name)
 		d.record(path, p.val)
-		prof, err := ParseProfile(p.name)
-		if err != nil || prof == ProfileBoth {
-			d.fail(p.key, path, "expectations are per profile: want hardened or seed, not %q", p.name)
+		if p.name == ProfileBoth.String() || !validName(p.name) {
+			d.fail(p.key, path, "expectations are per target: a profile (hardened or seed) or a variant of a target description, not %q", p.name)
 			continue
 		}
 		items, ok := d.list(p.val, path, `thresholds such as "http_req_duration{phase:outage} p(95)<50"`)
@@ -989,7 +988,7 @@ func (d *decoder) expect(n *yaml.Node) map[Profile][]ExpectedFailure {
 				list = append(list, ExpectedFailure{Text: t, Line: it.Line})
 			}
 		}
-		out[prof] = list
+		out[p.name] = list
 	}
 	return out
 }

@@ -69,7 +69,8 @@
 // # Requests
 //
 // Path, body and header values are templates. {{env}}, {{flag}} and
-// {{user}} draw from the data pools, {{bool}} is true or false and {{pct}}
+// {{user}} draw from the data pools, {{nonce}} is a token no other
+// request of the run has, {{bool}} is true or false and {{pct}}
 // a whole percentage; see [AppendExpand]. A lone "}}" is text, so JSON
 // bodies need no escaping. expect lists the statuses that count as
 // success (default 200 to 399, as in k6).

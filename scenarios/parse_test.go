@@ -161,7 +161,7 @@ func TestParseErrors(t *testing.T) {
 		{"request method unknown", "method: PATCH", "method: FETCH", "requests[1].method", 8, `unknown method "FETCH" (want GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS)`},
 		{"request path relative", `path: "/api/config/flags/{{flag}}?environment={{env}}"}`, `path: "api/config/flags"}`, "requests[0].path", 7, "must start with /"},
 		{"request path with a space", `path: "/api/config/flags/{{flag}}?environment={{env}}"}`, `path: "/api/config flags"}`, "requests[0].path", 7, "must not contain spaces"},
-		{"unknown placeholder", `{{flag}}?environment={{env}}"}`, `{{flag}}?environment={{environment}}"}`, "requests[0].path", 7, "unknown placeholder {{environment}} (want {{env}}, {{flag}}, {{user}}, {{bool}}, {{pct}})"},
+		{"unknown placeholder", `{{flag}}?environment={{env}}"}`, `{{flag}}?environment={{environment}}"}`, "requests[0].path", 7, "unknown placeholder {{environment}} (want {{env}}, {{flag}}, {{user}}, {{bool}}, {{pct}}, {{nonce}})"},
 		{"placeholder with spaces", `{{flag}}?environment={{env}}"}`, `{{ flag }}?environment={{env}}"}`, "requests[0].path", 7, "write {{flag}} without spaces"},
 		{"unclosed placeholder", `'{"enabled": {{bool}}}'`, `'{"enabled": {{bool}'`, "requests[1].body", 8, "unclosed placeholder {{bool}"},
 		{"body on GET", `path: "/api/config/flags/{{flag}}?environment={{env}}"}`, `path: "/api/config/flags", body: x}`, "requests[0].body", 7, "a GET request has no body"},
@@ -253,7 +253,7 @@ func TestParseErrors(t *testing.T) {
 		{"ready time without target start", "", "  target_ready_time: [\"value<500\"]\n", "thresholds.target_ready_time", 15, "add target: {start: PHASE}"},
 
 		// expect
-		{"expect both", "", "expect: {both: []}\n", "expect.both", 15, `want hardened or seed, not "both"`},
+		{"expect both", "", "expect: {both: []}\n", "expect.both", 15, `a profile (hardened or seed) or a variant of a target description, not "both"`},
 		{"expect unmatched", "", "expect: {seed: [\"http_req_duration p(99)<50\"]}\n", "expect.seed[0]", 15, `"http_req_duration p(99)<50" names no threshold of this file: write a key of thresholds and one of its expressions, such as "http_req_duration p(95)<50"`},
 
 		// YAML
@@ -450,9 +450,9 @@ expect:
 			{Key: "http_reqs{scenario:writers,method:PATCH,status:412}", Line: 32, Exprs: []ThresholdExpr{{Text: "count<100", Line: 32}}},
 			{Key: "checks{name:eval}", Line: 33, Exprs: []ThresholdExpr{{Text: "rate>0.99", Line: 33}}},
 		},
-		Expect: map[Profile][]ExpectedFailure{
-			ProfileSeed:     {{Text: "http_req_duration{source:db,phase:slow} p(99) < 300", Line: 35}},
-			ProfileHardened: {},
+		Expect: map[string][]ExpectedFailure{
+			"seed":     {{Text: "http_req_duration{source:db,phase:slow} p(99) < 300", Line: 35}},
+			"hardened": {},
 		},
 	}
 	if diff := cmp.Diff(want, s, cmpopts.IgnoreUnexported(Spec{}), cmpopts.EquateEmpty()); diff != "" {
@@ -461,17 +461,17 @@ expect:
 	if got := s.Duration(); got != 70*time.Second {
 		t.Errorf("Duration() = %v, want 1m10s (writers start at 10s and run 60s)", got)
 	}
-	if !s.Expected(ProfileSeed, "http_req_duration{phase:slow, source:db}", 1) {
+	if !s.Expected("seed", "http_req_duration{phase:slow, source:db}", 1) {
 		t.Error("the seed expectation does not match its threshold")
 	}
 	for _, tc := range []struct {
-		p     Profile
+		p     string
 		key   string
 		index int
 	}{
-		{ProfileSeed, "http_req_duration{phase:slow, source:db}", 0},
-		{ProfileHardened, "http_req_duration{phase:slow, source:db}", 1},
-		{ProfileSeed, "checks{name:eval}", 0},
+		{"seed", "http_req_duration{phase:slow, source:db}", 0},
+		{"hardened", "http_req_duration{phase:slow, source:db}", 1},
+		{"seed", "checks{name:eval}", 0},
 	} {
 		if s.Expected(tc.p, tc.key, tc.index) {
 			t.Errorf("Expected(%v, %q, %d) = true", tc.p, tc.key, tc.index)

@@ -64,9 +64,10 @@ type Spec struct {
 	// Thresholds, in file order. The expressions are raw k6 grammar: Parse
 	// checks keys and shapes, the harness the expressions (verdict.Parse).
 	Thresholds []ThresholdSpec
-	// Expect lists, per profile (ProfileHardened or ProfileSeed), the
-	// thresholds expected to fail; see Spec.Expected.
-	Expect map[Profile][]ExpectedFailure
+	// Expect lists, per target, the thresholds expected to fail; see
+	// Spec.Expected. A target is a flagserver profile (hardened, seed) or
+	// a variant of a target description (docs/target-contract.md).
+	Expect map[string][]ExpectedFailure
 
 	// pos maps field paths to where their values are in the file; nil for
 	// a Spec built in code.

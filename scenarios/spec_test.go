@@ -58,9 +58,9 @@ func TestValidateInCode(t *testing.T) {
 		{"fault field of another kind", func(s *Spec) { s.Timeline[1].Fault.RateKBps = 5 }, "timeline[1].fault.rateKBps: not used by fault type latency"},
 		{"negative delayAbortEval", func(s *Spec) { s.Thresholds[0].Exprs[0].DelayAbortEval = -time.Second }, "thresholds.http_req_duration{phase:slow}[0].delayAbortEval: must not be negative, got -1s"},
 		{"zero pool", func(s *Spec) { s.Data.Users = Pool{} }, "data.users.count: required: the number of values, as in {prefix: flag-, count: 100}"},
-		{"expect both", func(s *Spec) { s.Expect = map[Profile][]ExpectedFailure{ProfileBoth: nil} }, "expect.both: expectations are per profile: want hardened or seed"},
+		{"expect both", func(s *Spec) { s.Expect = map[string][]ExpectedFailure{"both": nil} }, "expect.both: expectations are per target: a profile (hardened or seed) or a variant of a target description"},
 		{"expect matched", func(s *Spec) {
-			s.Expect = map[Profile][]ExpectedFailure{ProfileSeed: {{Text: "http_req_duration{phase:slow} p(95) < 100"}}}
+			s.Expect = map[string][]ExpectedFailure{"seed": {{Text: "http_req_duration{phase:slow} p(95) < 100"}}}
 		}, ""},
 	}
 	for _, tt := range tests {

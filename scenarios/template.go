@@ -18,17 +18,20 @@ const (
 	PlaceholderUser                        // {{user}}: a user id of data.users
 	PlaceholderBool                        // {{bool}}: true or false
 	PlaceholderPct                         // {{pct}}: a whole percentage, 0 to 100
+	PlaceholderNonce                       // {{nonce}}: a token no other request of the run has (the oracle's per-write nonce)
+
+	placeholderLast = PlaceholderNonce
 )
 
 var placeholderNames = [...]string{
-	PlaceholderEnv: "env", PlaceholderFlag: "flag", PlaceholderUser: "user", PlaceholderBool: "bool", PlaceholderPct: "pct",
+	PlaceholderEnv: "env", PlaceholderFlag: "flag", PlaceholderUser: "user", PlaceholderBool: "bool", PlaceholderPct: "pct", PlaceholderNonce: "nonce",
 }
 
-const placeholderList = "{{env}}, {{flag}}, {{user}}, {{bool}}, {{pct}}"
+const placeholderList = "{{env}}, {{flag}}, {{user}}, {{bool}}, {{pct}}, {{nonce}}"
 
 // String returns the placeholder's name, like "env".
 func (p Placeholder) String() string {
-	if p >= PlaceholderEnv && p <= PlaceholderPct {
+	if p >= PlaceholderEnv && p <= placeholderLast {
 		return placeholderNames[p]
 	}
 	return "Placeholder(" + strconv.Itoa(int(p)) + ")"
@@ -36,7 +39,7 @@ func (p Placeholder) String() string {
 
 // ParsePlaceholder parses a placeholder's name, without braces.
 func ParsePlaceholder(s string) (Placeholder, error) {
-	for p := PlaceholderEnv; p <= PlaceholderPct; p++ {
+	for p := PlaceholderEnv; p <= placeholderLast; p++ {
 		if placeholderNames[p] == s {
 			return p, nil
 		}

@@ -66,9 +66,9 @@ func (s *Spec) resolveExpect(idx map[string][]int, text string) (key string, ind
 // Expected reports whether expression number index of the threshold key
 // (as written in the file: verdict.Threshold's Key and Index) is
 // expected to fail under profile p.
-func (s *Spec) Expected(p Profile, key string, index int) bool {
+func (s *Spec) Expected(target string, key string, index int) bool {
 	idx := s.thresholdIndex()
-	for _, e := range s.Expect[p] {
+	for _, e := range s.Expect[target] {
 		if k, i, ok := s.resolveExpect(idx, e.Text); ok && k == key && i == index {
 			return true
 		}

@@ -881,9 +881,9 @@ func keyMsg(err error) string {
 
 func (v *validator) expect() {
 	for _, prof := range slices.Sorted(maps.Keys(v.s.Expect)) {
-		path := join("expect", prof.String())
-		if prof != ProfileHardened && prof != ProfileSeed {
-			v.add(path, "expectations are per profile: want hardened or seed")
+		path := join("expect", prof)
+		if prof == ProfileBoth.String() || !validName(prof) {
+			v.add(path, "expectations are per target: a profile (hardened or seed) or a variant of a target description")
 			continue
 		}
 		for i, e := range v.s.Expect[prof] {

@@ -53,6 +53,7 @@ type runOptions struct {
 	metricsAddr   string
 	pushGateway   string
 	adminToken    string
+	sourceHeader  string
 	quiet         bool
 	flagserverBin string
 	logLevel      string
@@ -97,6 +98,7 @@ func runRun(ctx context.Context, e env, args []string) error {
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address while running (e.g. 127.0.0.1:9464)")
 	fs.StringVar(&o.pushGateway, "push-gateway", "", "push the final metrics to this Pushgateway URL")
 	fs.StringVar(&o.adminToken, "admin-token", "", "bearer token added to requests that write (PATCH)")
+	fs.StringVar(&o.sourceHeader, "source-header", "X-Flag-Source", "with --target-url: the response header naming where an answer came from (redis, db, ...); \"\" if the service sends none")
 	fs.BoolVar(&o.quiet, "quiet", false, "no live progress line")
 	fs.StringVar(&o.flagserverBin, "flagserver-bin", "", "flagserver binary for the local stack (default: next to flagstorm, bin/flagserver, or PATH)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log level of the stack and the timeline: debug, info, warn or error")
@@ -145,7 +147,7 @@ func runRun(ctx context.Context, e env, args []string) error {
 		if o.profile != "" || len(o.flagserverEnv) > 0 {
 			return usageError("--profile and --flagserver-env configure the local stack's flagservers: with --target-url there are none")
 		}
-		targets, nest = []run.Target{run.Remote{URLs: splitList(o.targetURL), AdminToken: o.adminToken}}, false
+		targets, nest = []run.Target{run.Remote{URLs: splitList(o.targetURL), AdminToken: o.adminToken, SourceHeader: o.sourceHeader}}, false
 	}
 	opts := o.runOptions(e, nest)
 	var verdicts []string

@@ -55,6 +55,9 @@ type Config struct {
 	// Start is the run's time zero, shared with the fault timeline.
 	// Zero: the Recorder's start, or when Run is called.
 	Start time.Time
+	// SourceHeader is the response header the source tag comes from.
+	// "": X-Flag-Source; "-": none (the target sends no such header).
+	SourceHeader string
 	// Recorder receives every measurement; the caller creates it (so its
 	// observers and post-run measures write into the same one) and reads
 	// it after Run. nil: Run makes one, returned in the Result.
@@ -145,7 +148,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	e := &run{
 		cfg:    cfg,
 		rec:    rec,
-		client: request.NewClient(cfg.MaxVUs, cfg.RequestTimeout, cfg.Now),
+		client: newClient(cfg),
 		start:  start,
 	}
 	e.pool.New = func() any {
@@ -191,6 +194,20 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Interrupted = ctx.Err() != nil
 	res.Generator = probe.stats(rec)
 	return res, nil
+}
+
+// newClient is the run's HTTP client, reading the configured source
+// header.
+func newClient(cfg Config) *request.Client {
+	c := request.NewClient(cfg.MaxVUs, cfg.RequestTimeout, cfg.Now)
+	switch cfg.SourceHeader {
+	case "":
+	case "-":
+		c.SetSourceHeader("")
+	default:
+		c.SetSourceHeader(cfg.SourceHeader)
+	}
+	return c
 }
 
 type run struct {

@@ -1,10 +1,18 @@
-// Package oracle checks every answer against the database's truth. The
-// harness seeds the data and is the only writer during a run, so it knows
-// every acknowledged version of every flag: a read that returns a version
-// older than the newest one acknowledged before the read began is stale,
-// and how long that newer version had been acknowledged is its staleness.
-// At the end, every acknowledged write must be in the database: nothing
-// lost.
+// Package oracle checks every answer against the writes the harness made.
+// The harness seeds the data and is the only writer during a run, so it
+// knows every acknowledged write of every flag: a read that returns a
+// value older than a write acknowledged before the read began is stale,
+// and how long that newer write had been acknowledged is its staleness.
+// At the end, every acknowledged write must be in the source of truth:
+// nothing lost.
+//
+// It needs only the HTTP API. A write is told apart by a field of the flag
+// (Field): a version the service increments with every write (flagserver's
+// "version"), or, for a service without one, a nonce the harness writes
+// into a writable field with every write. Versions order writes exactly.
+// Nonces order them by time only: a write came after another if it was
+// sent after the other was acknowledged; writes in flight together are
+// concurrent, and either may be the one a read returns.
 package oracle
 
 import (
@@ -12,162 +20,247 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 )
 
-// ack is one acknowledged write.
-type ack struct {
-	version int64
-	at      time.Time // when the harness received the 200
+// Field names the flag field that identifies a write.
+type Field struct {
+	// Name is the JSON field: "version" for flagserver.
+	Name string
+	// Nonce is true when the harness writes the field (a fresh string per
+	// write) and false when the service sets it (an integer that grows
+	// with every write).
+	Nonce bool
+}
+
+// write is one acknowledged write.
+type write struct {
+	marker  string // the field's value, as text
+	version int64  // the version, in version mode
+	sent    time.Time
+	acked   time.Time // when the harness received the 200
+}
+
+// after reports whether w certainly came after v.
+func (o *Oracle) after(w, v write) bool {
+	if o.field.Nonce {
+		return w.sent.After(v.acked)
+	}
+	return w.version > v.version
 }
 
 type flagKey struct{ env, key string }
 
 // Oracle is safe for concurrent use.
 type Oracle struct {
-	mu   sync.RWMutex
-	acks map[flagKey][]ack // ascending by version
+	field  Field
+	mu     sync.RWMutex
+	writes map[flagKey][]write // by acked time
+	nonces map[string]write    // nonce mode: every acknowledged nonce
 }
 
-// New returns an empty oracle.
-func New() *Oracle {
-	return &Oracle{acks: make(map[flagKey][]ack)}
+// New returns an oracle of flagserver's kind: writes told apart by the
+// "version" field.
+func New() *Oracle { return NewWith(Field{Name: "version"}) }
+
+// NewWith returns an oracle that tells writes apart by f.
+func NewWith(f Field) *Oracle {
+	return &Oracle{field: f, writes: map[flagKey][]write{}, nonces: map[string]write{}}
 }
+
+// Field is what the oracle tells writes apart by.
+func (o *Oracle) Field() Field { return o.field }
 
 // Stale is one stale read.
 type Stale struct {
 	Env, Key  string
-	Got, Want int64         // the version read; the newest acknowledged before the read began
+	Got, Want string        // the field's value read; the newer acknowledged one
 	Staleness time.Duration // how long Want had been acknowledged when the read began
 }
 
-// flagDoc is the part of a flag the oracle reads.
-type flagDoc struct {
-	Key         string `json:"key"`
-	Environment string `json:"environment"`
-	Version     int64  `json:"version"`
+// doc is a flag as the oracle reads it.
+type doc struct {
+	key, env, marker string
+	version          int64
+	ok               bool // the field is present and well formed
+}
+
+// parse reads the flag fields the oracle needs from one JSON object.
+func (o *Oracle) parse(raw map[string]json.RawMessage) doc {
+	var d doc
+	_ = json.Unmarshal(raw["key"], &d.key)
+	_ = json.Unmarshal(raw["environment"], &d.env)
+	v, present := raw[o.field.Name]
+	if !present {
+		return d
+	}
+	if o.field.Nonce {
+		d.ok = json.Unmarshal(v, &d.marker) == nil
+		return d
+	}
+	d.ok = json.Unmarshal(v, &d.version) == nil
+	d.marker = strconv.FormatInt(d.version, 10)
+	return d
 }
 
 // Acknowledge records a write the server answered 200 to, from the
-// response body (the committed flag), at the time the answer arrived.
-func (o *Oracle) Acknowledge(body []byte, at time.Time) error {
-	var f flagDoc
-	if err := json.Unmarshal(body, &f); err != nil || f.Key == "" || f.Version <= 0 {
-		return fmt.Errorf("oracle: a 200 answer to a write does not hold a flag with a version: %.100q", body)
+// response body (the flag as written), sent at sent and answered at at.
+func (o *Oracle) Acknowledge(body []byte, sent, at time.Time) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return fmt.Errorf("oracle: a 200 answer to a write is not a JSON object: %.100q", body)
 	}
-	k := flagKey{f.Environment, f.Key}
+	d := o.parse(raw)
+	if d.key == "" || !d.ok || !o.field.Nonce && d.version <= 0 || o.field.Nonce && d.marker == "" {
+		return fmt.Errorf("oracle: a 200 answer to a write does not hold a flag with its %q field: %.100q", o.field.Name, body)
+	}
+	w := write{marker: d.marker, version: d.version, sent: sent, acked: at}
+	k := flagKey{d.env, d.key}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	as := o.acks[k]
-	i := sort.Search(len(as), func(i int) bool { return as[i].version >= f.Version })
-	if i < len(as) && as[i].version == f.Version {
-		return nil
+	ws := o.writes[k]
+	if !o.field.Nonce {
+		for _, x := range ws {
+			if x.version == w.version {
+				return nil // the same version answered twice
+			}
+		}
 	}
-	as = append(as, ack{})
-	copy(as[i+1:], as[i:])
-	as[i] = ack{version: f.Version, at: at}
-	o.acks[k] = as
+	i := sort.Search(len(ws), func(i int) bool { return ws[i].acked.After(at) })
+	ws = append(ws, write{})
+	copy(ws[i+1:], ws[i:])
+	ws[i] = w
+	o.writes[k] = ws
+	if o.field.Nonce {
+		o.nonces[d.marker] = w
+	}
 	return nil
 }
 
-// newestBefore returns the newest acknowledgement of k received before t.
-func (o *Oracle) newestBefore(k flagKey, t time.Time) (ack, bool) {
-	as := o.acks[k]
-	var best ack
-	found := false
-	for _, a := range as {
-		if a.at.Before(t) && a.version > best.version {
-			best, found = a, true
-		}
+// writeOf is the write a value read comes from: in nonce mode the write
+// that wrote it (an unknown nonce, the seeded value, came before all), in
+// version mode its version.
+func (o *Oracle) writeOf(d doc) write {
+	if o.field.Nonce {
+		return o.nonces[d.marker]
 	}
-	return best, found
+	return write{marker: d.marker, version: d.version}
 }
 
-// Check checks a read that began at began: a one-flag document or an
-// environment's list. It returns the stale flags in it. Nothing is decoded
-// until the first write is acknowledged: before that no read can be
-// stale.
+// newer returns the write acknowledged before t that certainly came after
+// got and was acknowledged first, if any.
+func (o *Oracle) newer(k flagKey, got write, t time.Time) (write, bool) {
+	for _, w := range o.writes[k] {
+		if !w.acked.Before(t) {
+			break
+		}
+		if o.after(w, got) {
+			return w, true
+		}
+	}
+	return write{}, false
+}
+
+// Check checks a read that began at began: a one-flag document, or a list
+// as {"flags": [...]} or a bare array. It returns the stale flags in it.
+// Nothing is decoded until the first write is acknowledged: before that
+// no read can be stale.
 func (o *Oracle) Check(body []byte, began time.Time) []Stale {
 	o.mu.RLock()
-	n := len(o.acks)
+	n := len(o.writes)
 	o.mu.RUnlock()
 	if n == 0 {
 		return nil
 	}
-	var doc struct {
-		flagDoc
-		Flags []flagDoc `json:"flags"`
-	}
-	if json.Unmarshal(body, &doc) != nil {
-		return nil
-	}
-	if doc.Flags == nil {
-		if s, stale := o.check(doc.flagDoc, began); stale {
-			return []Stale{s}
+	var objs []map[string]json.RawMessage
+	var one map[string]json.RawMessage
+	switch {
+	case json.Unmarshal(body, &one) == nil:
+		if list, ok := one["flags"]; ok {
+			if json.Unmarshal(list, &objs) != nil {
+				return nil
+			}
+		} else {
+			objs = append(objs, one)
 		}
+	case json.Unmarshal(body, &objs) != nil:
 		return nil
 	}
 	var out []Stale
-	for _, f := range doc.Flags {
-		if s, stale := o.check(f, began); stale {
-			out = append(out, s)
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	for _, raw := range objs {
+		d := o.parse(raw)
+		if !d.ok || d.key == "" {
+			continue
+		}
+		if w, stale := o.newer(flagKey{d.env, d.key}, o.writeOf(d), began); stale {
+			out = append(out, Stale{Env: d.env, Key: d.key, Got: d.marker, Want: w.marker, Staleness: began.Sub(w.acked)})
 		}
 	}
 	return out
 }
 
-func (o *Oracle) check(f flagDoc, began time.Time) (Stale, bool) {
-	o.mu.RLock()
-	a, ok := o.newestBefore(flagKey{f.Environment, f.Key}, began)
-	o.mu.RUnlock()
-	if !ok || f.Version >= a.version {
-		return Stale{}, false
-	}
-	return Stale{Env: f.Environment, Key: f.Key, Got: f.Version, Want: a.version, Staleness: began.Sub(a.at)}, true
-}
-
-// Written lists every flag written, with its newest acknowledged version.
-func (o *Oracle) Written() map[[2]string]int64 {
+// Written counts the flags written.
+func (o *Oracle) Written() int {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
-	out := make(map[[2]string]int64, len(o.acks))
-	for k, as := range o.acks {
-		out[[2]string{k.env, k.key}] = as[len(as)-1].version
-	}
-	return out
+	return len(o.writes)
 }
 
-// Truth reads a flag's version from the database.
+// Truth reads a flag's field (its version or nonce, as text) from the
+// source of truth: the database directly, or the API once the faults are
+// off. "" with a nil error means the flag is missing.
 type Truth interface {
-	Version(ctx context.Context, env, key string) (int64, error)
+	Marker(ctx context.Context, env, key string) (string, error)
 }
 
-// Lost is an acknowledged write the database does not hold.
+// Lost is an acknowledged write the source of truth does not hold.
 type Lost struct {
-	Env, Key      string
-	Acknowledged  int64
-	InDatabase    int64 // 0 when the flag is missing
-	DatabaseError error
+	Env, Key     string
+	Acknowledged string // the field of the newest acknowledged write
+	Holds        string // what the source of truth holds; "" when missing
+	Err          error
 }
 
 func (l Lost) String() string {
-	if l.DatabaseError != nil {
-		return fmt.Sprintf("%s/%s: acknowledged version %d, database unreadable: %v", l.Env, l.Key, l.Acknowledged, l.DatabaseError)
+	if l.Err != nil {
+		return fmt.Sprintf("%s/%s: acknowledged %s, source of truth unreadable: %v", l.Env, l.Key, l.Acknowledged, l.Err)
 	}
-	return fmt.Sprintf("%s/%s: acknowledged version %d, database holds %d", l.Env, l.Key, l.Acknowledged, l.InDatabase)
+	return fmt.Sprintf("%s/%s: acknowledged %s, source of truth holds %q", l.Env, l.Key, l.Acknowledged, l.Holds)
 }
 
-// VerifyDurable reads every written flag from the database and returns the
-// acknowledged writes it does not hold (version lower than acknowledged).
-func (o *Oracle) VerifyDurable(ctx context.Context, db Truth) []Lost {
+// VerifyDurable reads every written flag from the source of truth and
+// returns the flags whose value there is older than a write acknowledged
+// during the run.
+func (o *Oracle) VerifyDurable(ctx context.Context, src Truth) []Lost {
+	o.mu.RLock()
+	keys := make([]flagKey, 0, len(o.writes))
+	for k := range o.writes {
+		keys = append(keys, k)
+	}
+	o.mu.RUnlock()
+	sort.Slice(keys, func(i, j int) bool { return keys[i].env+"/"+keys[i].key < keys[j].env+"/"+keys[j].key })
 	var lost []Lost
-	for k, v := range o.Written() {
-		got, err := db.Version(ctx, k[0], k[1])
-		if err != nil || got < v {
-			lost = append(lost, Lost{Env: k[0], Key: k[1], Acknowledged: v, InDatabase: got, DatabaseError: err})
+	for _, k := range keys {
+		m, err := src.Marker(ctx, k.env, k.key)
+		o.mu.RLock()
+		ws := o.writes[k]
+		last := ws[len(ws)-1]
+		d := doc{key: k.key, env: k.env, marker: m, ok: true}
+		if !o.field.Nonce {
+			d.version, _ = strconv.ParseInt(m, 10, 64)
+		}
+		w, older := o.newer(k, o.writeOf(d), time.Now().Add(time.Hour))
+		o.mu.RUnlock()
+		switch {
+		case err != nil:
+			lost = append(lost, Lost{Env: k.env, Key: k.key, Acknowledged: last.marker, Err: err})
+		case older:
+			lost = append(lost, Lost{Env: k.env, Key: k.key, Acknowledged: w.marker, Holds: m})
 		}
 	}
-	sort.Slice(lost, func(i, j int) bool { return lost[i].Env+lost[i].Key < lost[j].Env+lost[j].Key })
 	return lost
 }

@@ -19,7 +19,7 @@ func TestStaleReads(t *testing.T) {
 	if got := o.Check(flagJSON("a", 1), t0); got != nil {
 		t.Fatalf("before any write nothing is stale: %v", got)
 	}
-	if err := o.Acknowledge(flagJSON("a", 2), t0.Add(time.Second)); err != nil {
+	if err := o.Acknowledge(flagJSON("a", 2), t0.Add(900*time.Millisecond), t0.Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
@@ -29,11 +29,11 @@ func TestStaleReads(t *testing.T) {
 		want  []Stale
 	}{
 		{"read began before the ack", flagJSON("a", 1), t0.Add(500 * time.Millisecond), nil},
-		{"old version after the ack", flagJSON("a", 1), t0.Add(3 * time.Second), []Stale{{Env: "production", Key: "a", Got: 1, Want: 2, Staleness: 2 * time.Second}}},
+		{"old version after the ack", flagJSON("a", 1), t0.Add(3 * time.Second), []Stale{{Env: "production", Key: "a", Got: "1", Want: "2", Staleness: 2 * time.Second}}},
 		{"new version", flagJSON("a", 2), t0.Add(3 * time.Second), nil},
 		{"other flag", flagJSON("b", 1), t0.Add(3 * time.Second), nil},
 		{"list with the stale flag", []byte(`{"environment":"production","flags":[{"key":"a","environment":"production","version":1},{"key":"b","environment":"production","version":1}]}`),
-			t0.Add(2 * time.Second), []Stale{{Env: "production", Key: "a", Got: 1, Want: 2, Staleness: time.Second}}},
+			t0.Add(2 * time.Second), []Stale{{Env: "production", Key: "a", Got: "1", Want: "2", Staleness: time.Second}}},
 		{"same key in another environment", []byte(`{"key":"a","environment":"staging","version":1}`), t0.Add(3 * time.Second), nil},
 		{"not JSON", []byte("oops"), t0.Add(3 * time.Second), nil},
 	}
@@ -47,16 +47,16 @@ func TestStaleReads(t *testing.T) {
 
 func TestAcknowledgeRejectsNonFlags(t *testing.T) {
 	o := New()
-	if err := o.Acknowledge([]byte(`{"error":"x"}`), t0); err == nil {
+	if err := o.Acknowledge([]byte(`{"error":"x"}`), t0, t0); err == nil {
 		t.Error("a body without a versioned flag was acknowledged")
 	}
 }
 
-type truth map[string]int64
+type truth map[string]string
 
-func (tr truth) Version(_ context.Context, env, key string) (int64, error) {
+func (tr truth) Marker(_ context.Context, env, key string) (string, error) {
 	if key == "broken" {
-		return 0, errors.New("connection refused")
+		return "", errors.New("connection refused")
 	}
 	return tr[env+"/"+key], nil
 }
@@ -67,11 +67,11 @@ func TestVerifyDurable(t *testing.T) {
 		key string
 		v   int64
 	}{{"a", 2}, {"a", 3}, {"b", 5}, {"c", 2}, {"broken", 2}} {
-		if err := o.Acknowledge(flagJSON(f.key, f.v), t0); err != nil {
+		if err := o.Acknowledge(flagJSON(f.key, f.v), t0, t0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	db := truth{"production/a": 3, "production/b": 4, "production/c": 7}
+	db := truth{"production/a": "3", "production/b": "4", "production/c": "7"}
 	lost := o.VerifyDurable(t.Context(), db)
 	var got []string
 	for _, l := range lost {
@@ -79,5 +79,58 @@ func TestVerifyDurable(t *testing.T) {
 	}
 	if fmt.Sprint(got) != "[b broken]" {
 		t.Errorf("lost writes %v, want [b broken] (b: database holds 4 < 5; broken: unreadable)", lost)
+	}
+}
+
+func nonceJSON(key, nonce string) []byte {
+	return fmt.Appendf(nil, `{"key":%q,"environment":"production","enabled":true,"description":%q}`, key, nonce)
+}
+
+// Without a version field, writes are told apart by a nonce the harness
+// writes, and ordered by time: a write came after another only if it was
+// sent after the other was acknowledged.
+func TestNonceOracle(t *testing.T) {
+	o := NewWith(Field{Name: "description", Nonce: true})
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	ack := func(key, nonce string, sent, acked int) {
+		t.Helper()
+		if err := o.Acknowledge(nonceJSON(key, nonce), at(sent), at(acked)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ack("a", "w1", 0, 10)
+	ack("a", "w2", 20, 30)
+	ack("a", "w3", 25, 40) // in flight with w2: concurrent
+	cases := []struct {
+		name  string
+		body  []byte
+		began int
+		stale bool
+		want  string
+	}{
+		{"seeded value before any ack", nonceJSON("a", "seed"), 5, false, ""},
+		{"seeded value after the first ack", nonceJSON("a", "seed"), 15, true, "w1"},
+		{"w1 once w2 is acknowledged", nonceJSON("a", "w1"), 35, true, "w2"},
+		{"w1 while w2 is in flight", nonceJSON("a", "w1"), 28, false, ""},
+		{"w2 after w3: concurrent writes, either may win", nonceJSON("a", "w2"), 50, false, ""},
+		{"w3 after w2", nonceJSON("a", "w3"), 50, false, ""},
+		{"in a bare list", []byte(`[` + string(nonceJSON("a", "w1")) + `]`), 50, true, "w2"},
+		{"field missing: not judged", []byte(`{"key":"a","environment":"production"}`), 50, false, ""},
+	}
+	for _, c := range cases {
+		got := o.Check(c.body, at(c.began))
+		if (len(got) > 0) != c.stale || c.stale && got[0].Want != c.want {
+			t.Errorf("%s: %v, want stale=%v (newer %s)", c.name, got, c.stale, c.want)
+		}
+	}
+	lost := o.VerifyDurable(t.Context(), truth{"production/a": "w1"})
+	if len(lost) != 1 || lost[0].Acknowledged != "w2" || lost[0].Holds != "w1" {
+		t.Errorf("lost = %v, want a/w2 lost (w1 held)", lost)
+	}
+	if lost := o.VerifyDurable(t.Context(), truth{"production/a": "w2"}); len(lost) != 0 {
+		t.Errorf("w2 held, a concurrent write of w3's: lost = %v", lost)
+	}
+	if err := o.Acknowledge(flagJSON("b", 3), t0, t0); err == nil {
+		t.Error("a write answered without the nonce field was acknowledged")
 	}
 }

@@ -62,7 +62,8 @@ func (t *Target) String() string { return t.url }
 // requests.
 type Response struct {
 	Status int
-	// Source is the X-Flag-Source header.
+	// Source is the source header's value (X-Flag-Source unless the
+	// client was told another; see Client.SetSourceHeader).
 	Source string
 	// Body holds up to MaxBody bytes of the body; BodyLen is its full
 	// length.
@@ -84,6 +85,8 @@ const MaxBody = 1 << 20
 // for concurrent use; each call to Do uses one connection at a time, so a
 // connection serves one VU's request, then the next.
 type Client struct {
+	// source is the header Response.Source reads ("" none).
+	source  string
 	timeout time.Duration
 	maxIdle int
 	now     func() time.Time
@@ -112,6 +115,7 @@ func NewClient(vus int, timeout time.Duration, now func() time.Time) *Client {
 		timeout = 10 * time.Second
 	}
 	return &Client{
+		source:  DefaultSourceHeader,
 		timeout: timeout,
 		maxIdle: max(vus, 1) * 2,
 		now:     now,
@@ -121,6 +125,14 @@ func NewClient(vus int, timeout time.Duration, now func() time.Time) *Client {
 		watched: map[context.Context]struct{}{},
 	}
 }
+
+// DefaultSourceHeader is the header a Client reads Response.Source from
+// unless told another: flagserver's.
+const DefaultSourceHeader = "X-Flag-Source"
+
+// SetSourceHeader sets the header Response.Source reads; "" reads none.
+// Call it before the first request.
+func (c *Client) SetSourceHeader(name string) { c.source = name }
 
 // maxWatched bounds the contexts watched at once. The engine's executors
 // give each VU a context that lives as long as the VU (the entry goes when
@@ -265,7 +277,7 @@ func (c *Client) get(ctx context.Context, t *Target) (*conn, error) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
-	cn := &conn{nc: nc, addr: t.addr}
+	cn := &conn{nc: nc, addr: t.addr, source: strings.ToLower(c.source)}
 	cn.br = bufio.NewReaderSize(&cn.counter, 4096)
 	cn.counter.r = nc
 	return cn, nil
@@ -307,6 +319,7 @@ type conn struct {
 	closing  bool // the response asked to close, or the body was cut short
 	sources  [4]string
 	nsources int
+	source   string // the source header's name; "" reads none
 
 	// The current response's framing, from its head.
 	contentLength int64 // -1: unknown
@@ -478,7 +491,7 @@ func (cn *conn) readHead(resp *Response) error {
 			} else if http10 && asciiContainsFold(val, "keep-alive") {
 				cn.closing = false
 			}
-		case asciiEqualFold(key, "x-flag-source"):
+		case cn.source != "" && asciiEqualFold(key, cn.source):
 			resp.Source = cn.intern(val)
 		}
 	}
@@ -668,7 +681,10 @@ func (c *Client) doHTTPS(ctx context.Context, out *Outgoing, resp *Response) err
 	}
 	defer r.Body.Close()
 	resp.FirstByte = c.now()
-	resp.Status, resp.Source = r.StatusCode, r.Header.Get("X-Flag-Source")
+	resp.Status = r.StatusCode
+	if c.source != "" {
+		resp.Source = r.Header.Get(c.source)
+	}
 	for {
 		if len(resp.Body) == cap(resp.Body) {
 			resp.Body = append(resp.Body, 0)[:len(resp.Body)]

@@ -434,3 +434,22 @@ func TestClientHTTPS(t *testing.T) {
 		t.Fatalf("status %d source %q body %q", resp.Status, resp.Source, resp.Body)
 	}
 }
+
+// The source tag comes from the header the target description names, or
+// from none.
+func TestClientSourceHeader(t *testing.T) {
+	srv, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Flag-Source", "redis")
+		w.Header().Set("X-Served-By", "cache")
+		fmt.Fprintf(w, `{}`)
+	})
+	for _, tc := range []struct{ header, want string }{{"X-Served-By", "cache"}, {"x-served-by", "cache"}, {"", ""}, {DefaultSourceHeader, "redis"}} {
+		c := NewClient(1, 5*time.Second, nil)
+		c.SetSourceHeader(tc.header)
+		resp, err := send(t, t.Context(), c, srv.URL, Template{Path: "/x"})
+		c.CloseIdleConnections()
+		if err != nil || resp.Source != tc.want {
+			t.Errorf("header %q: source %q, %v; want %q", tc.header, resp.Source, err, tc.want)
+		}
+	}
+}

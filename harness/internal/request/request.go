@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/flagstorm/flagstorm/scenarios"
 )
@@ -44,7 +45,7 @@ type Pools struct {
 // format's set (scenarios.Placeholder), the one definition.
 var Placeholders = func() []string {
 	var out []string
-	for p := scenarios.PlaceholderEnv; p <= scenarios.PlaceholderPct; p++ {
+	for p := scenarios.PlaceholderEnv; p <= scenarios.PlaceholderNonce; p++ {
 		out = append(out, p.String())
 	}
 	return out
@@ -66,6 +67,7 @@ const (
 	phUser             = scenarios.PlaceholderUser
 	phBool             = scenarios.PlaceholderBool
 	phPct              = scenarios.PlaceholderPct
+	phNonce            = scenarios.PlaceholderNonce
 )
 
 func parsePlaceholder(name string) (placeholder, bool) {
@@ -114,6 +116,8 @@ type Compiled struct {
 	// bodyless: GET, HEAD, DELETE and OPTIONS without a body send no
 	// Content-Length.
 	bodyless bool
+	// nonce: the path or body uses {{nonce}}.
+	nonce bool
 }
 
 // Mix picks templates by weight and targets at random: with several
@@ -126,6 +130,10 @@ type Mix struct {
 	cum       []int // cumulative weights
 	total     int
 	pools     Pools
+	// nonces numbers the requests that use {{nonce}}; nonceID, random per
+	// mix, keeps two runs' nonces apart.
+	nonces  atomic.Uint64
+	nonceID []byte
 }
 
 // NewMix compiles templates against one or more target base URLs (http or
@@ -134,7 +142,7 @@ func NewMix(targets []string, ts []Template, pools Pools) (*Mix, error) {
 	if len(targets) == 0 {
 		return nil, errors.New("no target URL")
 	}
-	m := &Mix{pools: pools}
+	m := &Mix{pools: pools, nonceID: fmt.Appendf(nil, "fs-%08x", rand.Uint32())}
 	var errs []error
 	for _, raw := range targets {
 		t, err := ParseTarget(raw)
@@ -212,6 +220,9 @@ func compile(t Template) (*Compiled, error) {
 	if c.body, err = parseSegments(t.Body); err != nil {
 		return nil, fmt.Errorf("body: %w", err)
 	}
+	for _, s := range append(append([]segment(nil), c.path...), c.body...) {
+		c.nonce = c.nonce || s.ph == phNonce
+	}
 	for k, v := range t.Headers {
 		if strings.ContainsAny(k+v, "\r\n") || k == "" || strings.ContainsAny(k, " :") {
 			return nil, fmt.Errorf("header %q: not a valid header", k)
@@ -278,6 +289,9 @@ type Drawn struct {
 	Env, Flag, User string
 	Bool            bool
 	Pct             int
+	// Nonce numbers the request among those of its Mix that use {{nonce}};
+	// the placeholder renders it as "fs-<the mix's run id>-<Nonce>".
+	Nonce uint64
 }
 
 // Outgoing is one rendered request. A VU reuses one for every request it
@@ -307,19 +321,22 @@ func (m *Mix) Render(c *Compiled, rng *rand.Rand, out *Outgoing) {
 	}
 	d.Bool = rng.IntN(2) == 1
 	d.Pct = rng.IntN(101)
+	if c.nonce {
+		d.Nonce = m.nonces.Add(1)
+	}
 	out.Template, out.Drawn = c, d
 	out.Target = m.targets[0]
 	if len(m.targets) > 1 {
 		out.Target = m.targets[rng.IntN(len(m.targets))]
 	}
-	out.URI = render(append(out.URI[:0], out.Target.prefix...), c.path, d)
-	out.Body = render(out.Body[:0], c.body, d)
+	out.URI = m.render(append(out.URI[:0], out.Target.prefix...), c.path, d)
+	out.Body = m.render(out.Body[:0], c.body, d)
 }
 
 // URL is the request's absolute URL.
 func (o *Outgoing) URL() string { return o.Target.origin + string(o.URI) }
 
-func render(b []byte, segs []segment, d Drawn) []byte {
+func (m *Mix) render(b []byte, segs []segment, d Drawn) []byte {
 	for _, s := range segs {
 		switch s.ph {
 		case phNone:
@@ -334,6 +351,9 @@ func render(b []byte, segs []segment, d Drawn) []byte {
 			b = strconv.AppendBool(b, d.Bool)
 		case phPct:
 			b = strconv.AppendInt(b, int64(d.Pct), 10)
+		case phNonce:
+			b = append(append(b, m.nonceID...), '-')
+			b = strconv.AppendUint(b, d.Nonce, 10)
 		}
 	}
 	return b

@@ -123,3 +123,22 @@ func TestExpected(t *testing.T) {
 		}
 	}
 }
+
+// {{nonce}} renders a token no other request of the mix has.
+func TestRenderNonce(t *testing.T) {
+	m, err := NewMix([]string{"http://x"}, []Template{{Name: "w", Weight: 1, Method: "PATCH", Path: "/f", Body: `{"description": "{{nonce}}"}`}}, Pools{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	seen := map[string]bool{}
+	var out Outgoing
+	for range 100 {
+		m.Render(m.templates[0], rng, &out)
+		body := string(out.Body)
+		if !strings.HasPrefix(body, `{"description": "fs-`) || seen[body] {
+			t.Fatalf("body %s: not a fresh nonce", body)
+		}
+		seen[body] = true
+	}
+}

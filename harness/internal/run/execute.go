@@ -85,11 +85,7 @@ type Expecter interface {
 
 // Expected is the scenario's expectations of the profile.
 func (l Local) Expected(spec *scenarios.Spec) Expected {
-	p, err := scenarios.ParseProfile(l.Profile)
-	if err != nil {
-		return nil
-	}
-	return func(key string, index int) bool { return spec.Expected(p, key, index) }
+	return func(key string, index int) bool { return spec.Expected(l.Profile, key, index) }
 }
 
 // Execute runs the plan against the target and judges it. It returns an
@@ -172,14 +168,14 @@ type execution struct {
 // the backend-cost sampler beside it, and returns when all are done.
 func (r *execution) drive(ctx context.Context) error {
 	spec, sys := r.plan.Spec, r.sys
-	def, mixes, err := r.plan.Mixes(sys.URLs, sys.AdminToken)
+	def, mixes, err := r.plan.Mixes(sys.URLs, sys.AdminToken, sys.Oracle)
 	if err != nil {
 		return &InvalidError{Err: err}
 	}
 	start := time.Now()
 	r.rec = record.New(start)
-	if sys.Oracle {
-		r.orc = oracle.New()
+	if sys.Oracle.Name != "" {
+		r.orc = oracle.NewWith(sys.Oracle)
 	}
 	r.tel.Scenarios(spec.Name)
 	if r.orc != nil {
@@ -188,7 +184,7 @@ func (r *execution) drive(ctx context.Context) error {
 	cfg := engine.Config{
 		Plan: r.plan.Load, Mix: def, Mixes: mixes, Thresholds: r.plan.Thresholds,
 		Phases: r.plan.Phases, RequestTimeout: spec.RequestTimeout, MaxVUs: r.plan.MaxVUs,
-		Start: start, Recorder: r.rec, Logger: r.log,
+		Start: start, Recorder: r.rec, Logger: r.log, SourceHeader: cmpOr(sys.SourceHeader, "-"),
 		Observe: r.observe,
 		Dropped: func(string) { r.tel.Dropped(spec.Name) },
 	}
@@ -255,7 +251,7 @@ func (r *execution) observe(resp engine.Response) {
 	}
 	switch resp.Template.Method {
 	case "PATCH", "PUT", "POST":
-		_ = r.orc.Acknowledge(resp.Body, resp.Done)
+		_ = r.orc.Acknowledge(resp.Body, resp.Sent, resp.Done)
 	case "GET":
 		for _, s := range r.orc.Check(resp.Body, resp.Sent) {
 			tags := record.Tags{Scenario: resp.Scenario, Phase: resp.Phase, Source: resp.Source, Name: resp.Template.Name}
@@ -330,7 +326,7 @@ func (r *execution) measure(ctx context.Context) (Evidence, []string) {
 		for _, l := range lost {
 			notes = append(notes, "LOST WRITE "+l.String())
 		}
-		notes = append(notes, fmt.Sprintf("durability: %d acknowledged write(s) checked in the database, %d lost", len(r.orc.Written()), len(lost)))
+		notes = append(notes, fmt.Sprintf("durability: %d flag(s) written, checked in %s, %d lost", r.orc.Written(), sys.TruthName, len(lost)))
 	}
 	if r.cold != nil {
 		notes = append(notes, r.cold.record(r.rec, res.Start)...)

@@ -3,8 +3,11 @@ package run
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/flagstorm/flagstorm/harness/internal/load"
+	"github.com/flagstorm/flagstorm/harness/internal/oracle"
 	"github.com/flagstorm/flagstorm/harness/internal/request"
 	"github.com/flagstorm/flagstorm/harness/internal/timeline"
 	"github.com/flagstorm/flagstorm/harness/internal/verdict"
@@ -119,8 +122,10 @@ func loadOf(spec *scenarios.Spec) (load.Plan, int) {
 
 // Mixes compiles the request mix of each k6 scenario against targets
 // (requests spread at random over several). adminToken goes into every
-// request that writes and has no Authorization header of its own.
-func (p *Plan) Mixes(targets []string, adminToken string) (*request.Mix, map[string]*request.Mix, error) {
+// request that writes and has no Authorization header of its own. With
+// a nonce oracle, every write with a JSON object body also writes a fresh
+// {{nonce}} into the oracle's field.
+func (p *Plan) Mixes(targets []string, adminToken string, orc oracle.Field) (*request.Mix, map[string]*request.Mix, error) {
 	spec := p.Spec
 	pool := func(p scenarios.Pool) []string {
 		out := make([]string, p.Len())
@@ -142,7 +147,11 @@ func (p *Plan) Mixes(targets []string, adminToken string) (*request.Mix, map[str
 				h["Authorization"] = "Bearer " + adminToken
 			}
 		}
-		t := request.Template{Name: r.Name, Weight: r.Weight, Method: r.Method, Path: r.Path, Headers: h, Body: r.Body, Expect: r.Expect}
+		body := r.Body
+		if orc.Nonce && r.Method != "GET" && r.Method != "HEAD" {
+			body = withNonce(body, orc.Name)
+		}
+		t := request.Template{Name: r.Name, Weight: r.Weight, Method: r.Method, Path: r.Path, Headers: h, Body: body, Expect: r.Expect}
 		templates[r.Name] = t
 		all = append(all, t)
 	}
@@ -212,4 +221,18 @@ func (p *Plan) HasActions() bool {
 		}
 	}
 	return false
+}
+
+// withNonce adds "field": "{{nonce}}" to a JSON object body template
+// (unless it writes the field itself); other bodies are left alone.
+func withNonce(body, field string) string {
+	b := strings.TrimSpace(body)
+	if !strings.HasPrefix(b, "{") || !strings.HasSuffix(b, "}") || strings.Contains(b, strconv.Quote(field)) {
+		return body
+	}
+	inner := strings.TrimSpace(b[1 : len(b)-1])
+	if inner == "" {
+		return fmt.Sprintf(`{%q: "{{nonce}}"}`, field)
+	}
+	return fmt.Sprintf(`{%s, %q: "{{nonce}}"}`, inner, field)
 }

@@ -2,19 +2,26 @@ package run
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
+	"net/http"
+	"net/url"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/flagstorm/flagstorm/harness/internal/oracle"
+	"github.com/flagstorm/flagstorm/harness/internal/service"
 	"github.com/flagstorm/flagstorm/harness/internal/stack"
+	"github.com/flagstorm/flagstorm/scenarios"
 	"github.com/flagstorm/flagstorm/toxics"
 )
 
@@ -48,14 +55,21 @@ type System struct {
 	Primary, Replica *toxics.RedisServer
 	// RedisProxy and ReplicaProxy name the proxies in front of them.
 	RedisProxy, ReplicaProxy string
-	// Oracle is true when the harness is the only writer of the data the
-	// run reads, so it may judge every read against its own writes
-	// (stale_reads, staleness_seconds).
-	Oracle bool
-	// Truth reads the source of truth directly, for lost_writes; nil:
-	// durability cannot be checked, for the reason in NoTruth.
-	Truth   oracle.Truth
-	NoTruth string
+	// SourceHeader is the response header naming where an answer came
+	// from (X-Flag-Source); "" when the service sends none.
+	SourceHeader string
+	// Oracle names the flag field that tells writes apart when the
+	// harness is the only writer of the data the run reads, so it may
+	// judge every read against its own writes (stale_reads,
+	// staleness_seconds); the zero Field: no oracle. With a nonce field,
+	// every write carries a fresh {{nonce}} in it.
+	Oracle oracle.Field
+	// Truth reads the source of truth, for lost_writes (TruthName says
+	// which: "the database", "the API"); nil: durability cannot be
+	// checked, for the reason in NoTruth.
+	Truth     oracle.Truth
+	TruthName string
+	NoTruth   string
 	// StartDeferred starts instances held back for a cold start
 	// (target.start) and returns each one's time to ready; nil: none are
 	// held back.
@@ -110,11 +124,11 @@ func (l Local) Start(ctx context.Context, p *Plan, w io.Writer, log *slog.Logger
 		URLs: ep.TargetURLs, AdminToken: token,
 		Faults: st.Controller(), Primary: st.Primary(), Replica: st.Replica(),
 		RedisProxy: stack.ProxyRedis, ReplicaProxy: stack.ProxyRedisReplica,
-		Oracle: true,
-		Close:  st.Close,
+		Oracle: oracle.Field{Name: "version"}, SourceHeader: "X-Flag-Source",
+		Close: st.Close,
 	}
 	if ep.DatabaseURL != "" {
-		sys.Truth = pgTruth{url: ep.DatabaseURL}
+		sys.Truth, sys.TruthName = pgTruth{url: ep.DatabaseURL, query: flagserverTruth}, "the database"
 	} else {
 		sys.NoTruth = "the flagservers use SQLite, which the harness does not read"
 	}
@@ -131,6 +145,9 @@ func (l Local) Start(ctx context.Context, p *Plan, w io.Writer, log *slog.Logger
 type Remote struct {
 	URLs       []string
 	AdminToken string
+	// SourceHeader is the header naming where an answer came from
+	// (flagserver's X-Flag-Source); "" when the service sends none.
+	SourceHeader string
 }
 
 // Name is the URL (or URLs).
@@ -145,28 +162,181 @@ func (r Remote) Start(_ context.Context, p *Plan, _ io.Writer, _ *slog.Logger) (
 		return nil, &InvalidError{Err: fmt.Errorf("%s starts the flagservers at phase %s (target.start), which needs the local stack: run it without --target-url", p.Spec.File, p.Spec.Target.Start)}
 	}
 	return &System{
-		URLs: r.URLs, AdminToken: r.AdminToken,
+		URLs: r.URLs, AdminToken: r.AdminToken, SourceHeader: r.SourceHeader,
 		NoTruth: "the harness has no access to the service's database",
 		Close:   func(context.Context) error { return nil },
 	}, nil
 }
 
-// pgTruth reads flag versions straight from PostgreSQL, not through the
-// proxies the faults are on.
-type pgTruth struct{ url string }
+// flagserverTruth is flagserver's version of a flag.
+const flagserverTruth = `SELECT version FROM feature_flags WHERE environment = $1 AND key = $2`
 
-func (p pgTruth) Version(ctx context.Context, env, key string) (int64, error) {
+// pgTruth reads a flag's field straight from PostgreSQL, not through the
+// proxies the faults are on: query takes the environment as $1 and the
+// key as $2 and returns one column.
+type pgTruth struct{ url, query string }
+
+func (p pgTruth) Marker(ctx context.Context, env, key string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, p.url)
 	if err != nil {
-		return 0, err
+		return "", err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	var v int64
-	err = conn.QueryRow(ctx, `SELECT version FROM feature_flags WHERE environment = $1 AND key = $2`, env, key).Scan(&v)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, nil
+	var v any
+	err = conn.QueryRow(ctx, p.query, env, key).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) || err == nil && v == nil {
+		return "", nil
 	}
-	return v, err
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprint(v), nil
+}
+
+// Command is a service from a target description (package service),
+// started on the local stack like flagserver: Redis primary and replica,
+// PostgreSQL, Toxiproxy in front of each, its instances wired through the
+// proxies by the description's templates.
+type Command struct {
+	Desc *service.Description
+	// Variant is one of the description's variants; "" its only one.
+	Variant string
+	// DatabaseURL is the PostgreSQL the stack uses (through its proxy);
+	// "": a throwaway cluster.
+	DatabaseURL string
+	// Env is extra environment for every instance (the command line's
+	// --env), after the description's and the variant's.
+	Env map[string]string
+}
+
+// variant is the variant name, defaulted.
+func (c Command) variant() string {
+	if c.Variant != "" {
+		return c.Variant
+	}
+	if names := c.Desc.VariantNames(); len(names) == 1 {
+		return names[0]
+	}
+	return service.DefaultVariant
+}
+
+// Name is the variant when the description has several, else the
+// service's name.
+func (c Command) Name() string {
+	if len(c.Desc.Variants) > 1 {
+		return c.variant()
+	}
+	return c.Desc.Name
+}
+
+// Expected is the scenario's expectations of the variant (or of the
+// service's name, for a description with one variant).
+func (c Command) Expected(spec *scenarios.Spec) Expected {
+	return func(key string, index int) bool { return spec.Expected(c.Name(), key, index) }
+}
+
+// Start starts the stack with the description's command.
+func (c Command) Start(ctx context.Context, p *Plan, w io.Writer, log *slog.Logger) (*System, error) {
+	spec, d := p.Spec, c.Desc
+	v, ok := d.Variants[c.variant()]
+	if !ok {
+		return nil, &InvalidError{Err: fmt.Errorf("%s: no variant %q (have %s)", d.File, c.variant(), strings.Join(d.VariantNames(), ", "))}
+	}
+	env := map[string]string{"SEED_ENVIRONMENTS": strings.Join(spec.Data.Environments, ",")}
+	maps.Copy(env, v.Env)
+	maps.Copy(env, c.Env)
+	cmd := &stack.Command{Name: d.Name, Argv: d.Command.Argv, Env: d.Command.Env, Dir: d.Path(d.Command.Dir), Ready: d.Ready}
+	if cmd.Dir == "" {
+		cmd.Dir = d.Dir
+	}
+	if abs, err := filepath.Abs(cmd.Dir); err == nil {
+		cmd.Dir = abs
+	}
+	if s := d.Seed; s != nil {
+		cmd.SeedArgv, cmd.SeedSQL = s.Argv, d.Path(s.SQL)
+	}
+	token := randomToken()
+	fmt.Fprintf(w, "starting the stack for %s (%s, variant %s, %d instance(s))\n", spec.Name, d.Name, c.variant(), spec.Instances)
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		fmt.Fprintf(w, "  %s environment: %s=%s\n", d.Name, k, env[k])
+	}
+	st, err := stack.Start(ctx, stack.Config{
+		Instances: spec.Instances, Command: cmd, DatabaseURL: c.DatabaseURL,
+		SeedFlags: max(stack.DefaultSeedFlags, spec.Data.Flags.Len()), AdminToken: token,
+		Env: env, DeferTargets: spec.Target.Start != "", ReadyTimeout: d.ReadyTimeout, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ep := st.Endpoints()
+	fmt.Fprintf(w, "stack ready in %s: %s\n", st.ReadyIn().Round(time.Millisecond), strings.Join(ep.TargetURLs, ", "))
+	sys := &System{
+		URLs: ep.TargetURLs, AdminToken: token,
+		Faults: st.Controller(), Primary: st.Primary(), Replica: st.Replica(),
+		RedisProxy: stack.ProxyRedis, ReplicaProxy: stack.ProxyRedisReplica,
+		Oracle:       oracle.Field{Name: cmpOr(d.Oracle.Nonce, d.Oracle.Version), Nonce: d.Oracle.Nonce != ""},
+		SourceHeader: d.SourceHeader,
+		Close:        st.Close,
+	}
+	switch {
+	case d.Oracle.Truth != "" && ep.DatabaseURL != "":
+		sys.Truth, sys.TruthName = pgTruth{url: ep.DatabaseURL, query: d.Oracle.Truth}, "the database"
+	default:
+		sys.Truth, sys.TruthName = apiTruth{base: ep.TargetURLs[0], field: sys.Oracle.Name}, "the API (faults off)"
+	}
+	if spec.Target.Start != "" {
+		sys.StartDeferred = st.StartTargets
+		fmt.Fprintf(w, "%s not started yet: it starts at phase %s (target.start)\n", d.Name, spec.Target.Start)
+	}
+	return sys, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// apiTruth reads a flag's field back through the service's API, once the
+// faults are off: the source of truth for a service whose database the
+// harness does not query.
+type apiTruth struct{ base, field string }
+
+func (a apiTruth) Marker(ctx context.Context, env, key string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	u := a.base + "/api/config/flags/" + url.PathEscape(key) + "?environment=" + url.QueryEscape(env)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return "", err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	switch {
+	case res.StatusCode == http.StatusNotFound:
+		return "", nil
+	case res.StatusCode != http.StatusOK:
+		return "", fmt.Errorf("GET %s: %s", u, res.Status)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return "", fmt.Errorf("GET %s: %w", u, err)
+	}
+	switch v := doc[a.field].(type) {
+	case nil:
+		return "", nil
+	case string:
+		return v, nil
+	case float64:
+		return strconv.FormatInt(int64(v), 10), nil
+	default:
+		return fmt.Sprint(v), nil
+	}
 }

@@ -138,6 +138,11 @@ type Config struct {
 	// on (a cold start while Redis is unreachable). Not in external mode.
 	DeferTargets bool
 
+	// Command, if set, runs a service described by a target description
+	// instead of flagserver (Profiles and MemoryCacheTTL do not apply;
+	// Env is added to its environment). It needs PostgreSQL.
+	Command *Command
+
 	// ReadyTimeout bounds the wait for each component to become ready
 	// (not initdb). Default 30 s.
 	ReadyTimeout time.Duration

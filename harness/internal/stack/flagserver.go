@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -61,6 +62,10 @@ type flagProc struct {
 
 func (s *Stack) newInstance(i int) *instance {
 	cfg := s.cfg
+	if c := cfg.Command; c != nil {
+		return &instance{s: s, index: i, name: fmt.Sprintf("%s[%d]", c.Name, i),
+			logPath: filepath.Join(s.dir, fmt.Sprintf("%s-%d.log", c.Name, i))}
+	}
 	in := &instance{
 		s:       s,
 		index:   i,
@@ -116,6 +121,25 @@ func isFlagserverVar(k string) bool {
 }
 
 func (in *instance) url() string { return "http://" + in.addr }
+
+// command is the process of one start: flagserver serve, or the
+// description's command with its templates filled for this address.
+func (in *instance) command() *exec.Cmd {
+	s := in.s
+	c := s.cfg.Command
+	if c == nil {
+		cmd := exec.Command(s.flagBin, "serve")
+		cmd.Env = append(append([]string(nil), in.env...), "LISTEN_ADDR="+in.addr)
+		cmd.Dir = s.dir
+		return cmd
+	}
+	values := s.commandValues(in.index, in.addr)
+	argv := commandArgv(c.Argv, values)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = s.commandEnv(values)
+	cmd.Dir = cmp.Or(c.Dir, s.dir)
+	return cmd
+}
 
 // pid returns the running process's id, or 0.
 func (in *instance) pid() int {
@@ -177,17 +201,14 @@ func (in *instance) run(ctx context.Context) error {
 		return fmt.Errorf("open the log: %w", err)
 	}
 	defer logf.Close() // the child has its own descriptor
-	fmt.Fprintf(logf, "--- flagstorm: %s serve on %s, profile %s\n", in.s.flagBin, in.addr, in.profile)
-
-	cmd := exec.Command(in.s.flagBin, "serve")
-	cmd.Env = append(append([]string(nil), in.env...), "LISTEN_ADDR="+in.addr)
-	cmd.Dir = in.s.dir
+	cmd := in.command()
+	fmt.Fprintf(logf, "--- flagstorm: %s on %s\n", strings.Join(cmd.Args, " "), in.addr)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = childAttr()
 	begin := time.Now()
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("run %s: %w", in.s.flagBin, err)
+		return fmt.Errorf("run %s: %w", cmd.Path, err)
 	}
 	p := &flagProc{cmd: cmd, done: make(chan struct{})}
 	in.s.watchers.Go(func() {
@@ -217,11 +238,14 @@ func (in *instance) run(ctx context.Context) error {
 // ends.
 func (in *instance) waitReady(ctx context.Context, p *flagProc) error {
 	readyz := in.url() + "/readyz"
+	if c := in.s.cfg.Command; c != nil {
+		readyz = in.url() + c.Ready
+	}
 	var last error
 	for {
 		select {
 		case <-p.done:
-			return fmt.Errorf("flagserver exited before it was ready: %v", p.waitErr)
+			return fmt.Errorf("exited before it was ready: %v", p.waitErr)
 		default:
 		}
 		last = in.probe(ctx, readyz)
@@ -230,7 +254,7 @@ func (in *instance) waitReady(ctx context.Context, p *flagProc) error {
 			// while ours exits.
 			select {
 			case <-p.done:
-				return fmt.Errorf("flagserver exited before it was ready: %v", p.waitErr)
+				return fmt.Errorf("exited before it was ready: %v", p.waitErr)
 			default:
 				return nil
 			}

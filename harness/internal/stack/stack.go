@@ -247,11 +247,13 @@ func (s *Stack) start(ctx context.Context) error {
 // embedded Toxiproxy.
 func (s *Stack) prepare() error {
 	cfg := s.cfg
-	bin, err := findFlagserver(cfg.FlagserverBin)
-	if err != nil {
-		return componentErr("flagserver", err)
+	if cfg.Command == nil {
+		bin, err := findFlagserver(cfg.FlagserverBin)
+		if err != nil {
+			return componentErr("flagserver", err)
+		}
+		s.flagBin = bin
 	}
-	s.flagBin = bin
 	redisBin := cmp.Or(cfg.RedisServerBin, "redis-server")
 	if _, err := exec.LookPath(redisBin); err != nil {
 		if cfg.RedisServerBin == "" {
@@ -273,9 +275,13 @@ func (s *Stack) prepare() error {
 			return componentErr("postgres", err)
 		}
 	}
+	if s.database == DatabaseSQLite && cfg.Command != nil {
+		return componentErr("postgres", fmt.Errorf("%s needs PostgreSQL (SQLite is flagserver's own): install the postgresql package for a throwaway cluster, or give --database-url", cfg.Command.Name))
+	}
 	if err := s.makeDir(); err != nil {
 		return componentErr("config", err)
 	}
+	var err error
 	s.proxy, err = toxics.NewEmbedded(toxics.EmbeddedConfig{APIAddr: cfg.ToxiproxyAPI})
 	if err != nil {
 		return componentErr("toxiproxy", err)
@@ -342,6 +348,14 @@ func (s *Stack) startReplicaAndTargets(ctx context.Context) error {
 	errs := make([]error, cfg.Instances)
 	for i := range s.instances {
 		s.instances[i] = s.newInstance(i)
+	}
+	if cfg.Command != nil && !cfg.DeferTargets {
+		if err := s.seedCommand(ctx); err != nil {
+			wg.Wait()
+			return errors.Join(err, replicaErr)
+		}
+	}
+	for i := range s.instances {
 		if cfg.DeferTargets {
 			continue
 		}
@@ -368,6 +382,9 @@ func (s *Stack) reserveAndSeed(ctx context.Context) error {
 			return componentErr(in.name, err)
 		}
 		in.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	}
+	if s.cfg.Command != nil {
+		return s.seedCommand(ctx)
 	}
 	if s.cfg.SeedFlags == 0 {
 		return nil
