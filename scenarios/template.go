@@ -13,12 +13,12 @@ type Placeholder uint8
 
 // The placeholders.
 const (
-	PlaceholderEnv  Placeholder = iota + 1 // {{env}}: an environment of data.environments
-	PlaceholderFlag                        // {{flag}}: a flag key of data.flags
-	PlaceholderUser                        // {{user}}: a user id of data.users
-	PlaceholderBool                        // {{bool}}: true or false
-	PlaceholderPct                         // {{pct}}: a whole percentage, 0 to 100
-	PlaceholderNonce                       // {{nonce}}: a token no other request of the run has (the oracle's per-write nonce)
+	PlaceholderEnv   Placeholder = iota + 1 // {{env}}: an environment of data.environments
+	PlaceholderFlag                         // {{flag}}: a flag key of data.flags
+	PlaceholderUser                         // {{user}}: a user id of data.users
+	PlaceholderBool                         // {{bool}}: true or false
+	PlaceholderPct                          // {{pct}}: a whole percentage, 0 to 100
+	PlaceholderNonce                        // {{nonce}}: a token no other request of the run has (the oracle's per-write nonce)
 
 	placeholderLast = PlaceholderNonce
 )

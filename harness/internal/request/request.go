@@ -61,13 +61,13 @@ type segment struct {
 type placeholder = scenarios.Placeholder
 
 const (
-	phNone placeholder = 0
-	phEnv              = scenarios.PlaceholderEnv
-	phFlag             = scenarios.PlaceholderFlag
-	phUser             = scenarios.PlaceholderUser
-	phBool             = scenarios.PlaceholderBool
-	phPct              = scenarios.PlaceholderPct
-	phNonce            = scenarios.PlaceholderNonce
+	phNone  placeholder = 0
+	phEnv               = scenarios.PlaceholderEnv
+	phFlag              = scenarios.PlaceholderFlag
+	phUser              = scenarios.PlaceholderUser
+	phBool              = scenarios.PlaceholderBool
+	phPct               = scenarios.PlaceholderPct
+	phNonce             = scenarios.PlaceholderNonce
 )
 
 func parsePlaceholder(name string) (placeholder, bool) {
