@@ -40,9 +40,9 @@ func TestUnknownEnv(t *testing.T) {
 	got := UnknownEnv([]string{
 		"FLAGSTORM_TARGET_URL=http://127.0.0.1:8080", "FLAGSTORM_PROMETHEUS=http://p", "FLAGSTORM_TARGETURL=x",
 		"FLAGSTORM_TEST_DATABASE_URL=postgres://", "FLAGSTORM_CHROMIUM=/usr/bin/chromium", "PATH=/usr/bin",
-		"FLAGSTORM_TOXIPROXY_URL=http://toxiproxy:8474", "FLAGSTORM_QUICK=1",
+		"FLAGSTORM_TOXIPROXY_URL=http://toxiproxy:8474", "FLAGSTORM_TOXIPROXY=http://toxiproxy:8474", "FLAGSTORM_QUICK=1",
 	})
-	want := []string{"FLAGSTORM_TARGETURL", "FLAGSTORM_TOXIPROXY_URL"}
+	want := []string{"FLAGSTORM_TARGETURL", "FLAGSTORM_TOXIPROXY"}
 	if !slices.Equal(got, want) {
 		t.Errorf("UnknownEnv = %v, want %v", got, want)
 	}

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/flagstorm/flagstorm/harness/internal/run"
-	"github.com/flagstorm/flagstorm/scenarios"
+	"github.com/flagstorm/flagstorm/harness/internal/service"
 )
 
 // runValidate checks scenario files without running them.
@@ -48,36 +48,12 @@ func runValidate(_ context.Context, e env, args []string) error {
 
 // runOptions are the flags run and suite share.
 type runOptions struct {
-	targetURL     string
-	out           string
-	metricsAddr   string
-	pushGateway   string
-	adminToken    string
-	sourceHeader  string
-	quiet         bool
-	flagserverBin string
-	logLevel      string
-	databaseURL   string
-	// profile, when set, replaces the scenario's profiles (local stack).
-	profile string
-	// flagserverEnv is extra flagserver environment for the local stack,
-	// like UNSAFE_NO_DB_FALLBACK=true for a deliberately broken target.
-	flagserverEnv map[string]string
-}
-
-// localTargets are the local stack's flagservers for spec: one per
-// profile it names, or the one --profile chose.
-func (o runOptions) localTargets(spec *scenarios.Spec) []run.Target {
-	profiles := spec.Profiles()
-	if o.profile != "" {
-		p, _ := scenarios.ParseProfile(o.profile)
-		profiles = []scenarios.Profile{p}
-	}
-	var out []run.Target
-	for _, p := range profiles {
-		out = append(out, run.Local{Profile: p.String(), FlagserverBin: o.flagserverBin, DatabaseURL: o.databaseURL, Env: o.flagserverEnv})
-	}
-	return out
+	out         string
+	metricsAddr string
+	pushGateway string
+	quiet       bool
+	logLevel    string
+	target      targetFlags
 }
 
 func (o runOptions) runOptions(e env, nest bool) run.Options {
@@ -93,34 +69,28 @@ func (o runOptions) runOptions(e env, nest bool) run.Options {
 func runRun(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet("run", e)
 	var o runOptions
-	fs.StringVar(&o.targetURL, "target-url", "", "base URL of the service under test (e.g. http://127.0.0.1:8080); several, comma-separated, spread the requests at random over them")
+	o.target.define(fs, true)
 	fs.StringVar(&o.out, "out", "", "directory for summary.json, junit.xml and report.html")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address while running (e.g. 127.0.0.1:9464)")
 	fs.StringVar(&o.pushGateway, "push-gateway", "", "push the final metrics to this Pushgateway URL")
-	fs.StringVar(&o.adminToken, "admin-token", "", "bearer token added to requests that write (PATCH)")
-	fs.StringVar(&o.sourceHeader, "source-header", "X-Flag-Source", "with --target-url: the response header naming where an answer came from (redis, db, ...); \"\" if the service sends none")
 	fs.BoolVar(&o.quiet, "quiet", false, "no live progress line")
-	fs.StringVar(&o.flagserverBin, "flagserver-bin", "", "flagserver binary for the local stack (default: next to flagstorm, bin/flagserver, or PATH)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log level of the stack and the timeline: debug, info, warn or error")
-	fs.StringVar(&o.databaseURL, "database-url", "", "PostgreSQL for the local stack (used through the postgres proxy; default: a throwaway cluster, else SQLite)")
-	fs.Func("profile", "run the local stack with this flagserver profile only (hardened or seed), instead of the scenario's", func(v string) error {
-		if _, err := scenarios.ParseProfile(v); err != nil || v == scenarios.ProfileBoth.String() {
-			return fmt.Errorf("%q: want hardened or seed", v)
-		}
-		o.profile = v
-		return nil
-	})
-	o.flagserverEnv = map[string]string{}
-	fs.Func("flagserver-env", "extra flagserver environment for the local stack, KEY=VALUE (repeatable; e.g. an UNSAFE_ switch of a deliberately broken target)", func(v string) error {
-		k, val, ok := strings.Cut(v, "=")
-		if !ok || k == "" || strings.ContainsAny(k, " \t") {
-			return fmt.Errorf("%q: want KEY=VALUE", v)
-		}
-		o.flagserverEnv[k] = val
-		return nil
-	})
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "Usage: flagstorm run FILE [--target-url URL] [flags]\n\nRuns a scenario file and judges its thresholds. Without --target-url it starts the local\nstack (Redis primary and replica, PostgreSQL, Toxiproxy, flagserver) once per profile the\nscenario names, injects the timeline's faults and checks every answer against the database.\nWith --target-url it drives load against any HTTP service (no faults, no oracle: thresholds\non the oracle's metrics are inconclusive).\n"+exitCodesLine+"\n\nFlags:")
+		fmt.Fprintln(e.stderr, `Usage: flagstorm run FILE [--target DESC | --target-url URL [--toxiproxy-url URL]] [flags]
+
+Runs a scenario file and judges its thresholds against one of:
+  (default)          flagserver on the local stack (Redis primary and replica, PostgreSQL,
+                     Toxiproxy), once per profile the scenario names;
+  --target DESC      your service, from a target description (docs/target-contract.md):
+                     started on the local stack like flagserver, once per variant, or
+                     already running behind your Toxiproxy;
+  --target-url URL   a running service: load only (no faults, no oracle: thresholds on the
+                     oracle's metrics are inconclusive), or with --toxiproxy-url its faults
+                     and the oracle too.
+The harness injects the timeline's faults and checks every answer against its own writes.
+`+exitCodesLine+`
+
+Flags:`)
 		fs.PrintDefaults()
 	}
 	// Accept the file before or after the flags.
@@ -137,18 +107,20 @@ func runRun(ctx context.Context, e env, args []string) error {
 	case file == "" || fs.NArg() > 0:
 		return usageError("run takes exactly one scenario file (flagstorm run FILE --target-url URL)")
 	}
+	if err := o.target.check(); err != nil {
+		return err
+	}
 	plan, err := run.Load(file)
 	if err != nil {
 		return err
 	}
-	targets := o.localTargets(plan.Spec)
-	nest := true
-	if o.targetURL != "" {
-		if o.profile != "" || len(o.flagserverEnv) > 0 {
-			return usageError("--profile and --flagserver-env configure the local stack's flagservers: with --target-url there are none")
+	var desc *service.Description
+	if o.target.file != "" {
+		if desc, err = o.target.describedTarget(); err != nil {
+			return err
 		}
-		targets, nest = []run.Target{run.Remote{URLs: splitList(o.targetURL), AdminToken: o.adminToken, SourceHeader: o.sourceHeader}}, false
 	}
+	targets, nest := o.target.targets(plan.Spec, desc)
 	opts := o.runOptions(e, nest)
 	var verdicts []string
 	for _, t := range targets {

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -233,7 +234,7 @@ func describeTarget(t Target, sys *System) string {
 }
 
 func redisAddrs(sys *System) []string {
-	var out []string
+	out := slices.Clone(sys.RedisAddrs)
 	for _, s := range []*toxics.RedisServer{sys.Primary, sys.Replica} {
 		if s != nil {
 			out = append(out, s.Addr())

@@ -53,6 +53,9 @@ type System struct {
 	// Primary and Replica are the Redis servers behind the proxies, for
 	// actions (failover, crash, flush) and backend cost; nil: unknown.
 	Primary, Replica *toxics.RedisServer
+	// RedisAddrs are Redis servers to read INFO from for the backend cost
+	// when Primary and Replica are unknown.
+	RedisAddrs []string
 	// RedisProxy and ReplicaProxy name the proxies in front of them.
 	RedisProxy, ReplicaProxy string
 	// SourceHeader is the response header naming where an answer came

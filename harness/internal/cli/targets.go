@@ -1,0 +1,142 @@
+package cli
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/flagstorm/flagstorm/harness/internal/oracle"
+	"github.com/flagstorm/flagstorm/harness/internal/run"
+	"github.com/flagstorm/flagstorm/harness/internal/service"
+	"github.com/flagstorm/flagstorm/scenarios"
+)
+
+// targetFlags are the flags that choose what a run drives: flagserver on
+// the local stack (the default, per profile), a described service
+// (--target FILE: a command on the local stack, per variant, or a running
+// service), or a running service by URL (--target-url, with
+// --toxiproxy-url for faults).
+type targetFlags struct {
+	targetURL     string
+	toxiproxyURL  string
+	redisAddr     string
+	adminToken    string
+	sourceHeader  string
+	file          string
+	variant       string
+	profile       string
+	flagserverBin string
+	databaseURL   string
+	env           map[string]string
+}
+
+func (t *targetFlags) define(fs *flag.FlagSet, remote bool) {
+	t.env = map[string]string{}
+	fs.StringVar(&t.file, "target", "", "target description `FILE` (docs/target-contract.md): your service, started on the local stack (command:) or already running (running:)")
+	fs.StringVar(&t.variant, "variant", "", "with --target: run this variant only (default: every variant)")
+	fs.Func("profile", "flagserver's cache profile only (hardened or seed), instead of the scenario's", func(v string) error {
+		if _, err := scenarios.ParseProfile(v); err != nil || v == scenarios.ProfileBoth.String() {
+			return fmt.Errorf("%q: want hardened or seed", v)
+		}
+		t.profile = v
+		return nil
+	})
+	envFlag := func(v string) error {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok || k == "" || strings.ContainsAny(k, " \t") {
+			return fmt.Errorf("%q: want KEY=VALUE", v)
+		}
+		t.env[k] = val
+		return nil
+	}
+	fs.Func("env", "extra environment for the service the stack starts (flagserver or --target's command), KEY=VALUE (repeatable; e.g. an UNSAFE_ switch, a DEFECT)", envFlag)
+	fs.Func("flagserver-env", "the same as --env (kept for scripts)", envFlag)
+	fs.StringVar(&t.flagserverBin, "flagserver-bin", "", "flagserver binary for the local stack (default: next to flagstorm, bin/flagserver, or PATH)")
+	fs.StringVar(&t.databaseURL, "database-url", "", "PostgreSQL for the local stack (used through the postgres proxy; default: a throwaway cluster, else SQLite); with --toxiproxy-url: your service's database, read directly for the oracle's truth")
+	fs.StringVar(&t.adminToken, "admin-token", "", "for a running service: the bearer token added to requests that write (PATCH); prefer FLAGSTORM_ADMIN_TOKEN (argv is visible in ps)")
+	if !remote {
+		return
+	}
+	fs.StringVar(&t.targetURL, "target-url", "", "base URL of a running service (e.g. http://127.0.0.1:8080); several, comma-separated, spread the requests at random over them")
+	fs.StringVar(&t.toxiproxyURL, "toxiproxy-url", "", "with --target-url: the Toxiproxy API in front of the service's backends (proxies named redis, postgres, redis-replica): faults and the oracle on")
+	fs.StringVar(&t.redisAddr, "redis-addr", "", "with --toxiproxy-url: the Redis primary's direct address, for the backend cost (INFO)")
+	fs.StringVar(&t.sourceHeader, "source-header", "X-Flag-Source", "with --target-url: the response header naming where an answer came from (redis, db, ...); \"\" if the service sends none")
+}
+
+// check rejects flags that do not go together.
+func (t *targetFlags) check() error {
+	switch {
+	case t.targetURL != "" && t.file != "":
+		return usageError("--target-url and --target both name the service: give one (a running service's description has running: with its URL)")
+	case t.toxiproxyURL != "" && t.targetURL == "":
+		return usageError("--toxiproxy-url goes with --target-url (a running service)")
+	case t.redisAddr != "" && t.toxiproxyURL == "":
+		return usageError("--redis-addr goes with --toxiproxy-url")
+	case t.profile != "" && (t.targetURL != "" || t.file != ""):
+		return usageError("--profile chooses flagserver's cache profile: with --target or --target-url there is no flagserver")
+	case t.variant != "" && t.file == "":
+		return usageError("--variant names a variant of a target description: give --target FILE")
+	case len(t.env) > 0 && t.targetURL != "":
+		return usageError("--env sets the environment of a service the stack starts: a running service's is not the harness's to change")
+	}
+	return nil
+}
+
+// describedTarget loads --target's description.
+func (t *targetFlags) describedTarget() (*service.Description, error) {
+	d, err := service.Load(t.file)
+	if err != nil {
+		return nil, &exitError{code: ExitUsage, err: err}
+	}
+	if t.variant != "" {
+		if _, ok := d.Variants[t.variant]; !ok {
+			return nil, usageError("--variant %q: %s has %s", t.variant, t.file, strings.Join(d.VariantNames(), ", "))
+		}
+	}
+	if d.Running != nil && len(t.env) > 0 {
+		return nil, usageError("--env: %s describes a running service, whose environment is not the harness's to change", t.file)
+	}
+	return d, nil
+}
+
+// targets are what a scenario runs against: nest says whether each run's
+// reports go to a folder of their own (OUT/<file>/<target>).
+func (t *targetFlags) targets(spec *scenarios.Spec, desc *service.Description) (targets []run.Target, nest bool) {
+	switch {
+	case t.targetURL != "" && t.toxiproxyURL != "":
+		return []run.Target{run.Running{URLs: splitList(t.targetURL), AdminToken: t.adminToken, SourceHeader: t.sourceHeader,
+			Toxiproxy: t.toxiproxyURL, DatabaseURL: t.databaseURL, Redis: t.redisAddr}}, false
+	case t.targetURL != "":
+		return []run.Target{run.Remote{URLs: splitList(t.targetURL), AdminToken: t.adminToken, SourceHeader: t.sourceHeader}}, false
+	case desc != nil && desc.Running != nil:
+		r := desc.Running
+		return []run.Target{run.Running{URLs: []string{r.URL}, AdminToken: t.adminToken, SourceHeader: desc.SourceHeader,
+			Toxiproxy: r.Toxiproxy, DatabaseURL: r.DatabaseURL, Truth: desc.Oracle.Truth, Redis: r.Redis,
+			Oracle: oracle.Field{Name: cmpOr(desc.Oracle.Nonce, desc.Oracle.Version), Nonce: desc.Oracle.Nonce != ""}}}, false
+	case desc != nil:
+		variants := desc.VariantNames()
+		if t.variant != "" {
+			variants = []string{t.variant}
+		}
+		for _, v := range variants {
+			targets = append(targets, run.Command{Desc: desc, Variant: v, DatabaseURL: t.databaseURL, Env: t.env})
+		}
+		return targets, true
+	}
+	profiles := spec.Profiles()
+	if t.profile != "" {
+		p, _ := scenarios.ParseProfile(t.profile)
+		profiles = []scenarios.Profile{p}
+	}
+	for _, p := range profiles {
+		targets = append(targets, run.Local{Profile: p.String(), FlagserverBin: t.flagserverBin, DatabaseURL: t.databaseURL, Env: t.env})
+	}
+	return targets, true
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

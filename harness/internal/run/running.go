@@ -1,0 +1,93 @@
+package run
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/flagstorm/flagstorm/harness/internal/oracle"
+	"github.com/flagstorm/flagstorm/toxics"
+)
+
+// Running is a service already up with its backends behind a Toxiproxy
+// the user runs (docker compose, a staging box): the harness drives load
+// at its URLs, injects the timeline's faults through that Toxiproxy's
+// API (proxies found by name: redis, postgres, redis-replica), reads the
+// database directly for the oracle's truth when given, and reads Redis's
+// INFO for the backend cost. It cannot perform actions on Redis (crash,
+// restart, failover, flush): a file with one is refused, saying why.
+type Running struct {
+	URLs         []string
+	AdminToken   string
+	SourceHeader string
+	// Toxiproxy is the API URL of the Toxiproxy in front of the backends.
+	Toxiproxy string
+	// Oracle is the field that tells writes apart (default "version"):
+	// the harness assumes it is the only writer while it runs.
+	Oracle oracle.Field
+	// DatabaseURL reaches PostgreSQL directly; with Truth (an SQL query,
+	// $1 environment, $2 key; default flagserver's), durability is checked
+	// there, else by reading every written flag back through the API.
+	DatabaseURL, Truth string
+	// Redis is the Redis primary's direct address, for INFO; optional.
+	Redis string
+}
+
+// Name is the URL.
+func (r Running) Name() string { return "" }
+
+// Start finds the proxies and checks that the plan's faults name them.
+func (r Running) Start(ctx context.Context, p *Plan, w io.Writer, _ *slog.Logger) (*System, error) {
+	spec := p.Spec
+	if p.HasActions() {
+		return nil, &InvalidError{Err: fmt.Errorf("%s acts on the Redis primary (phases %s): a running service's Redis is not the harness's to crash, restart or fail over; run the file on the local stack, or use faults", spec.File, strings.Join(p.Disturbances(), ", "))}
+	}
+	if spec.Target.Start != "" {
+		return nil, &InvalidError{Err: fmt.Errorf("%s starts the service at phase %s (target.start): the harness cannot start a running service", spec.File, spec.Target.Start)}
+	}
+	ctl, err := toxics.NewRemote(toxics.RemoteConfig{URL: r.Toxiproxy})
+	if err != nil {
+		return nil, &InvalidError{Err: fmt.Errorf("--toxiproxy-url: %w", err)}
+	}
+	version, err := ctl.Version(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("toxiproxy at %s: %w", r.Toxiproxy, err)
+	}
+	proxies, err := ctl.Proxies(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("toxiproxy at %s: %w", r.Toxiproxy, err)
+	}
+	var have []string
+	for _, pi := range proxies {
+		have = append(have, pi.Name)
+	}
+	for _, s := range p.Steps {
+		if s.Fault != nil && !slices.Contains(have, s.Fault.Proxy) {
+			return nil, &InvalidError{Err: fmt.Errorf("%s: phase %s injects a fault on proxy %q, which the Toxiproxy at %s does not have (it has: %s); name your proxies redis, postgres and redis-replica", spec.File, s.Name, s.Fault.Proxy, r.Toxiproxy, strings.Join(have, ", "))}
+		}
+	}
+	fmt.Fprintf(w, "running service at %s; Toxiproxy %s at %s with proxies %s\n", strings.Join(r.URLs, ", "), version, r.Toxiproxy, strings.Join(have, ", "))
+	field := r.Oracle
+	if field.Name == "" {
+		field = oracle.Field{Name: "version"}
+	}
+	sys := &System{
+		URLs: r.URLs, AdminToken: r.AdminToken, SourceHeader: r.SourceHeader,
+		Faults: ctl, RedisProxy: "redis", ReplicaProxy: "redis-replica",
+		Oracle: field,
+		Close:  func(context.Context) error { return nil },
+	}
+	if r.Redis != "" {
+		sys.RedisAddrs = []string{r.Redis}
+	}
+	switch {
+	case r.DatabaseURL != "":
+		sys.Truth, sys.TruthName = pgTruth{url: r.DatabaseURL, query: cmpOr(r.Truth, flagserverTruth)}, "the database"
+	default:
+		sys.Truth, sys.TruthName = apiTruth{base: r.URLs[0], field: field.Name}, "the API (faults off)"
+	}
+	return sys, nil
+}
