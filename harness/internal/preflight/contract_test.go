@@ -18,7 +18,10 @@ import (
 	"github.com/flagstorm/flagstorm/internal/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) {
+	testenv.Main(m)
+	removeMinimalGo()
+}
 
 const testToken = "preflight-token"
 

@@ -34,8 +34,11 @@
 //     within [RecoveryTimeout], so the run starts on a healthy service.
 //
 // PATCHes write the flag's current "enabled" value back (and a nonce when
-// Field is one), so the seeded data keeps its meaning. Faults go through a
-// [toxics.Session] and are removed on every exit path, Ctrl-C included.
+// Field is one), so the seeded data keeps its meaning. The wiring checks
+// start from clean proxies ([toxics.Session.Begin] resets every proxy on
+// the server: run Check before the run's faults, never during them); their
+// faults go through the session and are removed on every exit path,
+// Ctrl-C included.
 package preflight
 
 import (
@@ -211,7 +214,6 @@ type checker struct {
 	enabled, enabledKnown bool     // Flag's "enabled" as read
 	version               int64    // Flag's version as read (version mode)
 	versionKnown          bool
-	written               bool // a PATCH with the admin token answered 200
 }
 
 func (c *checker) run(ctx context.Context) error {

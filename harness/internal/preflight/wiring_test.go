@@ -1,0 +1,337 @@
+package preflight
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/flagstorm/flagstorm/internal/testenv"
+	"github.com/flagstorm/flagstorm/toxics"
+)
+
+// minimalGo is examples/minimal-go, built once per test binary into a
+// temporary directory that TestMain removes. (testenv builds only
+// flagserver and flagstorm.)
+var minimalGo struct {
+	once      sync.Once
+	dir, path string
+	err       error
+}
+
+func buildMinimalGo(t *testing.T) string {
+	t.Helper()
+	minimalGo.once.Do(func() {
+		minimalGo.dir, minimalGo.err = os.MkdirTemp("", "flagstorm-preflight-")
+		if minimalGo.err != nil {
+			return
+		}
+		path := filepath.Join(minimalGo.dir, "minimal-go")
+		out, err := exec.Command("go", "build", "-o", path, "github.com/flagstorm/flagstorm/examples/minimal-go").CombinedOutput()
+		if err != nil {
+			minimalGo.err = fmt.Errorf("go build examples/minimal-go: %w\n%s", err, out)
+			return
+		}
+		minimalGo.path = path
+	})
+	if minimalGo.err != nil {
+		t.Fatal(minimalGo.err)
+	}
+	return minimalGo.path
+}
+
+// removeMinimalGo runs after the tests, from TestMain.
+func removeMinimalGo() {
+	if minimalGo.dir != "" {
+		_ = os.RemoveAll(minimalGo.dir)
+	}
+}
+
+// stack is a real Redis, a fresh seeded PostgreSQL database and an
+// in-process Toxiproxy with a "redis" and a "postgres" proxy in front of
+// them.
+type stack struct {
+	bin                   string
+	ctrl                  *toxics.Embedded
+	redisAddr             string // direct
+	redisURL, databaseURL string // through the proxies
+	directDatabaseURL     string
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	bin := buildMinimalGo(t)
+	r := testenv.Redis(t)
+	db := testenv.PostgresURL(t)
+	seedCmd := exec.CommandContext(t.Context(), bin, "seed")
+	seedCmd.Env = []string{"DATABASE_URL=" + db, "SEED_FLAGS=20", "SEED_ENVIRONMENTS=production"}
+	if out, err := seedCmd.CombinedOutput(); err != nil {
+		t.Fatalf("minimal-go seed: %v\n%s", err, out)
+	}
+
+	ctrl, err := toxics.NewEmbedded(toxics.EmbeddedConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := ctrl.Close(context.Background()); err != nil {
+			t.Errorf("close Toxiproxy: %v", err)
+		}
+	})
+	rp, err := ctrl.AddProxy(t.Context(), "redis", "127.0.0.1:0", r.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pp, err := ctrl.AddProxy(t.Context(), "postgres", "127.0.0.1:0", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = pp.Listen
+	return &stack{
+		bin: bin, ctrl: ctrl, redisAddr: r.Addr(),
+		redisURL: "redis://" + rp.Listen + "/0", databaseURL: u.String(), directDatabaseURL: db,
+	}
+}
+
+// start runs minimal-go with env added to the stack's (REDIS_URL and
+// DATABASE_URL through the proxies) until the test ends, and returns its
+// base URL once it is ready.
+func (s *stack) start(t *testing.T, env ...string) string {
+	t.Helper()
+	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	cmd := exec.Command(s.bin)
+	cmd.Env = append([]string{
+		"LISTEN_ADDR=" + addr, "ADMIN_TOKEN=" + testToken,
+		"REDIS_URL=" + s.redisURL, "DATABASE_URL=" + s.databaseURL,
+	}, env...)
+	var out strings.Builder
+	var outMu sync.Mutex
+	cmd.Stderr = writerFunc(func(p []byte) (int, error) {
+		outMu.Lock()
+		defer outMu.Unlock()
+		return out.Write(p)
+	})
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Errorf("minimal-go did not stop within 15 s of SIGTERM")
+		}
+		if t.Failed() {
+			outMu.Lock()
+			t.Logf("minimal-go's log:\n%s", out.String())
+			outMu.Unlock()
+		}
+	})
+	base := "http://" + addr
+	hc := &http.Client{Timeout: time.Second}
+	testenv.Poll(t, 15*time.Second, "minimal-go is ready", func() error {
+		select {
+		case err := <-done:
+			done <- err
+			return fmt.Errorf("exited: %v", err)
+		default:
+		}
+		resp, err := hc.Get(base + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/readyz answered %d", resp.StatusCode)
+		}
+		return nil
+	})
+	return base
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func (s *stack) target(base string) Target {
+	return Target{
+		URL: base, AdminToken: testToken, Ready: "/readyz",
+		Environment: "production", Flag: "flag-000", Flags: []string{"flag-001", "flag-002"},
+		Field: "description", Nonce: true,
+		Uses:   Uses{List: true, Get: true, Patch: true},
+		Faults: s.ctrl, RedisProxy: "redis", PostgresProxy: "postgres", RedisAddr: s.redisAddr,
+	}
+}
+
+// assertClean fails unless every proxy is enabled and has no toxic.
+func (s *stack) assertClean(t *testing.T) {
+	t.Helper()
+	ps, err := s.ctrl.Proxies(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if !p.Enabled || len(p.Toxics) > 0 {
+			t.Errorf("after Check, proxy %q: enabled %v, toxics %v; want enabled and none", p.Name, p.Enabled, p.Toxics)
+		}
+	}
+}
+
+func TestCheckMinimalGo(t *testing.T) {
+	s := newStack(t)
+	base := s.start(t)
+	start := time.Now()
+	rep, err := Check(t.Context(), s.target(base))
+	elapsed := time.Since(start)
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	t.Logf("report (%v):\n%v", elapsed, rep)
+	if !rep.OK() {
+		t.Errorf("a correct service has problems:\n%v", rep)
+	}
+	want := []string{"readiness", "list", "get", "field", "unknown key", "patch auth", "patch", "write read back",
+		"wiring: redis", "wiring: postgres", "recovery"}
+	if diff := cmp.Diff(want, rep.Checked); diff != "" {
+		t.Errorf("checked (-want +got):\n%s", diff)
+	}
+	if len(rep.Skipped) > 0 {
+		t.Errorf("skipped %v, want nothing", rep.Skipped)
+	}
+	if elapsed > 20*time.Second {
+		t.Errorf("Check took %v on a healthy service, want <= 20 s", elapsed)
+	}
+	s.assertClean(t)
+}
+
+func TestCheckRedisBypass(t *testing.T) {
+	s := newStack(t)
+	host, port, err := net.SplitHostPort(s.redisAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// REDIS_URL names the proxy; the defect reads REDIS_HOST/REDIS_PORT,
+	// the real server.
+	base := s.start(t, "DEFECT=bypass", "REDIS_HOST="+host, "REDIS_PORT="+port)
+	start := time.Now()
+	rep, err := Check(t.Context(), s.target(base))
+	elapsed := time.Since(start)
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	t.Logf("report (%v):\n%v", elapsed, rep)
+	if diff := cmp.Diff([]string{"wiring: redis"}, items(rep.Problems)); diff != "" {
+		t.Errorf("problems (-want +got):\n%s\n%v", diff, rep)
+	}
+	if !strings.Contains(fmt.Sprint(rep.Problems), "bypasses the proxy") {
+		t.Errorf("the problem does not say the service bypasses the proxy:\n%v", rep)
+	}
+	if elapsed >= 15*time.Second {
+		t.Errorf("Check took %v to refuse a bypassing service, want < 15 s", elapsed)
+	}
+	s.assertClean(t)
+}
+
+func TestCheckPostgresBypass(t *testing.T) {
+	s := newStack(t)
+	base := s.start(t, "DATABASE_URL="+s.directDatabaseURL) // later entries win
+	rep, err := Check(t.Context(), s.target(base))
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	t.Logf("report (%v):\n%v", rep.Elapsed, rep)
+	if diff := cmp.Diff([]string{"wiring: postgres"}, items(rep.Problems)); diff != "" {
+		t.Errorf("problems (-want +got):\n%s\n%v", diff, rep)
+	}
+	s.assertClean(t)
+}
+
+// TestCheckRedisUnused: a service that answers without ever touching the
+// Redis behind the proxy (here the in-memory fake) fails phase (a).
+func TestCheckRedisUnused(t *testing.T) {
+	s := newStack(t)
+	srv := newFake(t, defects{nonce: "description"})
+	tg := s.target(srv.URL)
+	tg.PostgresProxy = ""
+	rep, err := Check(t.Context(), tg)
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	t.Logf("report (%v):\n%v", rep.Elapsed, rep)
+	if diff := cmp.Diff([]string{"wiring: redis"}, items(rep.Problems)); diff != "" {
+		t.Errorf("problems (-want +got):\n%s\n%v", diff, rep)
+	}
+	if !strings.Contains(fmt.Sprint(rep.Problems), "no command reached Redis") {
+		t.Errorf("the problem does not say no command reached Redis:\n%v", rep)
+	}
+	if !slices.Contains(rep.Skipped, "wiring: postgres (no postgres proxy)") {
+		t.Errorf("skipped %v, want the postgres wiring", rep.Skipped)
+	}
+	s.assertClean(t)
+}
+
+// TestCheckCancelledWhileFaulted: Ctrl-C while the redis proxy refuses
+// connections still leaves the proxies clean.
+func TestCheckCancelledWhileFaulted(t *testing.T) {
+	s := newStack(t)
+	base := s.start(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	// A front that cancels the check on the first request sent while the
+	// redis proxy is disabled.
+	proxyURL, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := newFront(t, proxyURL, func() {
+		ps, err := s.ctrl.Proxies(context.Background())
+		if err == nil && slices.ContainsFunc(ps, func(p toxics.ProxyInfo) bool { return p.Name == "redis" && !p.Enabled }) {
+			cancel()
+		}
+	})
+	_, err = Check(ctx, s.target(front))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Check: err = %v, want context.Canceled", err)
+	}
+	s.assertClean(t)
+}
+
+// newFront returns the URL of a reverse proxy to backend that calls hook
+// before passing each request on.
+func newFront(t *testing.T, backend *url.URL, hook func()) string {
+	t.Helper()
+	rp := httputil.NewSingleHostReverseProxy(backend)
+	rp.ErrorLog = log.New(io.Discard, "", 0) // cancelled requests are expected
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hook()
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
