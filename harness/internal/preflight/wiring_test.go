@@ -69,7 +69,6 @@ func removeMinimalGo() {
 // in-process Toxiproxy with a "redis" and a "postgres" proxy in front of
 // them.
 type stack struct {
-	bin                   string
 	ctrl                  *toxics.Embedded
 	redisAddr             string // direct
 	redisURL, databaseURL string // through the proxies
@@ -78,14 +77,8 @@ type stack struct {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	bin := buildMinimalGo(t)
 	r := testenv.Redis(t)
 	db := testenv.PostgresURL(t)
-	seedCmd := exec.CommandContext(t.Context(), bin, "seed")
-	seedCmd.Env = []string{"DATABASE_URL=" + db, "SEED_FLAGS=20", "SEED_ENVIRONMENTS=production"}
-	if out, err := seedCmd.CombinedOutput(); err != nil {
-		t.Fatalf("minimal-go seed: %v\n%s", err, out)
-	}
 
 	ctrl, err := toxics.NewEmbedded(toxics.EmbeddedConfig{})
 	if err != nil {
@@ -110,18 +103,30 @@ func newStack(t *testing.T) *stack {
 	}
 	u.Host = pp.Listen
 	return &stack{
-		bin: bin, ctrl: ctrl, redisAddr: r.Addr(),
+		ctrl: ctrl, redisAddr: r.Addr(),
 		redisURL: "redis://" + rp.Listen + "/0", databaseURL: u.String(), directDatabaseURL: db,
 	}
 }
 
-// start runs minimal-go with env added to the stack's (REDIS_URL and
-// DATABASE_URL through the proxies) until the test ends, and returns its
-// base URL once it is ready.
-func (s *stack) start(t *testing.T, env ...string) string {
+// startMinimalGo seeds the database with `minimal-go seed` and runs
+// minimal-go with env (later entries win).
+func (s *stack) startMinimalGo(t *testing.T, env ...string) string {
+	t.Helper()
+	bin := buildMinimalGo(t)
+	seed := exec.CommandContext(t.Context(), bin, "seed")
+	seed.Env = []string{"DATABASE_URL=" + s.directDatabaseURL, "SEED_FLAGS=20", "SEED_ENVIRONMENTS=production"}
+	if out, err := seed.CombinedOutput(); err != nil {
+		t.Fatalf("minimal-go seed: %v\n%s", err, out)
+	}
+	return s.start(t, exec.Command(bin), env...)
+}
+
+// start runs cmd with env added to the stack's (LISTEN_ADDR, ADMIN_TOKEN,
+// and REDIS_URL and DATABASE_URL through the proxies) until the test ends,
+// and returns its base URL once it is ready.
+func (s *stack) start(t *testing.T, cmd *exec.Cmd, env ...string) string {
 	t.Helper()
 	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
-	cmd := exec.Command(s.bin)
 	cmd.Env = append([]string{
 		"LISTEN_ADDR=" + addr, "ADMIN_TOKEN=" + testToken,
 		"REDIS_URL=" + s.redisURL, "DATABASE_URL=" + s.databaseURL,
@@ -205,7 +210,7 @@ func (s *stack) assertClean(t *testing.T) {
 
 func TestCheckMinimalGo(t *testing.T) {
 	s := newStack(t)
-	base := s.start(t)
+	base := s.startMinimalGo(t)
 	start := time.Now()
 	rep, err := Check(t.Context(), s.target(base))
 	elapsed := time.Since(start)
@@ -238,7 +243,7 @@ func TestCheckRedisBypass(t *testing.T) {
 	}
 	// REDIS_URL names the proxy; the defect reads REDIS_HOST/REDIS_PORT,
 	// the real server.
-	base := s.start(t, "DEFECT=bypass", "REDIS_HOST="+host, "REDIS_PORT="+port)
+	base := s.startMinimalGo(t, "DEFECT=bypass", "REDIS_HOST="+host, "REDIS_PORT="+port)
 	start := time.Now()
 	rep, err := Check(t.Context(), s.target(base))
 	elapsed := time.Since(start)
@@ -260,7 +265,7 @@ func TestCheckRedisBypass(t *testing.T) {
 
 func TestCheckPostgresBypass(t *testing.T) {
 	s := newStack(t)
-	base := s.start(t, "DATABASE_URL="+s.directDatabaseURL) // later entries win
+	base := s.startMinimalGo(t, "DATABASE_URL="+s.directDatabaseURL) // later entries win
 	rep, err := Check(t.Context(), s.target(base))
 	if err != nil {
 		t.Fatalf("Check: %v", err)
@@ -268,6 +273,26 @@ func TestCheckPostgresBypass(t *testing.T) {
 	t.Logf("report (%v):\n%v", rep.Elapsed, rep)
 	if diff := cmp.Diff([]string{"wiring: postgres"}, items(rep.Problems)); diff != "" {
 		t.Errorf("problems (-want +got):\n%s\n%v", diff, rep)
+	}
+	s.assertClean(t)
+}
+
+// TestCheckFlagserver: the reference service, with its version field and
+// its in-process cache, passes every check.
+func TestCheckFlagserver(t *testing.T) {
+	s := newStack(t)
+	cmd := exec.Command(testenv.BuildFlagserver(t), "serve")
+	cmd.Dir = t.TempDir()
+	base := s.start(t, cmd, "SEED_FLAGS=20", "LOG_LEVEL=warn")
+	tg := s.target(base)
+	tg.Field, tg.Nonce = "version", false
+	rep, err := Check(t.Context(), tg)
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	t.Logf("report (%v):\n%v", rep.Elapsed, rep)
+	if !rep.OK() {
+		t.Errorf("flagserver has problems:\n%v", rep)
 	}
 	s.assertClean(t)
 }
@@ -300,7 +325,7 @@ func TestCheckRedisUnused(t *testing.T) {
 // connections still leaves the proxies clean.
 func TestCheckCancelledWhileFaulted(t *testing.T) {
 	s := newStack(t)
-	base := s.start(t)
+	base := s.startMinimalGo(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	// A front that cancels the check on the first request sent while the
