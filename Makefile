@@ -18,7 +18,7 @@ help: ## list the targets
 
 build: ## build bin/flagserver and bin/flagstorm
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./target/cmd/flagserver ./harness/cmd/flagstorm
+	$(GO) build -o $(BIN)/ ./target/cmd/flagserver ./harness/cmd/flagstorm ./examples/minimal-go
 
 loadtest: build ## run the built-in resilience suite on a local stack, both profiles; matrix + out/index.html
 	$(BIN)/flagstorm suite --out out

@@ -79,12 +79,13 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"gate":     {gateSummary, runGate},
-		"suite":    {"run the built-in resilience suite on the local stack under both profiles; print the matrix and out/index.html", runSuite},
-		"stack":    {"start Redis (primary and replica), PostgreSQL, Toxiproxy and flagserver; print the endpoints; run until Ctrl-C", runStack},
-		"run":      {"run a scenario file against a target and judge its thresholds", runRun},
-		"validate": {"check scenario files without running them", runValidate},
-		"version":  {"print the version", runVersion},
+		"gate":         {gateSummary, runGate},
+		"check-target": {"check a service against the target contract, and that its traffic crosses the proxies, before any load", runCheckTarget},
+		"suite":        {"run the built-in resilience suite on the local stack under both profiles; print the matrix and out/index.html", runSuite},
+		"stack":        {"start Redis (primary and replica), PostgreSQL, Toxiproxy and flagserver; print the endpoints; run until Ctrl-C", runStack},
+		"run":          {"run a scenario file against a target and judge its thresholds", runRun},
+		"validate":     {"check scenario files without running them", runValidate},
+		"version":      {"print the version", runVersion},
 	}
 }
 
@@ -142,7 +143,7 @@ func printUsage(w io.Writer, cmds map[string]command) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-9s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(w, "  %-12s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintln(w, "\n"+exitCodesLine)
 	fmt.Fprintln(w, "Every flag has an environment fallback FLAGSTORM_<FLAG> (e.g. --target-url: FLAGSTORM_TARGET_URL); a flag wins over the environment.")
@@ -213,7 +214,7 @@ func FlagNames(command string) ([]string, error) {
 }
 
 // flagCommands are the commands that take flags, gate's by subcommand.
-var flagCommands = []string{"run", "validate", "suite", "stack", "gate evaluate", "gate serve", "version"}
+var flagCommands = []string{"run", "validate", "suite", "stack", "check-target", "gate evaluate", "gate serve", "version"}
 
 // testVariables are FLAGSTORM_ variables that are not flags: the tests'
 // settings (FLAGSTORM_TEST_DATABASE_URL, FLAGSTORM_TEST_PG, the report

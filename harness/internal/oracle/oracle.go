@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -33,7 +34,16 @@ type Field struct {
 	// write) and false when the service sets it (an integer that grows
 	// with every write).
 	Nonce bool
+	// Prefix, with Nonce, starts every nonce the harness writes. A read
+	// may return a write that committed before its answer reached the
+	// harness: a nonce with the prefix that is not acknowledged yet is
+	// such a write in flight, which no acknowledged write can be newer
+	// than. A value without it is the seeded one, older than every write.
+	Prefix string
 }
+
+// inFlight is the write a read returns before the harness has its answer.
+var inFlight = write{acked: time.Unix(1<<62, 0)}
 
 // write is one acknowledged write.
 type write struct {
@@ -144,7 +154,11 @@ func (o *Oracle) Acknowledge(body []byte, sent, at time.Time) error {
 // version mode its version.
 func (o *Oracle) writeOf(d doc) write {
 	if o.field.Nonce {
-		return o.nonces[d.marker]
+		w, ok := o.nonces[d.marker]
+		if !ok && o.field.Prefix != "" && strings.HasPrefix(d.marker, o.field.Prefix) {
+			return inFlight
+		}
+		return w
 	}
 	return write{marker: d.marker, version: d.version}
 }

@@ -90,7 +90,7 @@ func nonceJSON(key, nonce string) []byte {
 // writes, and ordered by time: a write came after another only if it was
 // sent after the other was acknowledged.
 func TestNonceOracle(t *testing.T) {
-	o := NewWith(Field{Name: "description", Nonce: true})
+	o := NewWith(Field{Name: "description", Nonce: true, Prefix: "w"})
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	ack := func(key, nonce string, sent, acked int) {
 		t.Helper()
@@ -116,6 +116,7 @@ func TestNonceOracle(t *testing.T) {
 		{"w3 after w2", nonceJSON("a", "w3"), 50, false, ""},
 		{"in a bare list", []byte(`[` + string(nonceJSON("a", "w1")) + `]`), 50, true, "w2"},
 		{"field missing: not judged", []byte(`{"key":"a","environment":"production"}`), 50, false, ""},
+		{"a write of ours in flight (committed, not acknowledged yet)", nonceJSON("a", "w9"), 50, false, ""},
 	}
 	for _, c := range cases {
 		got := o.Check(c.body, at(c.began))

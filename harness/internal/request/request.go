@@ -41,6 +41,9 @@ type Pools struct {
 	Users        []string
 }
 
+// NoncePrefix starts every {{nonce}} the mixes render.
+const NoncePrefix = "fs-"
+
 // Placeholders lists the placeholders a template may use: the scenario
 // format's set (scenarios.Placeholder), the one definition.
 var Placeholders = func() []string {
@@ -142,7 +145,7 @@ func NewMix(targets []string, ts []Template, pools Pools) (*Mix, error) {
 	if len(targets) == 0 {
 		return nil, errors.New("no target URL")
 	}
-	m := &Mix{pools: pools, nonceID: fmt.Appendf(nil, "fs-%08x", rand.Uint32())}
+	m := &Mix{pools: pools, nonceID: fmt.Appendf(nil, NoncePrefix+"%08x", rand.Uint32())}
 	var errs []error
 	for _, raw := range targets {
 		t, err := ParseTarget(raw)

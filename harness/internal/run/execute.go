@@ -30,6 +30,7 @@ import (
 	"github.com/flagstorm/flagstorm/harness/internal/oracle"
 	"github.com/flagstorm/flagstorm/harness/internal/record"
 	"github.com/flagstorm/flagstorm/harness/internal/report"
+	"github.com/flagstorm/flagstorm/harness/internal/request"
 	"github.com/flagstorm/flagstorm/harness/internal/telemetry"
 	"github.com/flagstorm/flagstorm/harness/internal/timeline"
 	"github.com/flagstorm/flagstorm/internal/metric"
@@ -112,6 +113,13 @@ func Execute(ctx context.Context, p *Plan, t Target, o Options) (*Outcome, error
 			log.Warn("target close", "err", err)
 		}
 	}()
+	rep, err := Preflight(ctx, p, cmpOr(t.Name(), strings.Join(sys.URLs, ", ")), sys)
+	if err != nil {
+		return nil, err
+	}
+	if len(rep.Checked) > 0 {
+		fmt.Fprintf(o.Stderr, "preflight: the target meets the contract and its traffic crosses the proxies (%d checks in %s)\n", len(rep.Checked), rep.Elapsed.Round(time.Millisecond))
+	}
 	if p.HasFaults() && sys.Faults == nil {
 		return nil, &InvalidError{Err: fmt.Errorf("%s injects faults (phases %s), and target %q has no Toxiproxy to inject them with", spec.File, strings.Join(p.Disturbances(), ", "), t.Name())}
 	}
@@ -175,8 +183,11 @@ func (r *execution) drive(ctx context.Context) error {
 	}
 	start := time.Now()
 	r.rec = record.New(start)
-	if sys.Oracle.Name != "" {
-		r.orc = oracle.NewWith(sys.Oracle)
+	if f := sys.Oracle; f.Name != "" {
+		if f.Nonce {
+			f.Prefix = request.NoncePrefix
+		}
+		r.orc = oracle.NewWith(f)
 	}
 	r.tel.Scenarios(spec.Name)
 	if r.orc != nil {

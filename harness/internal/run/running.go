@@ -32,8 +32,11 @@ type Running struct {
 	// $1 environment, $2 key; default flagserver's), durability is checked
 	// there, else by reading every written flag back through the API.
 	DatabaseURL, Truth string
-	// Redis is the Redis primary's direct address, for INFO; optional.
+	// Redis is the Redis primary's direct address, for INFO and the
+	// preflight's wiring check; optional.
 	Redis string
+	// Ready is the readiness path; default /readyz.
+	Ready string
 }
 
 // Name is the URL.
@@ -75,13 +78,16 @@ func (r Running) Start(ctx context.Context, p *Plan, w io.Writer, _ *slog.Logger
 		field = oracle.Field{Name: "version"}
 	}
 	sys := &System{
-		URLs: r.URLs, AdminToken: r.AdminToken, SourceHeader: r.SourceHeader,
+		URLs: r.URLs, AdminToken: r.AdminToken, SourceHeader: r.SourceHeader, Ready: cmpOr(r.Ready, "/readyz"),
 		Faults: ctl, RedisProxy: "redis", ReplicaProxy: "redis-replica",
 		Oracle: field,
 		Close:  func(context.Context) error { return nil },
 	}
 	if r.Redis != "" {
 		sys.RedisAddrs = []string{r.Redis}
+	}
+	if slices.Contains(have, "postgres") {
+		sys.PostgresProxy = "postgres"
 	}
 	switch {
 	case r.DatabaseURL != "":

@@ -56,6 +56,12 @@ type System struct {
 	// RedisAddrs are Redis servers to read INFO from for the backend cost
 	// when Primary and Replica are unknown.
 	RedisAddrs []string
+	// Ready is the readiness path the preflight checks; "": no preflight
+	// (a service that promised no contract: --target-url alone).
+	Ready string
+	// PostgresProxy names the proxy in front of PostgreSQL; "": none
+	// (flagserver on SQLite).
+	PostgresProxy string
 	// RedisProxy and ReplicaProxy name the proxies in front of them.
 	RedisProxy, ReplicaProxy string
 	// SourceHeader is the response header naming where an answer came
@@ -127,10 +133,11 @@ func (l Local) Start(ctx context.Context, p *Plan, w io.Writer, log *slog.Logger
 		URLs: ep.TargetURLs, AdminToken: token,
 		Faults: st.Controller(), Primary: st.Primary(), Replica: st.Replica(),
 		RedisProxy: stack.ProxyRedis, ReplicaProxy: stack.ProxyRedisReplica,
-		Oracle: oracle.Field{Name: "version"}, SourceHeader: "X-Flag-Source",
+		Oracle: oracle.Field{Name: "version"}, SourceHeader: "X-Flag-Source", Ready: "/readyz",
 		Close: st.Close,
 	}
 	if ep.DatabaseURL != "" {
+		sys.PostgresProxy = stack.ProxyPostgres
 		sys.Truth, sys.TruthName = pgTruth{url: ep.DatabaseURL, query: flagserverTruth}, "the database"
 	} else {
 		sys.NoTruth = "the flagservers use SQLite, which the harness does not read"
@@ -250,7 +257,7 @@ func (c Command) Start(ctx context.Context, p *Plan, w io.Writer, log *slog.Logg
 	env := map[string]string{"SEED_ENVIRONMENTS": strings.Join(spec.Data.Environments, ",")}
 	maps.Copy(env, v.Env)
 	maps.Copy(env, c.Env)
-	cmd := &stack.Command{Name: d.Name, Argv: d.Command.Argv, Env: d.Command.Env, Dir: d.Path(d.Command.Dir), Ready: d.Ready}
+	cmd := &stack.Command{Name: d.Name, Argv: programPath(d, d.Command.Argv), Env: d.Command.Env, Dir: d.Path(d.Command.Dir), Ready: d.Ready}
 	if cmd.Dir == "" {
 		cmd.Dir = d.Dir
 	}
@@ -258,7 +265,7 @@ func (c Command) Start(ctx context.Context, p *Plan, w io.Writer, log *slog.Logg
 		cmd.Dir = abs
 	}
 	if s := d.Seed; s != nil {
-		cmd.SeedArgv, cmd.SeedSQL = s.Argv, d.Path(s.SQL)
+		cmd.SeedArgv, cmd.SeedSQL = programPath(d, s.Argv), d.Path(s.SQL)
 	}
 	token := randomToken()
 	fmt.Fprintf(w, "starting the stack for %s (%s, variant %s, %d instance(s))\n", spec.Name, d.Name, c.variant(), spec.Instances)
@@ -280,8 +287,8 @@ func (c Command) Start(ctx context.Context, p *Plan, w io.Writer, log *slog.Logg
 		Faults: st.Controller(), Primary: st.Primary(), Replica: st.Replica(),
 		RedisProxy: stack.ProxyRedis, ReplicaProxy: stack.ProxyRedisReplica,
 		Oracle:       oracle.Field{Name: cmpOr(d.Oracle.Nonce, d.Oracle.Version), Nonce: d.Oracle.Nonce != ""},
-		SourceHeader: d.SourceHeader,
-		Close:        st.Close,
+		SourceHeader: d.SourceHeader, Ready: d.Ready, PostgresProxy: stack.ProxyPostgres,
+		Close: st.Close,
 	}
 	switch {
 	case d.Oracle.Truth != "" && ep.DatabaseURL != "":
@@ -294,6 +301,20 @@ func (c Command) Start(ctx context.Context, p *Plan, w io.Writer, log *slog.Logg
 		fmt.Fprintf(w, "%s not started yet: it starts at phase %s (target.start)\n", d.Name, spec.Target.Start)
 	}
 	return sys, nil
+}
+
+// programPath resolves a relative program path (one with a slash and no
+// placeholder) against the description's folder, so that a description
+// works from wherever flagstorm is started.
+func programPath(d *service.Description, argv []string) []string {
+	if len(argv) == 0 || !strings.Contains(argv[0], "/") || filepath.IsAbs(argv[0]) || strings.Contains(argv[0], "{{") {
+		return argv
+	}
+	out := slices.Clone(argv)
+	if abs, err := filepath.Abs(d.Path(argv[0])); err == nil {
+		out[0] = abs
+	}
+	return out
 }
 
 func cmpOr(a, b string) string {
