@@ -48,6 +48,13 @@ func BuildFlagstorm(t testing.TB) string {
 	return build(t, "harness/cmd/flagstorm")
 }
 
+// BuildMinimalGo is BuildFlagserver for examples/minimal-go, the example
+// service written against docs/target-contract.md only.
+func BuildMinimalGo(t testing.TB) string {
+	t.Helper()
+	return build(t, "examples/minimal-go")
+}
+
 // build returns the executable of the module's command in folder pkg,
 // building it on first use.
 func build(t testing.TB, pkg string) string {

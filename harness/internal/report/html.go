@@ -147,6 +147,9 @@ func newPage(r Run) page {
 			row.Class, row.Status = "warn", "NO DATA"
 			row.Observed = "—"
 			row.Note = "no samples: the phase did not run or the selector matched nothing"
+			if res.Reason != "" {
+				row.Status, row.Note = "INCONCLUSIVE", res.Reason
+			}
 		}
 		var notes []string
 		if row.Note != "" {

@@ -142,6 +142,8 @@ type jsonThresholdFull struct {
 	Limit        number          `json:"limit"`
 	Unit         string          `json:"unit"`
 	AbortOnFail  bool            `json:"abortOnFail"`
+	// Reason says why an inconclusive threshold could not be judged.
+	Reason string `json:"reason,omitempty"`
 }
 
 type jsonPoint struct {
@@ -259,7 +261,7 @@ func summaryJSON(r Run) jsonSummary {
 		jt := jsonThresholdFull{
 			Key: t.Key, Submetric: t.Submetric(), Expr: t.Expr.String(), Verdict: res.Verdict(),
 			ObservedText: observed(res), Limit: number(t.Expr.Limit), Unit: t.Unit.String(),
-			AbortOnFail: t.AbortOnFail,
+			AbortOnFail: t.AbortOnFail, Reason: res.Reason,
 		}
 		if !res.NoData {
 			o := number(res.Observed)

@@ -141,7 +141,11 @@ func junitSuites(r Run) junitTestsuites {
 			}
 			s.Failures++
 		case verdict.NoData:
-			c.Skipped = &junitSkipped{Message: "no data: no samples of " + t.Submetric() + " to judge (the run is inconclusive)"}
+			msg := "no data: no samples of " + t.Submetric() + " to judge (the run is inconclusive)"
+			if res.Reason != "" {
+				msg = "inconclusive: " + res.Reason
+			}
+			c.Skipped = &junitSkipped{Message: xmlChars(msg)}
 			s.Skipped++
 		}
 		s.Cases = append(s.Cases, c)

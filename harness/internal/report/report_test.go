@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"io"
 	"math"
 	"regexp"
 	"strings"
@@ -556,5 +557,28 @@ func TestFaultWindow(t *testing.T) {
 				t.Errorf("got %v..%v %v, want %v..%v %v", from, to, ok, tt.wantFrom, tt.wantTo, tt.wantOK)
 			}
 		})
+	}
+}
+
+// An inconclusive threshold carries its reason into every report: the
+// summary line, JSON's reason, JUnit's skipped message and the HTML note.
+func TestInconclusiveReasonInEveryReport(t *testing.T) {
+	r := outageRun(t)
+	const why = "no oracle ran: the harness is not the only writer"
+	res := &r.Thresholds.Results[0]
+	res.NoData, res.Pass, res.Observed, res.Reason = true, false, 0, why
+	r.Thresholds = verdict.Tally(r.Thresholds.Results)
+	r.Verdict = VerdictInconclusive
+	for name, write := range map[string]func(io.Writer, Run) error{
+		"summary": func(w io.Writer, r Run) error { return WriteSummary(w, r, SummaryOptions{}) },
+		"json":    WriteJSON, "junit": WriteJUnit, "html": WriteHTML,
+	} {
+		var b bytes.Buffer
+		if err := write(&b, r); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), why) {
+			t.Errorf("%s lacks the reason %q", name, why)
+		}
 	}
 }

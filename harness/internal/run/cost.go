@@ -30,7 +30,17 @@ type costSample struct {
 	unreachable int // servers that did not answer
 }
 
+// quietRedis silences go-redis's process-wide pool log: the sampler
+// dials a Redis the timeline crashed on purpose, once a second, and each
+// failed dial would print a line among the run's output.
+var quietRedis sync.Once
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(context.Context, string, ...any) {}
+
 func (c *redisCost) run(ctx context.Context, addrs []string) {
+	quietRedis.Do(func() { redis.SetLogger(discardLogger{}) })
 	clients := make([]*redis.Client, 0, len(addrs))
 	for _, a := range addrs {
 		clients = append(clients, redis.NewClient(&redis.Options{Addr: a, MaxRetries: -1, DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, DisableIdentity: true}))

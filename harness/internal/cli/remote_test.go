@@ -1,0 +1,158 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flagstorm/flagstorm/internal/freeport"
+	"github.com/flagstorm/flagstorm/internal/testenv"
+	"github.com/flagstorm/flagstorm/toxics"
+)
+
+// A running service behind a toxiproxy-server process (the compose
+// shape): flagstorm finds the proxies by name, checks the wiring, applies
+// the timeline's fault through the server's API with the oracle on, and
+// when interrupted (SIGINT) leaves no toxic behind and exits 130.
+func TestRunningServiceBehindToxiproxyServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts toxiproxy-server, Redis, PostgreSQL and flagserver")
+	}
+	tp := testenv.ExternalToxiproxy(t)
+	redis := testenv.Redis(t)
+	dbURL := testenv.PostgresURL(t)
+	ctl, err := toxics.NewRemote(toxics.RemoteConfig{URL: tp.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := func(name, upstream string) string {
+		port, err := freeport.Loopback()
+		if err != nil {
+			t.Fatal(err)
+		}
+		listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		if _, err := ctl.EnsureProxy(t.Context(), name, listen, upstream); err != nil {
+			t.Fatal(err)
+		}
+		return listen
+	}
+	redisListen := proxy("redis", redis.Addr())
+	pgListen := proxy("postgres", u.Host)
+	proxied := *u
+	proxied.Host = pgListen
+
+	// flagserver, as a user runs it: through the proxies.
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(testenv.FreePort(t)))
+	fs := exec.Command(testenv.BuildFlagserver(t), "serve")
+	fs.Env = append(os.Environ(), "LISTEN_ADDR="+addr, "DATABASE_URL="+proxied.String(), "REDIS_URL=redis://"+redisListen+"/0",
+		"ADMIN_TOKEN=remote-token", "SEED_FLAGS=100", "CACHE_PROFILE=hardened", "LOG_LEVEL=warn")
+	var fsLog syncBuffer
+	fs.Stdout, fs.Stderr = &fsLog, &fsLog
+	if err := fs.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fs.Process.Kill(); fs.Wait() })
+	target := "http://" + addr
+	testenv.Poll(t, 30*time.Second, "flagserver ready", func() error {
+		resp, err := http.Get(target + "/readyz")
+		if err != nil {
+			return fmt.Errorf("%w\n%s", err, fsLog.String())
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("readyz %d", resp.StatusCode)
+		}
+		return nil
+	})
+
+	file := filepath.Join(t.TempDir(), "remote.yaml")
+	os.WriteFile(file, []byte(`name: remote
+load: {executor: constant-vus, vus: 5, duration: 60s}
+requests:
+  - {name: get,    weight: 9, method: GET,   path: "/api/config/flags/{{flag}}?environment={{env}}"}
+  - {name: update, weight: 1, method: PATCH, path: "/api/config/flags/{{flag}}?environment={{env}}", body: '{"enabled": {{bool}}}', headers: {Content-Type: application/json}}
+timeline:
+  - {phase: steady, at: 0s}
+  - {phase: slow,   at: 2s, fault: {proxy: redis, type: latency, latency: 30ms}}
+thresholds:
+  stale_reads: ["count==0"]
+`), 0o644)
+	cmd := exec.Command(testenv.BuildFlagstorm(t), "run", file, "--target-url", target, "--toxiproxy-url", tp.URL(),
+		"--database-url", dbURL, "--redis-addr", redis.Addr(), "--quiet")
+	cmd.Env = append(os.Environ(), "FLAGSTORM_ADMIN_TOKEN=remote-token")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+
+	toxicsOn := func() (int, error) {
+		resp, err := http.Get(tp.URL() + "/proxies/redis/toxics")
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		var list []json.RawMessage
+		if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+			return 0, err
+		}
+		return len(list), nil
+	}
+	testenv.Poll(t, 30*time.Second, "the timeline's latency toxic on the redis proxy", func() error {
+		select {
+		case err := <-done:
+			return fmt.Errorf("flagstorm ended early: %v\n%s", err, out.String())
+		default:
+		}
+		if n, err := toxicsOn(); err != nil || n == 0 {
+			return fmt.Errorf("%d toxics (%v)", n, err)
+		}
+		return nil
+	})
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if code := cmd.ProcessState.ExitCode(); code != ExitInterrupted {
+			t.Errorf("exit %d (%v), want 130\n%s", code, err, out.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("flagstorm did not stop after SIGINT\n%s", out.String())
+	}
+	if n, err := toxicsOn(); err != nil || n != 0 {
+		t.Errorf("%d toxic(s) left on the redis proxy after SIGINT (%v)\n%s", n, err, out.String())
+	}
+	if !bytes.Contains(out.Bytes(), []byte("preflight: the target meets the contract")) {
+		t.Errorf("no preflight:\n%s", out.String())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ps, err := ctl.Proxies(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if !p.Enabled {
+			t.Errorf("proxy %s left disabled", p.Name)
+		}
+	}
+}
