@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -395,6 +397,107 @@ func TestInvalidationSurvivesOutage(t *testing.T) {
 			})
 		})
 	}
+}
+
+// listFlags GETs the list of production and returns its status, its
+// flags (if 200) and how long it took.
+func listFlags(t *testing.T, base string) (int, []flags.Flag, time.Duration) {
+	t.Helper()
+	began := time.Now()
+	code, body := call(base+"/api/config/flags?environment=production", http.MethodGet, "", "")
+	took := time.Since(began)
+	var got struct{ Flags []flags.Flag }
+	if code == http.StatusOK {
+		if err := json.Unmarshal(body, &got); err != nil {
+			t.Fatalf("list: %v in %s", err, body)
+		}
+	}
+	return code, got.Flags, took
+}
+
+// flagIn returns key's flag in fs (the zero Flag if absent).
+func flagIn(fs []flags.Flag, key string) flags.Flag {
+	if i := slices.IndexFunc(fs, func(f flags.Flag) bool { return f.Key == key }); i >= 0 {
+		return fs[i]
+	}
+	return flags.Flag{}
+}
+
+// With Redis and PostgreSQL both down (scenarios/both-down.yaml), a list
+// is answered from the process's last copy, which includes the writes it
+// acknowledged; a single flag and a write fail fast. Once the database
+// answers again, the copy is no longer used.
+func TestBothDown(t *testing.T) {
+	db := seededDatabase(t)
+	u, err := url.Parse(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := testenv.NewProxy(t, "postgres", u.Host)
+	u.Host = pg.Addr()
+	redis := testenv.Redis(t)
+	base := start(t, map[string]string{"DATABASE_URL": u.String(), "REDIS_URL": redis.URL()})
+	const key = "flag-050"
+
+	if code, fs, _ := listFlags(t, base); code != http.StatusOK || len(fs) != 100 {
+		t.Fatalf("list: %d, %d flags", code, len(fs)) // fills the copy
+	}
+	patch(t, base, key, `{"enabled": false, "rolloutPercentage": 30, "description": "before the outage"}`)
+	want := flags.Flag{Key: key, Environment: "production", RolloutPercentage: 30, Description: "before the outage"}
+
+	redis.Kill(t)
+	pg.Disable(t)
+
+	// Redis failing (the breaker opens), then Redis back empty (every
+	// read misses): either way the database is refused and the copy answers.
+	var slowest time.Duration
+	checkLists := func(what string) {
+		t.Helper()
+		for range 20 {
+			code, fs, took := listFlags(t, base)
+			slowest = max(slowest, took)
+			if code != http.StatusOK {
+				t.Fatalf("list with %s: %d, want 200 from the copy", what, code)
+			}
+			if got := flagIn(fs, key); got != want || len(fs) != 100 {
+				t.Fatalf("list with %s: %d flags, %s is %+v, want %+v", what, len(fs), key, got, want)
+			}
+		}
+	}
+	checkLists("Redis killed and the database refused")
+	redis.Restart(t)
+	checkLists("Redis empty and the database refused")
+	t.Logf("slowest list answered from the copy: %v", slowest)
+
+	for _, req := range []struct{ method, body string }{{http.MethodGet, ""}, {http.MethodPatch, `{"description": "during the outage"}`}} {
+		began := time.Now()
+		code, body := call(base+"/api/config/flags/"+key+"?environment=production", req.method, "Bearer "+token, req.body)
+		took := time.Since(began)
+		t.Logf("%s of one flag with both down: %d in %v", req.method, code, took)
+		if code < 500 || took > time.Second {
+			t.Errorf("%s of one flag with both down: %d %s in %v, want a 5xx in under 1 s", req.method, code, body, took)
+		}
+	}
+	checkLists("a failed write") // a write that was not acknowledged changes nothing
+
+	// The database answers again: a change made behind the service's back
+	// shows at once (the copy is only a last resort).
+	pg.Enable(t)
+	conn, err := pgx.Connect(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(t.Context()))
+	if _, err := conn.Exec(t.Context(), `UPDATE flags SET description = 'by SQL' WHERE env = 'production' AND flag_key = $1`, key); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Poll(t, 5*time.Second, "the list comes from the database again", func() error {
+		code, fs, _ := listFlags(t, base)
+		if got := flagIn(fs, key).Description; code != http.StatusOK || got != "by SQL" {
+			return fmt.Errorf("%d, description %q", code, got)
+		}
+		return nil
+	})
 }
 
 // Behind 300 ms of Redis latency, a correct build soon stops waiting

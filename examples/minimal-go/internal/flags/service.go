@@ -7,20 +7,40 @@ import (
 )
 
 // Service answers reads from the cache, falling back to the store, and
-// writes to the store first, then invalidates the cache.
+// writes to the store first, then invalidates the cache. Lists have a last
+// resort: an in-process copy, for when both Redis and the store fail.
 type Service struct {
 	Store *Store
 	Cache *Cache
 	// NoFallback, when true (DEFECT=error-on-redis), returns Redis's error
 	// instead of reading the database.
 	NoFallback bool
+
+	lists lastLists // the last list read per environment
 }
 
-// List returns every flag of env, sorted by key.
+// List returns every flag of env, sorted by key. If Redis has no usable
+// answer and the database fails too, it returns the last list this
+// process read for env, kept current by this process's writes (see
+// [lastLists]); it errors only if there is none. The copy is never used
+// while the database answers.
 func (s *Service) List(ctx context.Context, env string) ([]Flag, error) {
-	return readThrough(ctx, s, env, listName, func(ctx context.Context) ([]Flag, error) {
-		return s.Store.List(ctx, env)
+	gen := s.lists.readStarts(env)
+	var dbErr error
+	fs, err := readThrough(ctx, s, env, listName, func(ctx context.Context) ([]Flag, error) {
+		fs, err := s.Store.List(ctx, env)
+		dbErr = err
+		return fs, err
 	})
+	switch {
+	case err == nil:
+		s.lists.keep(env, gen, fs)
+	case dbErr != nil: // Redis missed or failed, and so did the database
+		if last, ok := s.lists.get(env); ok {
+			return last, nil
+		}
+	}
+	return fs, err
 }
 
 // Flag returns one flag, or ErrNotFound.
@@ -33,11 +53,17 @@ func (s *Service) Flag(ctx context.Context, env, key string) (Flag, error) {
 // Update writes p to the database and then invalidates the flag and its
 // environment's list. A nil error means the write is committed, whatever
 // Redis does.
+//
+// The in-process copy of the list is updated before returning, so a list
+// answered from it is never older than this write.
 func (s *Service) Update(ctx context.Context, env, key string, p Patch) (Flag, error) {
+	ticket := s.lists.writeStarts(env, key)
 	f, err := s.Store.Update(ctx, env, key, p)
 	if err != nil {
+		s.lists.writeEnds(env, key, ticket, nil)
 		return Flag{}, err
 	}
+	s.lists.writeEnds(env, key, ticket, &f)
 	s.Cache.Invalidate(context.WithoutCancel(ctx), env, key, listName)
 	return f, nil
 }
