@@ -113,8 +113,10 @@ func (l *lastLists) writeEnds(env, key string, ticket uint64, f *Flag) {
 	if f == nil {
 		return
 	}
-	e := l.env(env) // f exists, so env is a real environment
-	e.gen++         // readers that began before this write must not keep their list
+	// f exists, so env is a real environment. Readers that began before
+	// this write must not keep their list: it may predate the write.
+	e := l.env(env)
+	e.gen++
 	if e.flags == nil {
 		return
 	}
