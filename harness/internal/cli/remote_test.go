@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -95,7 +95,7 @@ thresholds:
 	cmd := exec.Command(testenv.BuildFlagstorm(t), "run", file, "--target-url", target, "--toxiproxy-url", tp.URL(),
 		"--database-url", dbURL, "--redis-addr", redis.Addr(), "--quiet")
 	cmd.Env = append(os.Environ(), "FLAGSTORM_ADMIN_TOKEN=remote-token")
-	var out bytes.Buffer
+	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -123,7 +123,7 @@ thresholds:
 		default:
 		}
 		if n, err := toxicsOn(); err != nil || n == 0 {
-			return fmt.Errorf("%d toxics (%v)", n, err)
+			return fmt.Errorf("%d toxics (%v); flagstorm so far:\n%s", n, err, out.String())
 		}
 		return nil
 	})
@@ -141,7 +141,7 @@ thresholds:
 	if n, err := toxicsOn(); err != nil || n != 0 {
 		t.Errorf("%d toxic(s) left on the redis proxy after SIGINT (%v)\n%s", n, err, out.String())
 	}
-	if !bytes.Contains(out.Bytes(), []byte("preflight: the target meets the contract")) {
+	if !strings.Contains(out.String(), "preflight: the target meets the contract") {
 		t.Errorf("no preflight:\n%s", out.String())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

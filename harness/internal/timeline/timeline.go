@@ -131,8 +131,12 @@ func Run(ctx context.Context, start time.Time, steps []Step, topo Topology, hook
 		}
 		log.Info("phase started", "phase", s.Name, "fault", events[p.index].What, "err", err)
 	}
-	// Cancelled or done: whatever is still applied comes off now, under a
-	// context that survives the cancellation.
+	// A fault of an open-ended last phase stays on until the run ends (ctx
+	// is cancelled); then, or when cancelled earlier, whatever is still
+	// applied comes off, under a context that survives the cancellation.
+	if len(applied) > 0 {
+		<-ctx.Done()
+	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), toxics.CleanupTimeout)
 	defer cancel()
 	for i := range steps {

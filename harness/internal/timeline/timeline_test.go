@@ -2,6 +2,7 @@ package timeline
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -118,5 +119,39 @@ func TestCancelMidFaultLeavesNothingApplied(t *testing.T) {
 	}
 	if got := toxicCount(t, e); got != 0 {
 		t.Errorf("%d toxics left after cancelling mid-fault", got)
+	}
+}
+
+// A fault in an open-ended last phase (no for:) stays on until the run
+// ends, then comes off: it was removed right after it was applied.
+func TestOpenEndedPhaseKeepsItsFaultUntilTheRunEnds(t *testing.T) {
+	s, e := session(t)
+	latency := toxics.Fault{Proxy: "redis", Kind: toxics.Latency, Latency: 20 * time.Millisecond}
+	steps := []Step{{Span: phase.Span{Name: "steady", End: 50 * time.Millisecond}}, {Span: phase.Span{Name: "slow", Start: 50 * time.Millisecond}, Fault: &latency}}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan []Event, 1)
+	go func() { done <- Run(ctx, time.Now(), steps, Topology{Session: s}, Hooks{}, nil) }()
+	testenv.Poll(t, 5*time.Second, "the open-ended phase's fault", func() error {
+		if n := toxicCount(t, e); n != 1 {
+			return fmt.Errorf("%d toxics", n)
+		}
+		return nil
+	})
+	select {
+	case <-done:
+		t.Fatal("Run returned while the run was still going: the open-ended phase's fault came off")
+	case <-time.After(300 * time.Millisecond): // a bounded window in which nothing may happen
+	}
+	if n := toxicCount(t, e); n != 1 {
+		t.Fatalf("%d toxics while the run goes on, want the phase's 1", n)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return at the run's end")
+	}
+	if n := toxicCount(t, e); n != 0 {
+		t.Errorf("%d toxics left after the run ended", n)
 	}
 }
