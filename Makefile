@@ -11,7 +11,7 @@ BENCH_CONNECTIONS ?= 50
 BENCH_ROUNDS ?= 3
 
 .DEFAULT_GOAL := help
-.PHONY: help build loadtest loadtest-quick soak check-dashboards test-broken test test-short lint check-imports fmt bench bench-target bench-engine run-target fuzz clean toxiproxy-server
+.PHONY: help build loadtest loadtest-quick loadtest-minimal-go soak check-dashboards test-broken test test-short lint check-imports fmt bench bench-target bench-engine run-target fuzz clean toxiproxy-server
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,6 +25,9 @@ loadtest: build ## run the built-in resilience suite on a local stack, both prof
 
 loadtest-quick: build ## the quick suite (baseline, redis-blackhole, invalidation-during-outage, cold-start; both profiles, ~5 min): what CI runs
 	$(BIN)/flagstorm suite --quick --out out
+
+loadtest-minimal-go: build ## the suite against examples/minimal-go, a service written only against docs/target-contract.md; out/minimal-go
+	$(BIN)/flagstorm suite --target examples/minimal-go/flagstorm.yaml --out out/minimal-go
 
 soak: build ## 20 minutes of load with the suite's faults in turn (PROFILE=hardened|seed); report in out/soak
 	$(BIN)/flagstorm run scenarios/soak/soak.yaml --profile $${PROFILE:-hardened} --out out/soak
