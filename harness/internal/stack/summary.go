@@ -68,6 +68,9 @@ func (ep Endpoints) writeExternal(w io.Writer) {
 		fmt.Fprintf(w, "database (direct, for the oracle): %s\n", redact(ep.DatabaseURL))
 	}
 	fmt.Fprintf(w, "Point your service at the proxies: %s.\n", ep.pointAt())
+	if ep.ToxiproxyAPI != "" {
+		fmt.Fprintf(w, "Then run a scenario with faults and the oracle: flagstorm run FILE --target-url %s --toxiproxy-url %s --database-url URL (the direct one above).\n", ep.TargetURLs[0], ep.ToxiproxyAPI)
+	}
 }
 
 // writeLocal writes the local stack's flagservers, Redis and database.
