@@ -111,7 +111,7 @@ func (t *targetFlags) targets(spec *scenarios.Spec, desc *service.Description) (
 	case desc != nil && desc.Running != nil:
 		r := desc.Running
 		return []run.Target{run.Running{URLs: []string{r.URL}, AdminToken: t.adminToken, SourceHeader: desc.SourceHeader,
-			Toxiproxy: r.Toxiproxy, DatabaseURL: r.DatabaseURL, Truth: desc.Oracle.Truth, Redis: r.Redis, Ready: desc.Ready,
+			Toxiproxy: r.Toxiproxy, DatabaseURL: r.DatabaseURL, Truth: desc.Oracle.Truth, Redis: r.Redis, Ready: desc.Ready, Proxies: r.Proxies,
 			Oracle: oracle.Field{Name: cmpOr(desc.Oracle.Nonce, desc.Oracle.Version), Nonce: desc.Oracle.Nonce != ""}}}, false
 	case desc != nil:
 		variants := desc.VariantNames()

@@ -123,7 +123,7 @@ func Execute(ctx context.Context, p *Plan, t Target, o Options) (*Outcome, error
 	if p.HasFaults() && sys.Faults == nil {
 		return nil, &InvalidError{Err: fmt.Errorf("%s injects faults (phases %s), and target %q has no Toxiproxy to inject them with", spec.File, strings.Join(p.Disturbances(), ", "), t.Name())}
 	}
-	if p.HasActions() && sys.Primary == nil {
+	if p.HasActions() && sys.Primary == nil && len(sys.RedisAddrs) == 0 {
 		return nil, &InvalidError{Err: fmt.Errorf("%s acts on the Redis primary (phases %s), and the harness cannot reach target %q's Redis", spec.File, strings.Join(p.Disturbances(), ", "), t.Name())}
 	}
 	var session *toxics.Session
@@ -211,7 +211,7 @@ func (r *execution) drive(ctx context.Context) error {
 	var g errgroup.Group
 	g.Go(func() error {
 		r.events = timeline.Run(side, start, r.plan.Steps, timeline.Topology{
-			Session: r.session, Primary: sys.Primary, Replica: sys.Replica,
+			Session: r.session, Primary: sys.Primary, Replica: sys.Replica, PrimaryAddr: firstOr(sys.RedisAddrs),
 			Proxy: sys.RedisProxy, ReplicaProxy: sys.ReplicaProxy,
 		}, timeline.Hooks{Changed: r.phaseChanged}, r.log)
 		return nil
@@ -242,6 +242,13 @@ func describeTarget(t Target, sys *System) string {
 		return " (" + t.Name() + ")"
 	}
 	return " against " + strings.Join(sys.URLs, ", ")
+}
+
+func firstOr(s []string) string {
+	if len(s) > 0 {
+		return s[0]
+	}
+	return ""
 }
 
 func redisAddrs(sys *System) []string {

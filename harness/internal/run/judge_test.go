@@ -1,6 +1,8 @@
 package run
 
 import (
+	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -161,4 +163,25 @@ func lines(rs []verdict.Result) string {
 		b.WriteString(r.String() + "\n")
 	}
 	return b.String()
+}
+
+// A running service's Redis is not the harness's: a file that crashes,
+// restarts or fails it over is refused with the reason, before anything
+// is contacted; a flush needs its address.
+func TestRunningRefusesActionsItCannotPerform(t *testing.T) {
+	for _, tc := range []struct {
+		action, want string
+		redis        string
+	}{
+		{"crash", "needs the Redis processes", "127.0.0.1:1"},
+		{"failover", "needs the Redis processes", "127.0.0.1:1"},
+		{"flush", "give the primary's direct address", ""},
+	} {
+		p := testPlan(t, "  - {phase: steady, at: 0s}\n  - {phase: act, at: 10s, for: 5s, action: "+tc.action+"}", `  http_reqs: ["count>0"]`, "")
+		_, err := Running{URLs: []string{"http://127.0.0.1:1"}, Toxiproxy: "http://127.0.0.1:1", Redis: tc.redis}.Start(t.Context(), p, io.Discard, nil)
+		var invalid *InvalidError
+		if !errors.As(err, &invalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an InvalidError saying %q", tc.action, err, tc.want)
+		}
+	}
 }

@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 
 	"github.com/flagstorm/flagstorm/harness/internal/oracle"
+	"github.com/flagstorm/flagstorm/harness/internal/service"
+	"github.com/flagstorm/flagstorm/scenarios"
 	"github.com/flagstorm/flagstorm/toxics"
 )
 
@@ -37,6 +40,8 @@ type Running struct {
 	Redis string
 	// Ready is the readiness path; default /readyz.
 	Ready string
+	// Proxies are created on the Toxiproxy when absent, by name.
+	Proxies map[string]service.Proxy
 }
 
 // Name is the URL.
@@ -45,8 +50,13 @@ func (r Running) Name() string { return "" }
 // Start finds the proxies and checks that the plan's faults name them.
 func (r Running) Start(ctx context.Context, p *Plan, w io.Writer, _ *slog.Logger) (*System, error) {
 	spec := p.Spec
-	if p.HasActions() {
-		return nil, &InvalidError{Err: fmt.Errorf("%s acts on the Redis primary (phases %s): a running service's Redis is not the harness's to crash, restart or fail over; run the file on the local stack, or use faults", spec.File, strings.Join(p.Disturbances(), ", "))}
+	for _, s := range p.Steps {
+		switch {
+		case s.Action == scenarios.ActionFlush && r.Redis == "":
+			return nil, &InvalidError{Err: fmt.Errorf("%s: phase %s flushes Redis: give the primary's direct address (--redis-addr, or running.redis)", spec.File, s.Name)}
+		case s.Action != 0 && s.Action != scenarios.ActionFlush:
+			return nil, &InvalidError{Err: fmt.Errorf("%s: phase %s (%s) needs the Redis processes, which a running service's are not the harness's to crash, restart or fail over: run the file on the local stack (flagstorm run FILE --target DESC with command:), or use faults", spec.File, s.Name, s.Action)}
+		}
 	}
 	if spec.Target.Start != "" {
 		return nil, &InvalidError{Err: fmt.Errorf("%s starts the service at phase %s (target.start): the harness cannot start a running service", spec.File, spec.Target.Start)}
@@ -58,6 +68,12 @@ func (r Running) Start(ctx context.Context, p *Plan, w io.Writer, _ *slog.Logger
 	version, err := ctl.Version(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("toxiproxy at %s: %w", r.Toxiproxy, err)
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.Proxies)) {
+		pr := r.Proxies[name]
+		if _, err := ctl.EnsureProxy(ctx, name, pr.Listen, pr.Upstream); err != nil {
+			return nil, fmt.Errorf("toxiproxy at %s: proxy %s: %w", r.Toxiproxy, name, err)
+		}
 	}
 	proxies, err := ctl.Proxies(ctx)
 	if err != nil {

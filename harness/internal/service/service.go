@@ -91,6 +91,16 @@ type Running struct {
 	// for actions (flush, failover). Optional.
 	Redis        string `yaml:"redis"`
 	RedisReplica string `yaml:"redisReplica"`
+	// Proxies are created on the Toxiproxy when absent (by name: redis,
+	// postgres, redis-replica), for a service you point at their listen
+	// addresses; a proxy that exists is used as it is.
+	Proxies map[string]Proxy `yaml:"proxies"`
+}
+
+// Proxy is one Toxiproxy proxy: where it listens, what it forwards to.
+type Proxy struct {
+	Listen   string `yaml:"listen"`
+	Upstream string `yaml:"upstream"`
 }
 
 // Seed creates the flags: a command run once (same environment as the
@@ -284,6 +294,17 @@ func (d *Description) validate(bad func(field, format string, a ...any)) []error
 		}
 		if len(d.Variants) > 1 {
 			bad("variants", "a running service has no variants: flagstorm cannot change its environment")
+		}
+		if len(r.Proxies) > 0 && r.Toxiproxy == "" {
+			bad("running.proxies", "proxies are created on a Toxiproxy: give running.toxiproxy")
+		}
+		for _, n := range sortedKeys(r.Proxies) {
+			if !slices.Contains([]string{"redis", "postgres", "redis-replica"}, n) {
+				bad("running.proxies."+n, "want redis, postgres or redis-replica (the names the scenario files' faults use)")
+			}
+			if p := r.Proxies[n]; p.Listen == "" || p.Upstream == "" {
+				bad("running.proxies."+n, "want listen: and upstream: (host:port each)")
+			}
 		}
 	}
 	if !strings.HasPrefix(d.Ready, "/") {

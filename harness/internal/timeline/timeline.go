@@ -34,6 +34,9 @@ type Topology struct {
 	Session      *toxics.Session
 	Primary      *toxics.RedisServer
 	Replica      *toxics.RedisServer
+	// PrimaryAddr reaches a Redis primary the harness did not start
+	// (a running service's): flush only. Ignored when Primary is set.
+	PrimaryAddr  string
 	Proxy        string // the proxy clients reach the primary through ("redis")
 	ReplicaProxy string // the proxy to the replica ("redis-replica")
 }
@@ -171,7 +174,14 @@ func do(ctx context.Context, s Step, topo Topology, ev *Event, applied map[int]t
 	case s.Action == scenarios.ActionRestart:
 		return topo.Session.ColdRestart(ctx, topo.Primary)
 	case s.Action == scenarios.ActionFlush:
-		c := redis.NewClient(&redis.Options{Addr: topo.Primary.Addr(), MaxRetries: -1})
+		addr := topo.PrimaryAddr
+		if topo.Primary != nil {
+			addr = topo.Primary.Addr()
+		}
+		if addr == "" {
+			return fmt.Errorf("phase %s: flush needs the Redis primary's address", s.Name)
+		}
+		c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 		defer c.Close()
 		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
