@@ -31,9 +31,9 @@ type Step struct {
 
 // Topology is what the actions act on.
 type Topology struct {
-	Session      *toxics.Session
-	Primary      *toxics.RedisServer
-	Replica      *toxics.RedisServer
+	Session *toxics.Session
+	Primary *toxics.RedisServer
+	Replica *toxics.RedisServer
 	// PrimaryAddr reaches a Redis primary the harness did not start
 	// (a running service's): flush only. Ignored when Primary is set.
 	PrimaryAddr  string
