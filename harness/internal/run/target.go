@@ -112,30 +112,20 @@ func (l Local) Start(ctx context.Context, p *Plan, w io.Writer, log *slog.Logger
 	for _, k := range slices.Sorted(maps.Keys(l.Env)) {
 		fmt.Fprintf(w, "  flagserver environment: %s=%s\n", k, l.Env[k])
 	}
-	st, err := stack.Start(ctx, stack.Config{
-		Instances:      spec.Instances,
+	st, sys, err := startStack(ctx, p, w, stack.Config{
 		Profiles:       []string{l.Profile},
 		FlagserverBin:  l.FlagserverBin,
 		DatabaseURL:    l.DatabaseURL,
-		SeedFlags:      max(stack.DefaultSeedFlags, spec.Data.Flags.Len()),
 		AdminToken:     token,
 		MemoryCacheTTL: spec.MemoryCacheTTL,
 		Env:            l.Env,
-		DeferTargets:   spec.Target.Start != "",
 		Logger:         log,
 	})
 	if err != nil {
 		return nil, err
 	}
 	ep := st.Endpoints()
-	fmt.Fprintf(w, "stack ready in %s: %s\n", st.ReadyIn().Round(time.Millisecond), strings.Join(ep.TargetURLs, ", "))
-	sys := &System{
-		URLs: ep.TargetURLs, AdminToken: token,
-		Faults: st.Controller(), Primary: st.Primary(), Replica: st.Replica(),
-		RedisProxy: stack.ProxyRedis, ReplicaProxy: stack.ProxyRedisReplica,
-		Oracle: oracle.Field{Name: "version"}, SourceHeader: "X-Flag-Source", Ready: "/readyz",
-		Close: st.Close,
-	}
+	sys.Oracle, sys.SourceHeader, sys.Ready = oracle.Field{Name: "version"}, "X-Flag-Source", "/readyz"
 	if ep.DatabaseURL != "" {
 		sys.PostgresProxy = stack.ProxyPostgres
 		sys.Truth, sys.TruthName = pgTruth{url: ep.DatabaseURL, query: flagserverTruth}, "the database"
@@ -147,6 +137,28 @@ func (l Local) Start(ctx context.Context, p *Plan, w io.Writer, log *slog.Logger
 		fmt.Fprintf(w, "flagserver(s) not started yet: they start at phase %s (target.start)\n", spec.Target.Start)
 	}
 	return sys, nil
+}
+
+// startStack starts the local stack for the plan (its instances, seed
+// size and cold start filled into cfg) and returns the system's common
+// part: addresses, the proxies and the Redis servers.
+func startStack(ctx context.Context, p *Plan, w io.Writer, cfg stack.Config) (*stack.Stack, *System, error) {
+	spec := p.Spec
+	cfg.Instances = spec.Instances
+	cfg.SeedFlags = max(stack.DefaultSeedFlags, spec.Data.Flags.Len())
+	cfg.DeferTargets = spec.Target.Start != ""
+	st, err := stack.Start(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	ep := st.Endpoints()
+	fmt.Fprintf(w, "stack ready in %s: %s\n", st.ReadyIn().Round(time.Millisecond), strings.Join(ep.TargetURLs, ", "))
+	return st, &System{
+		URLs: ep.TargetURLs, AdminToken: cfg.AdminToken,
+		Faults: st.Controller(), Primary: st.Primary(), Replica: st.Replica(),
+		RedisProxy: stack.ProxyRedis, ReplicaProxy: stack.ProxyRedisReplica,
+		Close: st.Close,
+	}, nil
 }
 
 // Remote is a service that is already running: the harness drives load at
@@ -272,24 +284,16 @@ func (c Command) Start(ctx context.Context, p *Plan, w io.Writer, log *slog.Logg
 	for _, k := range slices.Sorted(maps.Keys(env)) {
 		fmt.Fprintf(w, "  %s environment: %s=%s\n", d.Name, k, env[k])
 	}
-	st, err := stack.Start(ctx, stack.Config{
-		Instances: spec.Instances, Command: cmd, DatabaseURL: c.DatabaseURL,
-		SeedFlags: max(stack.DefaultSeedFlags, spec.Data.Flags.Len()), AdminToken: token,
-		Env: env, DeferTargets: spec.Target.Start != "", ReadyTimeout: d.ReadyTimeout, Logger: log,
+	st, sys, err := startStack(ctx, p, w, stack.Config{
+		Command: cmd, DatabaseURL: c.DatabaseURL, AdminToken: token,
+		Env: env, ReadyTimeout: d.ReadyTimeout, Logger: log,
 	})
 	if err != nil {
 		return nil, err
 	}
 	ep := st.Endpoints()
-	fmt.Fprintf(w, "stack ready in %s: %s\n", st.ReadyIn().Round(time.Millisecond), strings.Join(ep.TargetURLs, ", "))
-	sys := &System{
-		URLs: ep.TargetURLs, AdminToken: token,
-		Faults: st.Controller(), Primary: st.Primary(), Replica: st.Replica(),
-		RedisProxy: stack.ProxyRedis, ReplicaProxy: stack.ProxyRedisReplica,
-		Oracle:       oracle.Field{Name: cmpOr(d.Oracle.Nonce, d.Oracle.Version), Nonce: d.Oracle.Nonce != ""},
-		SourceHeader: d.SourceHeader, Ready: d.Ready, PostgresProxy: stack.ProxyPostgres,
-		Close: st.Close,
-	}
+	sys.Oracle = oracle.Field{Name: cmpOr(d.Oracle.Nonce, d.Oracle.Version), Nonce: d.Oracle.Nonce != ""}
+	sys.SourceHeader, sys.Ready, sys.PostgresProxy = d.SourceHeader, d.Ready, stack.ProxyPostgres
 	switch {
 	case d.Oracle.Truth != "" && ep.DatabaseURL != "":
 		sys.Truth, sys.TruthName = pgTruth{url: ep.DatabaseURL, query: d.Oracle.Truth}, "the database"
