@@ -39,48 +39,17 @@ func TestNewRemoteConfig(t *testing.T) {
 	}
 }
 
-// hungServer accepts connections and never answers, like a Toxiproxy stuck
-// removing a toxic under traffic.
-func hungServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	})
-	t.Cleanup(func() {
-		_ = ln.Close()
-		wg.Wait()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
 // TestRemoteHungServer checks that every call returns an error by its
 // timeout, or sooner when the context says so.
 func TestRemoteHungServer(t *testing.T) {
 	t.Parallel()
 	const timeout = 300 * time.Millisecond
-	rem, err := NewRemote(RemoteConfig{URL: hungServer(t), Timeout: timeout})
+	rem, err := NewRemote(RemoteConfig{
+		// A server that accepts connections and never answers, like a
+		// Toxiproxy stuck removing a toxic under traffic.
+		URL:     testenv.TCPServer(t, nil),
+		Timeout: timeout,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 // server through it, and checks that cleanup stops and reaps it.
 func TestExternalToxiproxy(t *testing.T) {
 	t.Parallel()
-	echo := echoServer(t)
+	echo := TCPServer(t, func(c net.Conn) { _, _ = io.Copy(c, c) })
 	var pid int
 	var apiAddr string
 	t.Run("running", func(t *testing.T) {
@@ -112,42 +112,6 @@ func TestExternalToxiproxyPortTaken(t *testing.T) {
 			}
 		})
 	}
-}
-
-// echoServer returns the address of a TCP server that echoes lines.
-func echoServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() { _, _ = io.Copy(c, c) })
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String()
 }
 
 // apiCall sends a request to the server's API and decodes the answer.

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"github.com/flagstorm/flagstorm/internal/promproc"
+	"github.com/flagstorm/flagstorm/internal/testenv"
 )
 
 func runGateCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
@@ -64,58 +63,10 @@ func TestGateUsageErrors(t *testing.T) {
 	}
 }
 
-// fakeProm is a canned Prometheus for the CLI: it answers /api/v1/query in
-// Prometheus's JSON shape with values[side][kind], the side being the
-// canary when the query's selector says track="canary" (a missing kind is
-// an empty vector).
-type fakeProm map[string]map[string]float64
-
-func (p fakeProm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil || r.URL.Path != "/api/v1/query" {
-		w.WriteHeader(http.StatusBadRequest)
-		fmt.Fprint(w, `{"status":"error","errorType":"bad_data","error":"unexpected request"}`)
-		return
-	}
-	q := r.Form.Get("query")
-	side := "baseline"
-	if strings.Contains(q, `track="canary"`) {
-		side = "canary"
-	}
-	var kind string
-	switch {
-	case strings.HasPrefix(q, "histogram_quantile"):
-		kind = "latency"
-	case strings.Contains(q, `code=~"5.."`):
-		kind = "errors"
-	case strings.Contains(q, "flagserver_http_requests_total"):
-		kind = "requests"
-	case strings.Contains(q, `result=~"error|rejected"`):
-		kind = "cache_failed"
-	case strings.Contains(q, "flagserver_cache_operations_total"):
-		kind = "cache_ops"
-	case strings.Contains(q, `source="db-fallback"`):
-		kind = "fallbacks"
-	default:
-		kind = "reads"
-	}
-	w.Header().Set("Content-Type", "application/json")
-	v, ok := p[side][kind]
-	if !ok {
-		fmt.Fprint(w, `{"status":"success","data":{"resultType":"vector","result":[]}}`)
-		return
-	}
-	fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[%s,"%g"]}]}}`, r.Form.Get("time"), v)
-}
-
-// canned returns a healthy baseline and a canary with the healthy values
-// changed by canary.
-func canned(canary map[string]float64) fakeProm {
-	healthy := func() map[string]float64 {
-		return map[string]float64{"requests": 1000, "errors": 0, "latency": 0.004, "cache_ops": 1200, "cache_failed": 0, "reads": 1000, "fallbacks": 0}
-	}
-	c := healthy()
-	maps.Copy(c, canary)
-	return fakeProm{"canary": c, "baseline": healthy()}
+// canned is a canned Prometheus with a healthy baseline and a canary
+// with the healthy values changed by canary.
+func canned(canary map[string]float64) *testenv.FakePrometheus {
+	return &testenv.FakePrometheus{Values: testenv.CannedGateValues(canary)}
 }
 
 // TestGateExitCodes pins `flagstorm gate evaluate`'s exit code for every

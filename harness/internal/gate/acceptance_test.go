@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,8 +18,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flagstorm/flagstorm/internal/promproc"
 	"github.com/flagstorm/flagstorm/internal/testenv"
@@ -95,13 +92,7 @@ func TestGateAgainstRealPrometheus(t *testing.T) {
 	}
 	csel, bsel := mustSelector(t, `{job="flagserver",track="canary"}`), mustSelector(t, `track="baseline"`)
 	req := Request{Canary: csel, Baseline: bsel}
-	reg := prometheus.NewRegistry()
-	srv, err := NewServer(g, nil, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
+	hs, _ := serveGate(t, g)
 
 	scrapeCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

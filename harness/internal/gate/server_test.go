@@ -7,12 +7,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/flagstorm/flagstorm/internal/testenv"
 )
 
 // The tests in this file pin the HTTP contract with Argo Rollouts and
@@ -21,75 +22,9 @@ import (
 // per query. The verdict logic itself is proven against a real Prometheus
 // in TestGateAgainstRealPrometheus.
 
-// recorded is a canned Prometheus: values[side][kind] (a missing kind is
-// an empty vector); down answers 503 like a Prometheus that is shutting down.
-type recorded struct {
-	values map[string]map[string]float64
-	down   atomic.Bool
-	n      atomic.Int64
-}
-
-func (p *recorded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p.n.Add(1)
-	if p.down.Load() {
-		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
-		return
-	}
-	if err := r.ParseForm(); err != nil || r.URL.Path != "/api/v1/query" {
-		w.WriteHeader(http.StatusBadRequest)
-		fmt.Fprint(w, `{"status":"error","errorType":"bad_data","error":"unexpected request"}`)
-		return
-	}
-	q := r.Form.Get("query")
-	side := "baseline"
-	if strings.Contains(q, "canary") { // every test's canary selector says so; no baseline's does
-		side = "canary"
-	}
-	k := queryKind(q)
-	w.Header().Set("Content-Type", "application/json")
-	v, ok := p.values[side][k]
-	if !ok {
-		fmt.Fprint(w, `{"status":"success","data":{"resultType":"vector","result":[]}}`)
-		return
-	}
-	fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[%s,"%g"]}]}}`, r.Form.Get("time"), v)
-}
-
-func queryKind(q string) string {
-	switch {
-	case strings.HasPrefix(q, "histogram_quantile"):
-		return "latency"
-	case strings.Contains(q, `code=~"5.."`):
-		return "errors"
-	case strings.Contains(q, "flagserver_http_requests_total"):
-		return "requests"
-	case strings.Contains(q, `result=~"error|rejected"`):
-		return "cache_failed"
-	case strings.Contains(q, "flagserver_cache_operations_total"):
-		return "cache_ops"
-	case strings.Contains(q, `source="db-fallback"`):
-		return "fallbacks"
-	}
-	return "reads"
-}
-
-func healthy() map[string]float64 {
-	return map[string]float64{"requests": 1000, "errors": 0, "latency": 0.004, "cache_ops": 1200, "cache_failed": 0, "reads": 1000, "fallbacks": 0}
-}
-
-// scenario returns canned values: healthy baseline, and the canary's
-// healthy values with changes.
-func scenario(canary map[string]float64) map[string]map[string]float64 {
-	c := healthy()
-	for k, v := range canary {
-		c[k] = v
-	}
-	return map[string]map[string]float64{"canary": c, "baseline": healthy()}
-}
-
-func newTestServer(t *testing.T, values map[string]map[string]float64) (*httptest.Server, *recorded, *prometheus.Registry) {
+func newTestServer(t *testing.T, values map[string]map[string]float64) (*httptest.Server, *testenv.FakePrometheus, *prometheus.Registry) {
 	t.Helper()
-	prom := &recorded{values: values}
+	prom := &testenv.FakePrometheus{Values: values}
 	ps := httptest.NewServer(prom)
 	t.Cleanup(ps.Close)
 	q, err := NewQuerier(ps.URL, nil)
@@ -103,6 +38,14 @@ func newTestServer(t *testing.T, values map[string]map[string]float64) (*httptes
 	if err != nil {
 		t.Fatal(err)
 	}
+	hs, reg := serveGate(t, g)
+	return hs, prom, reg
+}
+
+// serveGate serves g's HTTP API, with its metrics in a registry of its
+// own, until the test ends.
+func serveGate(t *testing.T, g *Gate) (*httptest.Server, *prometheus.Registry) {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	srv, err := NewServer(g, nil, reg)
 	if err != nil {
@@ -110,7 +53,7 @@ func newTestServer(t *testing.T, values map[string]map[string]float64) (*httptes
 	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	return hs, prom, reg
+	return hs, reg
 }
 
 func post(t *testing.T, url, contentType, body string) (int, string) {
@@ -125,11 +68,11 @@ func post(t *testing.T, url, contentType, body string) (int, string) {
 }
 
 var (
-	goValues       = scenario(nil)
-	noGoValues     = scenario(map[string]float64{"errors": 30})     // 3 %: over 1 %, under the 10 % critical
-	criticalValues = scenario(map[string]float64{"fallbacks": 900}) // 90 % fallbacks
-	lowTraffic     = scenario(map[string]float64{"requests": 12, "cache_ops": 12, "reads": 12})
-	noCanary       = map[string]map[string]float64{"canary": {}, "baseline": healthy()} // selector matches nothing
+	goValues       = testenv.CannedGateValues(nil)
+	noGoValues     = testenv.CannedGateValues(map[string]float64{"errors": 30})     // 3 %: over 1 %, under the 10 % critical
+	criticalValues = testenv.CannedGateValues(map[string]float64{"fallbacks": 900}) // 90 % fallbacks
+	lowTraffic     = testenv.CannedGateValues(map[string]float64{"requests": 12, "cache_ops": 12, "reads": 12})
+	noCanary       = map[string]map[string]float64{"canary": {}, "baseline": testenv.HealthyGateValues()} // selector matches nothing
 )
 
 // Argo Rollouts' web provider posts jsonBody with Content-Type
@@ -219,7 +162,7 @@ func TestGateArgoBadRequests(t *testing.T) {
 			}
 		})
 	}
-	if n := prom.n.Load(); n != 0 {
+	if n := prom.Queries.Load(); n != 0 {
 		t.Errorf("bad requests reached Prometheus %d times", n)
 	}
 	// A valid override is applied.
@@ -241,7 +184,7 @@ func TestGateArgoBadRequests(t *testing.T) {
 
 func TestGateArgoPrometheusDown(t *testing.T) {
 	hs, prom, _ := newTestServer(t, goValues)
-	prom.down.Store(true)
+	prom.Down.Store(true)
 	status, b := post(t, hs.URL+"/v1/evaluate", "application/json", `{"canary":"a=\"b\"","baseline":"a=\"c\""}`)
 	if status != http.StatusServiceUnavailable || !strings.Contains(b, "PROMETHEUS_UNAVAILABLE") {
 		t.Errorf("%d %s; want 503 PROMETHEUS_UNAVAILABLE", status, b)
@@ -299,7 +242,7 @@ func TestGateFlaggerContract(t *testing.T) {
 
 func TestGateFlaggerPrometheusDownIsNever5xx(t *testing.T) {
 	hs, prom, _ := newTestServer(t, goValues)
-	prom.down.Store(true)
+	prom.Down.Store(true)
 	for _, hook := range Hooks {
 		status, b := post(t, hs.URL+"/v1/flagger/"+string(hook), "application/json", flaggerPayload(`{}`))
 		want := http.StatusFailedDependency

@@ -18,10 +18,7 @@ import (
 	"github.com/flagstorm/flagstorm/internal/testenv"
 )
 
-func TestMain(m *testing.M) {
-	testenv.Main(m)
-	removeMinimalGo()
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 const testToken = "preflight-token"
 

@@ -11,9 +11,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,43 +25,6 @@ import (
 	"github.com/flagstorm/flagstorm/internal/testenv"
 	"github.com/flagstorm/flagstorm/toxics"
 )
-
-// minimalGo is examples/minimal-go, built once per test binary into a
-// temporary directory that TestMain removes. (testenv builds only
-// flagserver and flagstorm.)
-var minimalGo struct {
-	once      sync.Once
-	dir, path string
-	err       error
-}
-
-func buildMinimalGo(t *testing.T) string {
-	t.Helper()
-	minimalGo.once.Do(func() {
-		minimalGo.dir, minimalGo.err = os.MkdirTemp("", "flagstorm-preflight-")
-		if minimalGo.err != nil {
-			return
-		}
-		path := filepath.Join(minimalGo.dir, "minimal-go")
-		out, err := exec.Command("go", "build", "-o", path, "github.com/flagstorm/flagstorm/examples/minimal-go").CombinedOutput()
-		if err != nil {
-			minimalGo.err = fmt.Errorf("go build examples/minimal-go: %w\n%s", err, out)
-			return
-		}
-		minimalGo.path = path
-	})
-	if minimalGo.err != nil {
-		t.Fatal(minimalGo.err)
-	}
-	return minimalGo.path
-}
-
-// removeMinimalGo runs after the tests, from TestMain.
-func removeMinimalGo() {
-	if minimalGo.dir != "" {
-		_ = os.RemoveAll(minimalGo.dir)
-	}
-}
 
 // stack is a real Redis, a fresh seeded PostgreSQL database and an
 // in-process Toxiproxy with a "redis" and a "postgres" proxy in front of
@@ -112,7 +73,7 @@ func newStack(t *testing.T) *stack {
 // minimal-go with env (later entries win).
 func (s *stack) startMinimalGo(t *testing.T, env ...string) string {
 	t.Helper()
-	bin := buildMinimalGo(t)
+	bin := testenv.BuildMinimalGo(t)
 	seed := exec.CommandContext(t.Context(), bin, "seed")
 	seed.Env = []string{"DATABASE_URL=" + s.directDatabaseURL, "SEED_FLAGS=20", "SEED_ENVIRONMENTS=production"}
 	if out, err := seed.CombinedOutput(); err != nil {
@@ -208,16 +169,24 @@ func (s *stack) assertClean(t *testing.T) {
 	}
 }
 
-func TestCheckMinimalGo(t *testing.T) {
-	s := newStack(t)
-	base := s.startMinimalGo(t)
+// runCheck runs Check on tg, fails the test if Check cannot run, logs the
+// report and returns it with how long Check took.
+func runCheck(t *testing.T, tg Target) (Report, time.Duration) {
+	t.Helper()
 	start := time.Now()
-	rep, err := Check(t.Context(), s.target(base))
+	rep, err := Check(t.Context(), tg)
 	elapsed := time.Since(start)
 	if err != nil {
 		t.Fatalf("Check: %v", err)
 	}
 	t.Logf("report (%v):\n%v", elapsed, rep)
+	return rep, elapsed
+}
+
+func TestCheckMinimalGo(t *testing.T) {
+	s := newStack(t)
+	base := s.startMinimalGo(t)
+	rep, elapsed := runCheck(t, s.target(base))
 	if !rep.OK() {
 		t.Errorf("a correct service has problems:\n%v", rep)
 	}
@@ -244,13 +213,7 @@ func TestCheckRedisBypass(t *testing.T) {
 	// REDIS_URL names the proxy; the defect reads REDIS_HOST/REDIS_PORT,
 	// the real server.
 	base := s.startMinimalGo(t, "DEFECT=bypass", "REDIS_HOST="+host, "REDIS_PORT="+port)
-	start := time.Now()
-	rep, err := Check(t.Context(), s.target(base))
-	elapsed := time.Since(start)
-	if err != nil {
-		t.Fatalf("Check: %v", err)
-	}
-	t.Logf("report (%v):\n%v", elapsed, rep)
+	rep, elapsed := runCheck(t, s.target(base))
 	if diff := cmp.Diff([]string{"wiring: redis"}, items(rep.Problems)); diff != "" {
 		t.Errorf("problems (-want +got):\n%s\n%v", diff, rep)
 	}
@@ -266,11 +229,7 @@ func TestCheckRedisBypass(t *testing.T) {
 func TestCheckPostgresBypass(t *testing.T) {
 	s := newStack(t)
 	base := s.startMinimalGo(t, "DATABASE_URL="+s.directDatabaseURL) // later entries win
-	rep, err := Check(t.Context(), s.target(base))
-	if err != nil {
-		t.Fatalf("Check: %v", err)
-	}
-	t.Logf("report (%v):\n%v", rep.Elapsed, rep)
+	rep, _ := runCheck(t, s.target(base))
 	if diff := cmp.Diff([]string{"wiring: postgres"}, items(rep.Problems)); diff != "" {
 		t.Errorf("problems (-want +got):\n%s\n%v", diff, rep)
 	}
@@ -286,11 +245,7 @@ func TestCheckFlagserver(t *testing.T) {
 	base := s.start(t, cmd, "SEED_FLAGS=20", "LOG_LEVEL=warn")
 	tg := s.target(base)
 	tg.Field, tg.Nonce = "version", false
-	rep, err := Check(t.Context(), tg)
-	if err != nil {
-		t.Fatalf("Check: %v", err)
-	}
-	t.Logf("report (%v):\n%v", rep.Elapsed, rep)
+	rep, _ := runCheck(t, tg)
 	if !rep.OK() {
 		t.Errorf("flagserver has problems:\n%v", rep)
 	}
@@ -304,11 +259,7 @@ func TestCheckRedisUnused(t *testing.T) {
 	srv := newFake(t, defects{nonce: "description"})
 	tg := s.target(srv.URL)
 	tg.PostgresProxy = ""
-	rep, err := Check(t.Context(), tg)
-	if err != nil {
-		t.Fatalf("Check: %v", err)
-	}
-	t.Logf("report (%v):\n%v", rep.Elapsed, rep)
+	rep, _ := runCheck(t, tg)
 	if diff := cmp.Diff([]string{"wiring: redis"}, items(rep.Problems)); diff != "" {
 		t.Errorf("problems (-want +got):\n%s\n%v", diff, rep)
 	}
