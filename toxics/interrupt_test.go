@@ -2,10 +2,8 @@ package toxics
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -173,28 +171,7 @@ func TestRemoteFaultRemovedOnInterrupt(t *testing.T) {
 // (GET /proxies/{proxy}/toxics), without going through Remote.
 func serverToxics(t *testing.T, url, proxy string) []ToxicInfo {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/proxies/"+proxy+"/toxics", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("User-Agent", "flagstorm-toxics-test")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: HTTP %d: %s", req.URL, resp.StatusCode, body)
-	}
 	var toxics []ToxicInfo
-	if err := json.Unmarshal(body, &toxics); err != nil {
-		t.Fatalf("GET %s: %v: %s", req.URL, err, body)
-	}
+	testenv.ToxiproxyAPI(t, url, http.MethodGet, "/proxies/"+proxy+"/toxics", nil, http.StatusOK, &toxics)
 	return toxics
 }

@@ -35,14 +35,20 @@ func newEmbedded(t testing.TB, cfg EmbeddedConfig) *Embedded {
 	if err != nil {
 		t.Fatalf("NewEmbedded: %v", err)
 	}
+	stopInCleanup(t, 10*time.Second, "Close", e.Close)
+	return e
+}
+
+// stopInCleanup calls stop, named what, in t.Cleanup with d to finish;
+// its error fails the test.
+func stopInCleanup(t testing.TB, d time.Duration, what string, stop func(context.Context) error) {
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), d)
 		defer cancel()
-		if err := e.Close(ctx); err != nil {
-			t.Errorf("Close: %v", err)
+		if err := stop(ctx); err != nil {
+			t.Errorf("%s: %v", what, err)
 		}
 	})
-	return e
 }
 
 // addProxy adds a proxy on a free loopback port.
@@ -64,13 +70,7 @@ func startRedis(t testing.TB, cfg RedisConfig) *RedisServer {
 	if err != nil {
 		t.Fatalf("StartRedis: %v", err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		if err := r.Stop(ctx); err != nil {
-			t.Errorf("Stop: %v", err)
-		}
-	})
+	stopInCleanup(t, 15*time.Second, "Stop", r.Stop)
 	return r
 }
 

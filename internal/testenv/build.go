@@ -59,19 +59,28 @@ func BuildMinimalGo(t testing.TB) string {
 // building it on first use.
 func build(t testing.TB, pkg string) string {
 	t.Helper()
+	return buildOnce(t, pkg, func(dir string) (string, error) { return goBuild(dir, pkg) })
+}
+
+// buildOnce returns the executable that buildInto builds into a directory
+// and that key names. Under Main it is built once per test binary into the
+// shared directory; without Main, into the test's t.TempDir. A failed build
+// fails the test.
+func buildOnce(t testing.TB, key string, buildInto func(dir string) (string, error)) string {
+	t.Helper()
 	if !inMain.Load() {
 		// Nothing would remove a shared directory: build for this test.
-		bin, err := goBuild(t.TempDir(), pkg)
+		bin, err := buildInto(t.TempDir())
 		if err != nil {
 			t.Fatalf("testenv: %v", err)
 		}
 		return bin
 	}
-	dir, b, err := binaryOf(pkg)
+	dir, b, err := binaryOf(key)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	b.once.Do(func() { b.path, b.err = goBuild(dir, pkg) })
+	b.once.Do(func() { b.path, b.err = buildInto(dir) })
 	if b.err != nil {
 		t.Fatalf("testenv: %v", b.err)
 	}

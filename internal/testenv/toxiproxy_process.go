@@ -44,22 +44,7 @@ const (
 // It is built once per test binary under [Main], like [BuildFlagserver].
 func BuildToxiproxyServer(t testing.TB) string {
 	t.Helper()
-	if !inMain.Load() {
-		bin, err := buildToxiproxyServer(t.TempDir())
-		if err != nil {
-			t.Fatalf("testenv: %v", err)
-		}
-		return bin
-	}
-	dir, b, err := binaryOf(toxiproxyServerPkg)
-	if err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
-	b.once.Do(func() { b.path, b.err = buildToxiproxyServer(dir) })
-	if b.err != nil {
-		t.Fatalf("testenv: %v", b.err)
-	}
-	return b.path
+	return buildOnce(t, toxiproxyServerPkg, buildToxiproxyServer)
 }
 
 // buildToxiproxyServer builds the server into dir with its version set

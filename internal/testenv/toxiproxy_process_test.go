@@ -2,8 +2,6 @@ package testenv
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -31,13 +29,13 @@ func TestExternalToxiproxy(t *testing.T) {
 			t.Errorf("URL() = %q, Addr() = %q", tp.URL(), tp.Addr())
 		}
 		var v struct{ Version string }
-		apiCall(t, tp, http.MethodGet, "/version", nil, http.StatusOK, &v)
+		ToxiproxyAPI(t, tp.URL(), http.MethodGet, "/version", nil, http.StatusOK, &v)
 		// go.mod's version, stamped at build time; "git" without it.
 		if !regexp.MustCompile(`^2\.[0-9]+\.[0-9]+$`).MatchString(v.Version) {
 			t.Errorf("GET /version = %q, want a 2.x release version like 2.12.0", v.Version)
 		}
 		var p struct{ Listen string }
-		apiCall(t, tp, http.MethodPost, "/proxies",
+		ToxiproxyAPI(t, tp.URL(), http.MethodPost, "/proxies",
 			map[string]any{"name": "echo", "listen": "127.0.0.1:0", "upstream": echo}, http.StatusCreated, &p)
 		c, err := net.DialTimeout("tcp", p.Listen, time.Second)
 		if err != nil {
@@ -111,41 +109,5 @@ func TestExternalToxiproxyPortTaken(t *testing.T) {
 				t.Fatalf("start on a taken port: %v, want errPortTaken", err)
 			}
 		})
-	}
-}
-
-// apiCall sends a request to the server's API and decodes the answer.
-func apiCall(t *testing.T, tp *ToxiproxyProcess, method, path string, body any, wantStatus int, out any) {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(t.Context(), method, tp.URL()+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("User-Agent", "flagstorm-testenv")
-	hc := &http.Client{Timeout: 5 * time.Second}
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != wantStatus {
-		t.Fatalf("%s %s: HTTP %d (want %d): %s", method, path, resp.StatusCode, wantStatus, data)
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			t.Fatalf("%s %s: decode %s: %v", method, path, data, err)
-		}
 	}
 }
