@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -32,20 +31,13 @@ func isTimeout(err error) bool {
 
 func TestFakePrometheus(t *testing.T) {
 	p := &FakePrometheus{Values: CannedGateValues(map[string]float64{"errors": 30})}
-	srv := httptest.NewServer(p)
-	t.Cleanup(srv.Close)
 	query := func(path, q string) (int, string) {
-		t.Helper()
-		resp, err := http.PostForm(srv.URL+path, url.Values{"query": {q}, "time": {"12"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, string(body)
+		form := url.Values{"query": {q}, "time": {"12"}}
+		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		p.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
 	}
 	for _, tc := range []struct{ q, want string }{
 		{`sum(increase(flagserver_http_requests_total{track="canary",code=~"5.."}[1m]))`, `"value":[12,"30"]`},
