@@ -27,9 +27,10 @@ const (
 )
 
 // Starvation is why a phase's load generator fell behind its schedule,
-// and the most its own lag can have added to a request's measured
+// and how much its own lag can have added to a request's measured
 // latency: LagHops wake-ups (start, write, read, the response's end) each
-// as late as the worst the phase saw.
+// as late as the probe's p99 in the phase, or, in the open model, the
+// latest start of an iteration (measured from its intended time).
 type Starvation struct {
 	Why   string
 	Bound time.Duration
@@ -52,7 +53,7 @@ func starved(gen map[string]engine.GeneratorStats) map[string]Starvation {
 		default:
 			continue
 		}
-		out[phase] = Starvation{Why: why, Bound: LagHops * max(g.LagMax, g.LateMax)}
+		out[phase] = Starvation{Why: why, Bound: max(LagHops*g.LagP99, g.LateMax)}
 	}
 	if len(out) == 0 {
 		return nil
@@ -71,7 +72,7 @@ func generatorNotes(gen map[string]engine.GeneratorStats, bad map[string]Starvat
 	var notes []string
 	for _, p := range phases {
 		if s, ok := bad[p]; ok {
-			notes = append(notes, fmt.Sprintf("load generator: fell behind in phase %s: %s; a latency threshold that fails there by less than %s (%d wake-ups at its worst lag) is inconclusive", p, s.Why, s.Bound.Round(100*time.Microsecond), LagHops))
+			notes = append(notes, fmt.Sprintf("load generator: fell behind in phase %s: %s; a latency threshold that fails there by less than %s (%d wake-ups at its p99 lag, or its latest start) is inconclusive", p, s.Why, s.Bound.Round(100*time.Microsecond), LagHops))
 		}
 	}
 	if len(notes) > 0 || len(gen) == 0 {

@@ -152,8 +152,8 @@ func TestStarved(t *testing.T) {
 	if !strings.Contains(got["late"].Why, "517 of 20000") || !strings.Contains(got["lagging"].Why, "80ms") {
 		t.Errorf("reasons lack the figures: %v", got)
 	}
-	if got["lagging"].Bound != LagHops*120*time.Millisecond {
-		t.Errorf("lagging bound %s, want LagHops × the probe's worst lag, 120ms", got["lagging"].Bound)
+	if got["lagging"].Bound != LagHops*80*time.Millisecond {
+		t.Errorf("lagging bound %s, want LagHops × the probe's p99, 80ms", got["lagging"].Bound)
 	}
 	if starved(map[string]engine.GeneratorStats{"a": {LagP99: time.Millisecond}}) != nil {
 		t.Error("a quiet run is starved")
