@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/flagstorm/flagstorm/harness/internal/run"
 	"github.com/flagstorm/flagstorm/harness/internal/service"
@@ -50,30 +49,11 @@ Flags:`)
 		}
 	}
 	targets, _ := t.targets(plan.Spec, desc)
-	log := newLogger(e.stderr, *logLevel)
-	failed := false
-	for _, tg := range targets {
-		sys, err := tg.Start(ctx, plan, e.stderr, log)
-		if err != nil {
-			return err
-		}
-		rep, err := run.Preflight(ctx, plan, cmpOr(tg.Name(), t.targetURL), sys)
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		_ = sys.Close(cctx)
-		cancel()
-		var pe *run.PreflightError
-		switch {
-		case errors.As(err, &pe):
-			failed = true
-		case err != nil:
-			return err
-		case len(rep.Checked) == 0:
-			fmt.Fprintf(e.stdout, "%s: nothing to check (a service given by --target-url alone promises no contract; add --toxiproxy-url)\n", cmpOr(tg.Name(), t.targetURL))
-			continue
-		}
-		fmt.Fprintf(e.stdout, "%s:\n%s\n", cmpOr(tg.Name(), t.targetURL), rep)
+	ok, err := run.Check(ctx, plan, targets, e.stdout, newLogger(e.stderr, *logLevel))
+	if err != nil {
+		return err
 	}
-	if failed {
+	if !ok {
 		return &exitError{code: ExitInfra, err: errors.New("the target does not meet the contract: see the checks marked FAIL")}
 	}
 	return nil

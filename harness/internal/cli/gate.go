@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -144,7 +143,8 @@ Flags (environment fallback FLAGSTORM_<FLAG>):
 	if evalErr == nil {
 		code = gateExitCode(res.Verdict)
 	}
-	if err := printGateResult(e, format, res, evalErr, dryRun, code, gate.Plan(g.Config(), csel, bsel)); err != nil {
+	out := gate.Output{Format: format, Result: res, Err: evalErr, DryRun: dryRun, ExitCode: code, Plan: gate.Plan(g.Config(), csel, bsel)}
+	if err := out.Write(e.stdout); err != nil {
 		return err
 	}
 	switch {
@@ -156,47 +156,6 @@ Flags (environment fallback FLAGSTORM_<FLAG>):
 		return &exitError{code: code, err: errReported}
 	}
 	return nil
-}
-
-// gateJSON is the --format json document: the result, plus what the
-// command decided.
-type gateJSON struct {
-	*gate.Result
-	Error    string `json:"error,omitempty"`
-	ExitCode int    `json:"exitCode"`
-	DryRun   bool   `json:"dryRun"`
-}
-
-func printGateResult(e env, format string, res *gate.Result, evalErr error, dryRun bool, code int, plan []gate.Query) error {
-	if format == "json" {
-		doc := gateJSON{Result: res, ExitCode: code, DryRun: dryRun}
-		if evalErr != nil {
-			doc.Error = evalErr.Error()
-		}
-		b, err := json.MarshalIndent(doc, "", "  ")
-		if err != nil {
-			return fmt.Errorf("encode the result: %w", err)
-		}
-		_, err = fmt.Fprintf(e.stdout, "%s\n", b)
-		return err
-	}
-	if res != nil {
-		if err := res.WriteTable(e.stdout); err != nil {
-			return err
-		}
-	}
-	if !dryRun {
-		return nil
-	}
-	fmt.Fprintln(e.stdout, "\nqueries:")
-	if err := gate.WritePlan(e.stdout, plan); err != nil {
-		return err
-	}
-	if evalErr != nil {
-		fmt.Fprintf(e.stdout, "\ncould not evaluate: %v\n", evalErr)
-	}
-	_, err := fmt.Fprintf(e.stdout, "\ndry run: would exit %d; exiting 0\n", code)
-	return err
 }
 
 func runGateServe(ctx context.Context, e env, args []string) error {

@@ -57,28 +57,8 @@ func TestRunningServiceBehindToxiproxyServer(t *testing.T) {
 	proxied.Host = pgListen
 
 	// flagserver, as a user runs it: through the proxies.
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(testenv.FreePort(t)))
-	fs := exec.Command(testenv.BuildFlagserver(t), "serve")
-	fs.Env = append(os.Environ(), "LISTEN_ADDR="+addr, "DATABASE_URL="+proxied.String(), "REDIS_URL=redis://"+redisListen+"/0",
+	target := startFlagserver(t, "DATABASE_URL="+proxied.String(), "REDIS_URL=redis://"+redisListen+"/0",
 		"ADMIN_TOKEN=remote-token", "SEED_FLAGS=100", "CACHE_PROFILE=hardened", "LOG_LEVEL=warn")
-	var fsLog syncBuffer
-	fs.Stdout, fs.Stderr = &fsLog, &fsLog
-	if err := fs.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fs.Process.Kill(); fs.Wait() })
-	target := "http://" + addr
-	testenv.Poll(t, 30*time.Second, "flagserver ready", func() error {
-		resp, err := http.Get(target + "/readyz")
-		if err != nil {
-			return fmt.Errorf("%w\n%s", err, fsLog.String())
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("readyz %d", resp.StatusCode)
-		}
-		return nil
-	})
 
 	file := filepath.Join(t.TempDir(), "remote.yaml")
 	os.WriteFile(file, []byte(`name: remote

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -53,7 +52,7 @@ func runSuite(ctx context.Context, e env, args []string) error {
 		}
 		*only = strings.Join(scenarios.QuickNames, ",")
 	}
-	plans, err := suitePlans(fs.Args(), *only)
+	plans, err := run.Plans(fs.Args(), splitList(*only))
 	if err != nil {
 		return err
 	}
@@ -111,51 +110,6 @@ func suiteRun(ctx context.Context, p *run.Plan, t run.Target, opts run.Options) 
 		return row
 	}
 	return report.SuiteRow{Run: out.Report, Target: out.Target, Unexpected: out.Judgement.Unexpected}
-}
-
-// suitePlans plans the files given, or the built-in scenarios (those
-// named by only, when given).
-func suitePlans(files []string, only string) ([]*run.Plan, error) {
-	var specs []*scenarios.Spec
-	if len(files) > 0 {
-		var plans []*run.Plan
-		for _, f := range files {
-			p, err := run.Load(f)
-			if err != nil {
-				return nil, err
-			}
-			plans = append(plans, p)
-		}
-		return plans, nil
-	}
-	all, err := scenarios.Builtin()
-	if err != nil {
-		return nil, &exitError{code: ExitUsage, err: err}
-	}
-	want := splitList(only)
-	for _, s := range all {
-		if len(want) == 0 || slices.Contains(want, s.Name) {
-			specs = append(specs, s)
-		}
-	}
-	var missing []string
-	for _, n := range want {
-		if !slices.ContainsFunc(specs, func(s *scenarios.Spec) bool { return s.Name == n }) {
-			missing = append(missing, n)
-		}
-	}
-	if len(missing) > 0 {
-		return nil, usageError("--only names unknown built-in scenario(s) %v (have %s)", missing, strings.Join(scenarios.BuiltinNames(), ", "))
-	}
-	plans := make([]*run.Plan, 0, len(specs))
-	for _, s := range specs {
-		p, err := run.NewPlan(s)
-		if err != nil {
-			return nil, err
-		}
-		plans = append(plans, p)
-	}
-	return plans, nil
 }
 
 // writeFile creates path (and its directory) and writes it with write.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/flagstorm/flagstorm/harness/internal/oracle"
 	"github.com/flagstorm/flagstorm/harness/internal/run"
 	"github.com/flagstorm/flagstorm/harness/internal/service"
 	"github.com/flagstorm/flagstorm/scenarios"
@@ -108,20 +107,8 @@ func (t *targetFlags) targets(spec *scenarios.Spec, desc *service.Description) (
 			Toxiproxy: t.toxiproxyURL, DatabaseURL: t.databaseURL, Redis: t.redisAddr}}, false
 	case t.targetURL != "":
 		return []run.Target{run.Remote{URLs: splitList(t.targetURL), AdminToken: t.adminToken, SourceHeader: t.sourceHeader}}, false
-	case desc != nil && desc.Running != nil:
-		r := desc.Running
-		return []run.Target{run.Running{URLs: []string{r.URL}, AdminToken: t.adminToken, SourceHeader: desc.SourceHeader,
-			Toxiproxy: r.Toxiproxy, DatabaseURL: r.DatabaseURL, Truth: desc.Oracle.Truth, Redis: r.Redis, Ready: desc.Ready, Proxies: r.Proxies,
-			Oracle: oracle.Field{Name: cmpOr(desc.Oracle.Nonce, desc.Oracle.Version), Nonce: desc.Oracle.Nonce != ""}}}, false
 	case desc != nil:
-		variants := desc.VariantNames()
-		if t.variant != "" {
-			variants = []string{t.variant}
-		}
-		for _, v := range variants {
-			targets = append(targets, run.Command{Desc: desc, Variant: v, DatabaseURL: t.databaseURL, Env: t.env})
-		}
-		return targets, true
+		return run.Described(desc, t.variant, t.databaseURL, t.adminToken, t.env), desc.Running == nil
 	}
 	profiles := spec.Profiles()
 	if t.profile != "" {
@@ -132,11 +119,4 @@ func (t *targetFlags) targets(spec *scenarios.Spec, desc *service.Description) (
 		targets = append(targets, run.Local{Profile: p.String(), FlagserverBin: t.flagserverBin, DatabaseURL: t.databaseURL, Env: t.env})
 	}
 	return targets, true
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

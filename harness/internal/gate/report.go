@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -67,5 +68,59 @@ func WritePlan(w io.Writer, qs []Query) error {
 		fmt.Fprintf(&b, "%-4s %-8s %-16s %s\n", q.Window, q.Side, q.Kind, q.PromQL)
 	}
 	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// Output is what `flagstorm gate evaluate` prints: the result as a table
+// or JSON (with the command's exit code), and with a dry run the queries
+// and the exit it would have made.
+type Output struct {
+	Format   string // "table" or "json"
+	Result   *Result
+	Err      error // the evaluation's error, if it could not evaluate
+	DryRun   bool
+	ExitCode int
+	Plan     []Query
+}
+
+// outputJSON is the --format json document: the result, plus what the
+// command decided.
+type outputJSON struct {
+	*Result
+	Error    string `json:"error,omitempty"`
+	ExitCode int    `json:"exitCode"`
+	DryRun   bool   `json:"dryRun"`
+}
+
+// Write prints the output.
+func (o Output) Write(w io.Writer) error {
+	if o.Format == "json" {
+		doc := outputJSON{Result: o.Result, ExitCode: o.ExitCode, DryRun: o.DryRun}
+		if o.Err != nil {
+			doc.Error = o.Err.Error()
+		}
+		b, err := json.MarshalIndent(doc, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encode the result: %w", err)
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	}
+	if o.Result != nil {
+		if err := o.Result.WriteTable(w); err != nil {
+			return err
+		}
+	}
+	if !o.DryRun {
+		return nil
+	}
+	fmt.Fprintln(w, "\nqueries:")
+	if err := WritePlan(w, o.Plan); err != nil {
+		return err
+	}
+	if o.Err != nil {
+		fmt.Fprintf(w, "\ncould not evaluate: %v\n", o.Err)
+	}
+	_, err := fmt.Fprintf(w, "\ndry run: would exit %d; exiting 0\n", o.ExitCode)
 	return err
 }
