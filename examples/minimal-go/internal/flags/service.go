@@ -4,6 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
+	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // Service answers reads from the cache, falling back to the store, and
@@ -16,8 +20,13 @@ type Service struct {
 	// instead of reading the database.
 	NoFallback bool
 
-	lists lastLists // the last list read per environment
+	lists   lastLists          // the last list read per environment
+	flights singleflight.Group // database reads in progress, by flightKey
 }
+
+// flightKey names the database read of name (a flag or listName) in env
+// (env quoted: it may contain "/").
+func flightKey(env, name string) string { return strconv.Quote(env) + "/" + name }
 
 // List returns every flag of env, sorted by key. If Redis has no usable
 // answer and the database fails too, it returns the last list this
@@ -28,7 +37,9 @@ func (s *Service) List(ctx context.Context, env string) ([]Flag, error) {
 	gen := s.lists.readStarts(env)
 	var dbErr error
 	fs, err := readThrough(ctx, s, env, listName, func(ctx context.Context) ([]Flag, error) {
-		fs, err := s.Store.List(ctx, env)
+		fs, err := fromDatabase(ctx, s, env, listName, func(ctx context.Context) ([]Flag, error) {
+			return s.Store.List(ctx, env)
+		})
 		dbErr = err
 		return fs, err
 	})
@@ -46,7 +57,9 @@ func (s *Service) List(ctx context.Context, env string) ([]Flag, error) {
 // Flag returns one flag, or ErrNotFound.
 func (s *Service) Flag(ctx context.Context, env, key string) (Flag, error) {
 	return readThrough(ctx, s, env, key, func(ctx context.Context) (Flag, error) {
-		return s.Store.Flag(ctx, env, key)
+		return fromDatabase(ctx, s, env, key, func(ctx context.Context) (Flag, error) {
+			return s.Store.Flag(ctx, env, key)
+		})
 	})
 }
 
@@ -63,6 +76,11 @@ func (s *Service) Update(ctx context.Context, env, key string, p Patch) (Flag, e
 		s.lists.writeEnds(env, key, ticket, nil)
 		return Flag{}, err
 	}
+	// A database read that began before this commit may still be running:
+	// readers from now on must not join it (fromDatabase). Before writeEnds,
+	// so that a list read joining the old flight is not kept as the copy.
+	s.flights.Forget(flightKey(env, key))
+	s.flights.Forget(flightKey(env, listName))
 	s.lists.writeEnds(env, key, ticket, &f)
 	s.Cache.Invalidate(context.WithoutCancel(ctx), env, key, listName)
 	return f, nil
@@ -95,4 +113,22 @@ func readThrough[T any](ctx context.Context, s *Service, env, name string, load 
 		s.Cache.Fill(ctx, env, name, gen, data)
 	}
 	return v, nil
+}
+
+// fromDatabase runs load, the database read of name (a flag or listName) in
+// env, sharing one query among concurrent callers (singleflight). While
+// Redis is down every read comes to the database, and when the database is
+// slow the readers of an invalidated list would otherwise each send a query
+// and queue for connections (redis-blackhole, redis-outage, postgres-slow).
+// A write forgets the flights of its names once committed (Update), so a
+// reader never joins a query older than a write this process acknowledged.
+func fromDatabase[T any](ctx context.Context, s *Service, env, name string, load func(context.Context) (T, error)) (T, error) {
+	v, err, _ := s.flights.Do(flightKey(env, name), func() (any, error) {
+		// Not the first caller's context: its client leaving must not fail
+		// the others. Bounded instead, since no caller can cancel it.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return load(ctx)
+	})
+	return v.(T), err
 }
