@@ -107,13 +107,13 @@ func (p *stackProc) wait(t *testing.T, timeout time.Duration) int {
 	return -1
 }
 
-// TestCommandSignals runs `flagstorm stack --json`, stops it with SIGTERM
-// and with SIGINT, and checks that it exits 0 with every child reaped and
+// TestCommandSignals runs `flagstorm stack --json`, stops it with SIGTERM,
+// SIGINT, SIGHUP (a closed terminal) and SIGQUIT (Ctrl-\), and checks that it exits 0 with every child reaped and
 // every port free.
 func TestCommandSignals(t *testing.T) {
 	t.Parallel()
 	flagserver := testenv.BuildFlagserver(t)
-	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			t.Parallel()
 			p := runFlagstorm(t, nil, "--json", "--flagserver-bin", flagserver,
