@@ -1,6 +1,8 @@
 // Package pgcluster runs a throwaway PostgreSQL cluster: initdb in a
 // directory of its own, the server on a free loopback port with fsync off,
-// everything removed by Stop. The tests (internal/testenv) and the local
+// everything removed by Stop. Its dynamic shared memory lives in the data
+// directory (dynamic_shared_memory_type=mmap), not in /dev/shm, so that a
+// server killed with SIGKILL leaves nothing outside the directory. The tests (internal/testenv) and the local
 // stack (flagstorm stack) use it when no server is given.
 //
 // The server (postgres) is a child of this process, in its own process
@@ -14,6 +16,8 @@ package pgcluster
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -71,16 +75,23 @@ type Options struct {
 	// Port is the TCP port on 127.0.0.1; 0 picks a free one, and another
 	// if someone takes it first.
 	Port int
+	// PasswordAuth gives the superuser a random password and makes every
+	// connection, TCP and Unix socket, authenticate with it
+	// (scram-sha-256); URL carries it. false (the default): trust, so
+	// that any user of this host may connect as the superuser.
+	PasswordAuth bool
 }
 
 // Cluster is a running throwaway PostgreSQL cluster whose superuser is
-// postgres, reachable without a password (trust) on 127.0.0.1.
+// postgres, on 127.0.0.1: with a password (Options.PasswordAuth) or
+// without (trust).
 type Cluster struct {
-	dir   string
-	port  int
-	bin   string
-	runAs string
-	cred  *syscall.Credential // nil: run as the current user
+	dir      string
+	port     int
+	bin      string
+	runAs    string
+	cred     *syscall.Credential // nil: run as the current user
+	password string              // "": trust
 
 	mu      sync.Mutex
 	proc    *exec.Cmd
@@ -119,8 +130,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		return nil, err
 	}
 
-	out, err := c.run(ctx, "initdb", "-D", c.DataDir(), "-U", "postgres", "-A", "trust",
-		"-E", "UTF8", "--no-locale", "--no-sync")
+	out, err := c.initdb(ctx, opts.PasswordAuth)
 	if err != nil {
 		_ = os.RemoveAll(c.dir)
 		hint := ""
@@ -186,6 +196,34 @@ func (c *Cluster) resolveUser(runAs string) error {
 	return nil
 }
 
+// initdb initializes the data directory: trust, or with passwordAuth a
+// random superuser password, read by initdb from a file only runAs can
+// read, removed right after.
+func (c *Cluster) initdb(ctx context.Context, passwordAuth bool) (string, error) {
+	args := []string{"-D", c.DataDir(), "-U", "postgres", "-E", "UTF8", "--no-locale", "--no-sync"}
+	if !passwordAuth {
+		return c.run(ctx, "initdb", append(args, "-A", "trust")...)
+	}
+	c.password = randomHex(16)
+	pwfile := filepath.Join(c.dir, "pwfile")
+	if err := os.WriteFile(pwfile, []byte(c.password+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write the password file: %w", err)
+	}
+	defer os.Remove(pwfile)
+	if c.cred != nil {
+		if err := os.Chown(pwfile, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+			return "", fmt.Errorf("hand the password file to user %s: %w", c.runAs, err)
+		}
+	}
+	return c.run(ctx, "initdb", append(args, "-A", "scram-sha-256", "--pwfile", pwfile)...)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails
+	return hex.EncodeToString(b)
+}
+
 // makeDir creates the cluster's directory and hands it to runAs.
 func (c *Cluster) makeDir() error {
 	var err error
@@ -222,6 +260,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		"-k", c.dir,
 		"-c", "listen_addresses=127.0.0.1",
 		"-c", "fsync=off",
+		"-c", "dynamic_shared_memory_type=mmap",
 		"-c", "full_page_writes=off",
 		"-c", "synchronous_commit=off")
 	cmd.Dir = c.dir // the current directory must be readable by runAs
@@ -310,9 +349,15 @@ func (c *Cluster) PID() int {
 }
 
 // URL returns the URL of database db as the superuser postgres, like
-// postgres://postgres@127.0.0.1:41234/db?sslmode=disable.
+// postgres://postgres@127.0.0.1:41234/db?sslmode=disable, or with
+// Options.PasswordAuth postgres://postgres:PASSWORD@127.0.0.1:41234/...
+// (a secret: print it redacted).
 func (c *Cluster) URL(db string) string {
-	return fmt.Sprintf("postgres://postgres@%s/%s?sslmode=disable", c.Addr(), db)
+	user := "postgres"
+	if c.password != "" {
+		user += ":" + c.password // hex: nothing to escape
+	}
+	return fmt.Sprintf("postgres://%s@%s/%s?sslmode=disable", user, c.Addr(), db)
 }
 
 // CreateDatabase creates an empty database (from template0) and returns

@@ -3,9 +3,12 @@ package pgcluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -160,4 +163,104 @@ func TestZombie(t *testing.T) {
 	if zombie(1 << 30) {
 		t.Error("a pid that does not exist is reported as a zombie")
 	}
+}
+
+// TestPasswordAuth checks that with PasswordAuth a connection needs the
+// password (TCP and the Unix socket), that URL carries it, and that the
+// password file initdb read is gone.
+func TestPasswordAuth(t *testing.T) {
+	ctx := t.Context()
+	c := start(t, Options{PasswordAuth: true})
+	u, err := url.Parse(c.URL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass, ok := u.User.Password()
+	if !ok || len(pass) < 32 {
+		t.Fatalf("URL %s carries no random password", c.URL("postgres"))
+	}
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+	if err != nil {
+		t.Fatalf("connect with the password: %v", err)
+	}
+	_ = conn.Close(context.Background())
+
+	for name, dsn := range map[string]string{
+		"tcp without password":    fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", c.Addr()),
+		"tcp wrong password":      fmt.Sprintf("postgres://postgres:wrong@%s/postgres?sslmode=disable", c.Addr()),
+		"socket without password": fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres sslmode=disable", c.Dir(), c.Port()),
+	} {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err == nil {
+			_ = conn.Close(context.Background())
+			t.Errorf("%s: connected", name)
+			continue
+		}
+		if !strings.Contains(err.Error(), "password") {
+			t.Errorf("%s: %v; want a password error", name, err)
+		}
+	}
+	hba, err := os.ReadFile(filepath.Join(c.DataDir(), "pg_hba.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(hba), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && !strings.HasPrefix(f[0], "#") && f[len(f)-1] == "trust" {
+			t.Errorf("pg_hba.conf trusts: %q", line)
+		}
+	}
+	ents, _ := os.ReadDir(c.Dir())
+	for _, e := range ents {
+		if b, _ := os.ReadFile(filepath.Join(c.Dir(), e.Name())); e.Type().IsRegular() && strings.Contains(string(b), pass) {
+			t.Errorf("%s holds the password after the start", e.Name())
+		}
+	}
+}
+
+// TestNoSharedMemoryFiles checks that the server keeps its dynamic shared
+// memory in the data directory: with the default (posix) a server killed
+// with SIGKILL leaves /dev/shm/PostgreSQL.* behind forever.
+func TestNoSharedMemoryFiles(t *testing.T) {
+	ctx := t.Context()
+	c := start(t, Options{})
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var typ string
+	err = conn.QueryRow(ctx, "SHOW dynamic_shared_memory_type").Scan(&typ)
+	_ = conn.Close(context.Background())
+	if err != nil || typ != "mmap" {
+		t.Errorf("dynamic_shared_memory_type = %q, %v; want mmap", typ, err)
+	}
+	pid := c.PID()
+	if files := shmFiles(t, pid); len(files) > 0 {
+		t.Errorf("postgres %d maps %v", pid, files)
+	}
+	// A SIGKILLed server leaves nothing outside its directory.
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Stop(ctx); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if _, err := os.Stat(c.Dir()); !os.IsNotExist(err) {
+		t.Errorf("cluster directory %s remains (stat: %v)", c.Dir(), err)
+	}
+}
+
+// shmFiles returns the /dev/shm files process pid maps.
+func shmFiles(t *testing.T, pid int) []string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		t.Skipf("no /proc/%d/maps: %v", pid, err)
+	}
+	var files []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if i := strings.Index(line, "/dev/shm/"); i >= 0 && !slices.Contains(files, line[i:]) {
+			files = append(files, line[i:])
+		}
+	}
+	return files
 }
