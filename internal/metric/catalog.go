@@ -86,6 +86,7 @@ var (
 	VUsMax             = Gauge{newDesc("vus_max", KindGauge, UnitNone, "value>0", "allocated virtual users")}
 	StaleReads         = Counter{newDesc("stale_reads", KindCounter, UnitNone, "count==0", "reads older than the newest write acknowledged before they began")}
 	Staleness          = Trend{newDesc("staleness_seconds", KindTrend, UnitSeconds, "p(99)<1", "how far behind a stale read was, in time")}
+	NonMonotonicReads  = Counter{newDesc("nonmonotonic_reads", KindCounter, UnitNone, "count==0", "reads older than what a read that finished before they began returned (staleness no acknowledged write announced)")}
 	LostWrites         = Counter{newDesc("lost_writes", KindCounter, UnitNone, "count==0", "acknowledged writes missing from the source of truth at the end")}
 	RecoveryTime       = TimeGauge{newDesc("recovery_time", KindGauge, UnitSeconds, "value<5", "time from a fault's removal until the 1 s windows are back in the steady band")}
 	DataReceived       = Counter{newDesc("data_received", KindCounter, UnitBytes, "count>0", "response bytes received")}
@@ -97,7 +98,7 @@ var catalog = []*Desc{
 	HTTPReqs.d, HTTPReqDuration.d, HTTPReqWaiting.d, HTTPReqServiceTime.d, HTTPReqFailed.d,
 	Checks.d, Iterations.d, DroppedIterations.d, LateIterations.d, VUs.d, VUsMax.d,
 	StaleReads.d, Staleness.d, LostWrites.d, RecoveryTime.d, DataReceived.d, DataSent.d,
-	TargetReadyTime.d,
+	TargetReadyTime.d, NonMonotonicReads.d,
 }
 
 var byName = func() map[string]*Desc {

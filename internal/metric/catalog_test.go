@@ -34,6 +34,7 @@ var handles = []struct {
 	{DataReceived, "data_received", KindCounter, UnitBytes},
 	{DataSent, "data_sent", KindCounter, UnitBytes},
 	{TargetReadyTime, "target_ready_time", KindGauge, UnitMilliseconds},
+	{NonMonotonicReads, "nonmonotonic_reads", KindCounter, UnitNone},
 }
 
 func TestHandles(t *testing.T) {

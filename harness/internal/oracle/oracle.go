@@ -63,12 +63,22 @@ func (o *Oracle) after(w, v write) bool {
 
 type flagKey struct{ env, key string }
 
+// seen is a value reads returned, and when the first read returning it
+// finished.
+type seen struct {
+	doc   doc
+	first time.Time
+}
+
 // Oracle is safe for concurrent use.
 type Oracle struct {
 	field  Field
 	mu     sync.RWMutex
 	writes map[flagKey][]write // by acked time
 	nonces map[string]write    // nonce mode: every acknowledged nonce
+
+	smu  sync.Mutex
+	seen map[flagKey][]seen // the values reads returned, for monotonic reads
 }
 
 // New returns an oracle of flagserver's kind: writes told apart by the
@@ -77,7 +87,7 @@ func New() *Oracle { return NewWith(Field{Name: "version"}) }
 
 // NewWith returns an oracle that tells writes apart by f.
 func NewWith(f Field) *Oracle {
-	return &Oracle{field: f, writes: map[flagKey][]write{}, nonces: map[string]write{}}
+	return &Oracle{field: f, writes: map[flagKey][]write{}, nonces: map[string]write{}, seen: map[flagKey][]seen{}}
 }
 
 // Field is what the oracle tells writes apart by.
@@ -188,6 +198,110 @@ func (o *Oracle) Check(body []byte, began time.Time) []Stale {
 	if n == 0 {
 		return nil
 	}
+	var docs []doc
+	for _, raw := range decodeFlags(body) {
+		if d := o.parse(raw); d.ok && d.key != "" {
+			docs = append(docs, d)
+		}
+	}
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	return o.stale(docs, began)
+}
+
+// stale is Check on decoded flags; o.mu is held for reading.
+func (o *Oracle) stale(docs []doc, began time.Time) []Stale {
+	var out []Stale
+	for _, d := range docs {
+		if w, stale := o.newer(flagKey{d.env, d.key}, o.writeOf(d), began); stale {
+			out = append(out, Stale{Env: d.env, Key: d.key, Got: d.marker, Want: w.marker, Staleness: began.Sub(w.acked)})
+		}
+	}
+	return out
+}
+
+// NonMonotonic is one read older than what a read that finished before it
+// began had returned: staleness that no acknowledged write announced (a
+// write whose answer was lost, a cache that went back in time).
+type NonMonotonic struct {
+	Env, Key string
+	Got      string // the field's value this read returned
+	Seen     string // the newer value an earlier read returned
+}
+
+// CheckMonotonic records the values a read that began at began and
+// finished at done returned, and returns those older than a value an
+// earlier read (one that finished before this one began) returned for
+// the same flag. Values are compared as Check compares them: by version,
+// or by the writes their nonces came from.
+func (o *Oracle) CheckMonotonic(body []byte, began, done time.Time) []NonMonotonic {
+	var docs []doc
+	for _, raw := range decodeFlags(body) {
+		if d := o.parse(raw); d.ok && d.key != "" {
+			docs = append(docs, d)
+		}
+	}
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	return o.monotonic(docs, began, done)
+}
+
+// Read judges a read that began at began and finished at done, decoding
+// it once: stale (Check) and non-monotonic (CheckMonotonic). Nothing is
+// decoded until the first write is acknowledged: before that every read
+// returns the seeded values.
+func (o *Oracle) Read(body []byte, began, done time.Time) ([]Stale, []NonMonotonic) {
+	o.mu.RLock()
+	n := len(o.writes)
+	o.mu.RUnlock()
+	if n == 0 {
+		return nil, nil
+	}
+	var docs []doc
+	for _, raw := range decodeFlags(body) {
+		if d := o.parse(raw); d.ok && d.key != "" {
+			docs = append(docs, d)
+		}
+	}
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	return o.stale(docs, began), o.monotonic(docs, began, done)
+}
+
+// monotonic is CheckMonotonic on decoded flags; o.mu is held for reading.
+func (o *Oracle) monotonic(docs []doc, began, done time.Time) []NonMonotonic {
+	var out []NonMonotonic
+	o.smu.Lock()
+	defer o.smu.Unlock()
+	for _, d := range docs {
+		k := flagKey{d.env, d.key}
+		got := o.writeOf(d)
+		ss := o.seen[k]
+		found := false
+		for i := range ss {
+			s := &ss[i]
+			if s.doc.marker == d.marker {
+				found = true
+				if done.Before(s.first) {
+					s.first = done
+				}
+				continue
+			}
+			if s.first.Before(began) && o.after(o.writeOf(s.doc), got) {
+				out = append(out, NonMonotonic{Env: d.env, Key: d.key, Got: d.marker, Seen: s.doc.marker})
+				break
+			}
+		}
+		if !found {
+			o.seen[k] = append(ss, seen{doc: d, first: done})
+		}
+	}
+	return out
+}
+
+// decodeFlags reads a one-flag document, or a list as {"flags": [...]}
+// or a bare array; nil for anything else.
+func decodeFlags(body []byte) []map[string]json.RawMessage {
 	var objs []map[string]json.RawMessage
 	var one map[string]json.RawMessage
 	switch {
@@ -196,25 +310,13 @@ func (o *Oracle) Check(body []byte, began time.Time) []Stale {
 			if json.Unmarshal(list, &objs) != nil {
 				return nil
 			}
-		} else {
-			objs = append(objs, one)
+			return objs
 		}
-	case json.Unmarshal(body, &objs) != nil:
-		return nil
+		return []map[string]json.RawMessage{one}
+	case json.Unmarshal(body, &objs) == nil:
+		return objs
 	}
-	var out []Stale
-	o.mu.RLock()
-	defer o.mu.RUnlock()
-	for _, raw := range objs {
-		d := o.parse(raw)
-		if !d.ok || d.key == "" {
-			continue
-		}
-		if w, stale := o.newer(flagKey{d.env, d.key}, o.writeOf(d), began); stale {
-			out = append(out, Stale{Env: d.env, Key: d.key, Got: d.marker, Want: w.marker, Staleness: began.Sub(w.acked)})
-		}
-	}
-	return out
+	return nil
 }
 
 // Written counts the flags written.
@@ -263,11 +365,7 @@ func (o *Oracle) VerifyDurable(ctx context.Context, src Truth) []Lost {
 		o.mu.RLock()
 		ws := o.writes[k]
 		last := ws[len(ws)-1]
-		d := doc{key: k.key, env: k.env, marker: m, ok: true}
-		if !o.field.Nonce {
-			d.version, _ = strconv.ParseInt(m, 10, 64)
-		}
-		w, older := o.newer(k, o.writeOf(d), time.Now().Add(time.Hour))
+		w, older := o.newer(k, o.writeOf(o.docOf(k, m)), time.Now().Add(time.Hour))
 		o.mu.RUnlock()
 		switch {
 		case err != nil:
@@ -277,4 +375,47 @@ func (o *Oracle) VerifyDurable(ctx context.Context, src Truth) []Lost {
 		}
 	}
 	return lost
+}
+
+// ReadBack compares, for every written flag, what the service answers
+// (api, read once the faults are off) with the source of truth (db): an
+// answer older than the database holds is stale at rest — a cache left
+// behind by a write whose answer never came (an ambiguous commit), which
+// no acknowledged write announces. Flags either side cannot read are
+// skipped: durability reports the database's, the run the API's.
+func (o *Oracle) ReadBack(ctx context.Context, api, db Truth) []Stale {
+	o.mu.RLock()
+	keys := make([]flagKey, 0, len(o.writes))
+	for k := range o.writes {
+		keys = append(keys, k)
+	}
+	o.mu.RUnlock()
+	sort.Slice(keys, func(i, j int) bool { return keys[i].env+"/"+keys[i].key < keys[j].env+"/"+keys[j].key })
+	var out []Stale
+	for _, k := range keys {
+		dm, err := db.Marker(ctx, k.env, k.key)
+		if err != nil || dm == "" {
+			continue
+		}
+		am, err := api.Marker(ctx, k.env, k.key)
+		if err != nil {
+			continue
+		}
+		o.mu.RLock()
+		older := o.after(o.writeOf(o.docOf(k, dm)), o.writeOf(o.docOf(k, am)))
+		o.mu.RUnlock()
+		if older {
+			out = append(out, Stale{Env: k.env, Key: k.key, Got: am, Want: dm})
+		}
+	}
+	return out
+}
+
+// docOf is a flag whose field reads m.
+func (o *Oracle) docOf(k flagKey, m string) doc {
+	d := doc{key: k.key, env: k.env, marker: m, ok: true}
+	if !o.field.Nonce {
+		d.version, _ = strconv.ParseInt(m, 10, 64)
+	}
+	return d
 }

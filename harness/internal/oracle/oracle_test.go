@@ -135,3 +135,77 @@ func TestNonceOracle(t *testing.T) {
 		t.Error("a write answered without the nonce field was acknowledged")
 	}
 }
+
+// A read must not return an older value than a read that finished before
+// it began: that catches staleness no acknowledged write announced (a
+// write whose answer never came, a cache that went back in time).
+func TestMonotonicReads(t *testing.T) {
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	t.Run("versions", func(t *testing.T) {
+		o := New()
+		// A write the harness never got an answer for: version 5 is
+		// committed, nobody acknowledged it.
+		if got := o.CheckMonotonic(flagJSON("a", 5), at(0), at(10)); got != nil {
+			t.Fatalf("first read: %v", got)
+		}
+		if got := o.CheckMonotonic(flagJSON("a", 4), at(5), at(15)); got != nil {
+			t.Errorf("a read overlapping the one that saw 5 may see 4: %v", got)
+		}
+		got := o.CheckMonotonic(flagJSON("a", 4), at(20), at(30))
+		if len(got) != 1 || got[0].Got != "4" || got[0].Seen != "5" {
+			t.Errorf("4 after a read that finished with 5: %v, want one non-monotonic read", got)
+		}
+		if got := o.CheckMonotonic(flagJSON("b", 1), at(40), at(50)); got != nil {
+			t.Errorf("another flag: %v", got)
+		}
+		if got := o.CheckMonotonic(flagJSON("a", 6), at(60), at(70)); got != nil {
+			t.Errorf("a newer version: %v", got)
+		}
+	})
+	t.Run("nonces", func(t *testing.T) {
+		o := NewWith(Field{Name: "description", Nonce: true, Prefix: "w"})
+		for _, w := range []struct {
+			nonce       string
+			sent, acked int
+		}{{"w1", 0, 10}, {"w2", 20, 30}, {"w3", 25, 40}} {
+			if err := o.Acknowledge(nonceJSON("a", w.nonce), at(w.sent), at(w.acked)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		o.CheckMonotonic(nonceJSON("a", "w2"), at(45), at(50))
+		if got := o.CheckMonotonic(nonceJSON("a", "w3"), at(60), at(70)); got != nil {
+			t.Errorf("w3 after w2: concurrent writes, either order: %v", got)
+		}
+		if got := o.CheckMonotonic(nonceJSON("a", "w1"), at(80), at(90)); len(got) != 1 {
+			t.Errorf("w1 after reads saw w2 and w3: %v, want non-monotonic", got)
+		}
+	})
+	t.Run("one decode for both checks", func(t *testing.T) {
+		o := New()
+		if err := o.Acknowledge(flagJSON("a", 2), at(0), at(10)); err != nil {
+			t.Fatal(err)
+		}
+		o.CheckMonotonic(flagJSON("a", 3), at(20), at(30))
+		stale, nm := o.Read(flagJSON("a", 1), at(40), at(50))
+		if len(stale) != 1 || len(nm) != 1 {
+			t.Errorf("Read = %v, %v; want one stale and one non-monotonic", stale, nm)
+		}
+	})
+}
+
+// The API read back at rest must not be older than the database: a write
+// whose answer never came (an ambiguous commit) left the cache behind.
+func TestReadBack(t *testing.T) {
+	o := New()
+	for _, k := range []string{"a", "b"} {
+		if err := o.Acknowledge(flagJSON(k, 3), t0, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db := truth{"production/a": "4", "production/b": "3"}
+	api := truth{"production/a": "3", "production/b": "3"}
+	got := o.ReadBack(t.Context(), api, db)
+	if len(got) != 1 || got[0].Key != "a" || got[0].Got != "3" || got[0].Want != "4" {
+		t.Errorf("ReadBack = %v, want a: the API answers 3, the database holds 4", got)
+	}
+}

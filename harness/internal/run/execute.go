@@ -272,12 +272,17 @@ func (r *execution) observe(resp engine.Response) {
 	case "PATCH", "PUT", "POST":
 		_ = r.orc.Acknowledge(resp.Body, resp.Sent, resp.Done)
 	case "GET":
-		for _, s := range r.orc.Check(resp.Body, resp.Sent) {
-			tags := record.Tags{Scenario: resp.Scenario, Phase: resp.Phase, Source: resp.Source, Name: resp.Template.Name}
+		stale, nonmono := r.orc.Read(resp.Body, resp.Sent, resp.Done)
+		if len(stale)+len(nonmono) == 0 {
+			return
+		}
+		tags := record.Tags{Scenario: resp.Scenario, Phase: resp.Phase, Source: resp.Source, Name: resp.Template.Name}
+		for _, s := range stale {
 			r.rec.Count(metric.StaleReads, tags, 1)
 			r.rec.Observe(metric.Staleness, tags, s.Staleness)
 			r.tel.StaleRead(spec, resp.Phase, resp.Source)
 		}
+		r.rec.Count(metric.NonMonotonicReads, tags, float64(len(nonmono)))
 	}
 }
 
@@ -346,6 +351,9 @@ func (r *execution) measure(ctx context.Context) (Evidence, []string) {
 			notes = append(notes, "LOST WRITE "+l.String())
 		}
 		notes = append(notes, fmt.Sprintf("durability: %d flag(s) written, checked in %s, %d lost", r.orc.Written(), sys.TruthName, len(lost)))
+		if _, db := sys.Truth.(pgTruth); db {
+			notes = append(notes, r.readBack(ctx)...)
+		}
 	}
 	if r.cold != nil {
 		notes = append(notes, r.cold.record(r.rec, res.Start)...)
@@ -369,6 +377,40 @@ func (r *execution) measure(ctx context.Context) (Evidence, []string) {
 	notes = append(notes, generatorNotes(res.Generator, ev.Starved)...)
 	return ev, notes
 }
+
+// ReadBackBound is how long after the run a flag read through the API may
+// still be older than the database (in-process caches expiring, a pending
+// invalidation retried) before it counts as stale at rest.
+const ReadBackBound = 5 * time.Second
+
+// readBack reads every written flag back through the API once the faults
+// are off and compares it with the database: an answer still older than
+// the database after ReadBackBound is stale at rest (a write whose answer
+// never came left the cache behind), counted as
+// stale_reads{phase:read-back}.
+func (r *execution) readBack(ctx context.Context) []string {
+	ctx = context.WithoutCancel(ctx)
+	api := apiTruth{base: r.sys.URLs[0], field: r.orc.Field().Name}
+	deadline := time.Now().Add(ReadBackBound)
+	stale := r.orc.ReadBack(ctx, api, r.sys.Truth)
+	for len(stale) > 0 && time.Now().Before(deadline) {
+		time.Sleep(250 * time.Millisecond) // give caches their bound; not synchronization
+		stale = r.orc.ReadBack(ctx, api, r.sys.Truth)
+	}
+	r.rec.Count(metric.StaleReads, record.Tags{Phase: ReadBackPhase}, float64(len(stale)))
+	notes := []string{fmt.Sprintf("read-back: %d written flag(s) read through the API with the faults off; %d still older than the database after up to %s", r.orc.Written(), len(stale), ReadBackBound)}
+	for i, s := range stale {
+		if i == 5 {
+			notes = append(notes, fmt.Sprintf("read-back: ... and %d more", len(stale)-5))
+			break
+		}
+		notes = append(notes, fmt.Sprintf("STALE AT REST %s/%s: the API answers %s, the database holds %s", s.Env, s.Key, s.Got, s.Want))
+	}
+	return notes
+}
+
+// ReadBackPhase tags what the read-back after the run finds.
+const ReadBackPhase = "read-back"
 
 // hasSources reports whether any response carried a source header.
 func hasSources(rec *record.Recorder) bool {

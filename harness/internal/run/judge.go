@@ -46,7 +46,7 @@ func (ev Evidence) missing(t verdict.Threshold) string {
 		return "the target sent no X-Flag-Source header, so no request has a source"
 	}
 	switch t.Metric {
-	case "stale_reads", "staleness_seconds":
+	case "stale_reads", "staleness_seconds", "nonmonotonic_reads":
 		if ev.NoOracle != "" {
 			return "no oracle ran: " + ev.NoOracle
 		}

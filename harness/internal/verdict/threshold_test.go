@@ -159,7 +159,7 @@ func TestParseErrors(t *testing.T) {
 		{Key: "http_reqs", Index: -1, Msg: `no threshold expressions: write at least one, such as "count>0"`},
 		{Key: "nonsense_metric", Index: -1, Msg: `unknown metric "nonsense_metric" (known: checks, data_received, data_sent, dropped_iterations, ` +
 			`http_req_duration, http_req_failed, http_req_service_time, http_req_waiting, http_reqs, iterations, late_iterations, ` +
-			`lost_writes, recovery_time, stale_reads, staleness_seconds, target_ready_time, vus, vus_max)`},
+			`lost_writes, nonmonotonic_reads, recovery_time, stale_reads, staleness_seconds, target_ready_time, vus, vus_max)`},
 		{Key: "nonsense_metric", Index: 0, Expr: "p95<5", Msg: `unknown aggregation "p95": write percentiles as p(95)`},
 		{Key: "stale_reads", Index: 0, Expr: "avg<5", Msg: "avg is not an aggregation of a counter metric (use count or rate)"},
 	}
