@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,7 +63,7 @@ func gateExitCode(v gate.Verdict) int {
 func printGateUsage(w io.Writer) {
 	fmt.Fprint(w, `Usage:
   flagstorm gate evaluate --prometheus URL --canary SELECTOR --baseline SELECTOR [--config FILE] [--format table|json] [--dry-run]
-  flagstorm gate serve --listen ADDR --prometheus URL [--config FILE]
+  flagstorm gate serve --listen ADDR --prometheus URL [--config FILE] [--token-file FILE] [--max-evaluations N]
 
 evaluate queries Prometheus for the canary and its baseline (p95 latency,
 its ratio to the baseline, error rate, cache error rate, database fallback
@@ -161,21 +163,28 @@ Flags (environment fallback FLAGSTORM_<FLAG>):
 func runGateServe(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet("gate serve", e)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: flagstorm gate serve --listen ADDR --prometheus URL [--config FILE]
+		fmt.Fprint(fs.Output(), `Usage: flagstorm gate serve --listen ADDR --prometheus URL [--config FILE] [--token-file FILE]
 
 Serves POST /v1/evaluate (Argo Rollouts' web metric provider), POST
 /v1/flagger/{hook} (Flagger's webhooks), GET /healthz and GET /metrics
-until SIGINT or SIGTERM, then shuts down gracefully (exit 0).
+until SIGINT or SIGTERM, then shuts down within a few seconds (exit 0).
+
+With a bearer token (--token-file, or the token itself in
+FLAGSTORM_GATE_TOKEN; never on the command line) every /v1/ request must
+send Authorization: Bearer TOKEN, else 401.
 
 Flags (environment fallback FLAGSTORM_<FLAG>):
 `)
 		fs.PrintDefaults()
 	}
-	var promURL, listen, configPath, logLevel string
+	var promURL, listen, configPath, logLevel, tokenFile string
+	var maxEvaluations int
 	fs.StringVar(&listen, "listen", "127.0.0.1:9470", "`address` to serve on (\":9470\" for every interface, e.g. in a pod)")
 	fs.StringVar(&promURL, "prometheus", "", "Prometheus base `URL` (required)")
 	fs.StringVar(&configPath, "config", "", "gate configuration `file`, YAML or JSON (default: built-in limits)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
+	fs.StringVar(&tokenFile, "token-file", "", "`file` holding the bearer token /v1/ requests must send (or the token itself in "+gateTokenEnv+"; default: none)")
+	fs.IntVar(&maxEvaluations, "max-evaluations", gate.DefaultMaxEvaluations, "evaluations in flight at most; one more is refused at once (Argo 503 BUSY, Flagger 424)")
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
@@ -193,6 +202,13 @@ Flags (environment fallback FLAGSTORM_<FLAG>):
 	if _, _, err := net.SplitHostPort(listen); err != nil {
 		errs = append(errs, fmt.Errorf("--listen %q: want host:port: %w", listen, err))
 	}
+	if maxEvaluations < 1 {
+		errs = append(errs, fmt.Errorf("--max-evaluations %d: want at least 1", maxEvaluations))
+	}
+	token, err := gateToken(tokenFile, e.getenv(gateTokenEnv))
+	if err != nil {
+		errs = append(errs, err)
+	}
 	g, err := newGate(configPath, promURL, errs)
 	if err != nil {
 		return err
@@ -200,22 +216,59 @@ Flags (environment fallback FLAGSTORM_<FLAG>):
 	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv, err := gate.NewServer(g, log, reg)
+	srv, err := gate.NewServer(g, gate.ServerConfig{Token: token, MaxEvaluations: maxEvaluations}, log, reg)
 	if err != nil {
-		return err
+		return usageError("%w", err)
 	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return &exitError{code: ExitInfra, err: fmt.Errorf("listen on %s: %w", listen, err)}
 	}
 	log.Info("gate serving", "addr", ln.Addr().String(), "prometheus", promURL,
-		"windows", []string{g.Config().ShortWindow.String(), g.Config().LongWindow.String()}, "min_samples", g.Config().MinSamples)
+		"windows", []string{g.Config().ShortWindow.String(), g.Config().LongWindow.String()}, "min_samples", g.Config().MinSamples,
+		"token", token != "", "max_evaluations", maxEvaluations)
 	start := time.Now()
 	if err := srv.Serve(ctx, ln); err != nil {
 		return &exitError{code: ExitInfra, err: err}
 	}
 	log.Info("gate stopped", "uptime", time.Since(start).Round(time.Second).String())
 	return nil
+}
+
+// gateTokenEnv holds gate serve's bearer token itself. It is not a flag's
+// fallback: a token is never given on the command line (argv is visible
+// to every user of the machine).
+const gateTokenEnv = "FLAGSTORM_GATE_TOKEN"
+
+// gateToken reads the bearer token from the file or, without one, the
+// environment's value; "" is no token. Both set is an error: which one
+// wins would be a guess.
+func gateToken(path, env string) (string, error) {
+	switch {
+	case path != "" && env != "":
+		return "", fmt.Errorf("--token-file and %s are both set: give the token one way", gateTokenEnv)
+	case path == "":
+		return checkToken(env, gateTokenEnv)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--token-file: %w", err)
+	}
+	return checkToken(strings.TrimSpace(string(b)), "--token-file "+path)
+}
+
+func checkToken(tok, from string) (string, error) {
+	tok = strings.TrimSpace(tok)
+	if tok == "" && from != gateTokenEnv {
+		return "", fmt.Errorf("%s: empty: want the bearer token", from)
+	}
+	if tok != "" && len(tok) < gate.MinTokenBytes {
+		return "", fmt.Errorf("%s: token of %d bytes: want at least %d (e.g. openssl rand -hex 32)", from, len(tok), gate.MinTokenBytes)
+	}
+	if strings.ContainsFunc(tok, func(r rune) bool { return r <= ' ' || r > '~' }) {
+		return "", fmt.Errorf("%s: want the token in printable ASCII without spaces", from)
+	}
+	return tok, nil
 }
 
 // newGate loads the configuration and the Prometheus client of both gate

@@ -31,6 +31,13 @@ func TestGateUsageErrors(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("errorRate: {max: 2}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	short, good := filepath.Join(t.TempDir(), "short"), filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(short, []byte("abc\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(good, []byte("0123456789abcdef0123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	ok := []string{"--prometheus", "http://127.0.0.1:1", "--canary", `{track="canary"}`, "--baseline", `{track="baseline"}`}
 	for _, tc := range []struct {
 		name string
@@ -50,9 +57,18 @@ func TestGateUsageErrors(t *testing.T) {
 		{"stray argument", append([]string{"evaluate", "now"}, ok...), "unexpected arguments"},
 		{"serve without prometheus", []string{"serve"}, "--prometheus: required"},
 		{"serve bad listen", []string{"serve", "--prometheus", "http://127.0.0.1:1", "--listen", "9470"}, "--listen"},
+		{"serve token on argv", []string{"serve", "--prometheus", "http://127.0.0.1:1", "--token", "0123456789abcdef0123"}, "flag provided but not defined"},
+		{"serve missing token file", []string{"serve", "--prometheus", "http://127.0.0.1:1", "--token-file", bad + ".missing"}, "--token-file"},
+		{"serve short token", []string{"serve", "--prometheus", "http://127.0.0.1:1", "--token-file", short}, "want at least 16"},
+		{"serve token twice", []string{"serve", "--prometheus", "http://127.0.0.1:1", "--token-file", good}, "both set"},
+		{"serve no evaluations", []string{"serve", "--prometheus", "http://127.0.0.1:1", "--max-evaluations", "0"}, "--max-evaluations"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, _, stderr := runGateCLI(t, nil, tc.args...)
+			env := map[string]string{}
+			if tc.name == "serve token twice" {
+				env["FLAGSTORM_GATE_TOKEN"] = "0123456789abcdef0123"
+			}
+			code, _, stderr := runGateCLI(t, env, tc.args...)
 			if code != ExitUsage || !strings.Contains(stderr, tc.want) {
 				t.Errorf("exit %d, stderr %q; want %d mentioning %q", code, stderr, ExitUsage, tc.want)
 			}
@@ -220,30 +236,7 @@ func (s *syncBuffer) String() string {
 func TestGateServeShutsDownOnSignal(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var stdout, stderr syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- Main(ctx, []string{"gate", "serve", "--listen", "127.0.0.1:0", "--prometheus", "http://127.0.0.1:1"},
-			func(string) string { return "" }, &stdout, &stderr)
-	}()
-	addrRE := regexp.MustCompile(`"addr":"(127\.0\.0\.1:\d+)"`)
-	var addr string
-	deadline := time.Now().Add(10 * time.Second)
-	for addr == "" {
-		if m := addrRE.FindStringSubmatch(stderr.String()); m != nil {
-			addr = m[1]
-			break
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("serve exited %d: %s", code, stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not log its address: %s", stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval
-	}
+	addr, done, stderr := startGateServe(ctx, t, nil)
 	res, err := http.Get("http://" + addr + "/healthz")
 	if err != nil {
 		t.Fatal(err)
@@ -272,5 +265,96 @@ func TestGateServeShutsDownOnSignal(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "gate stopped") {
 		t.Errorf("no shutdown log: %s", stderr.String())
+	}
+}
+
+// startGateServe runs `flagstorm gate serve` (Prometheus unreachable) on
+// a free port with env and extra args until ctx ends; it returns the
+// address, the exit code's channel and stderr.
+func startGateServe(ctx context.Context, t *testing.T, env map[string]string, args ...string) (string, chan int, *syncBuffer) {
+	t.Helper()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, append([]string{"gate", "serve", "--listen", "127.0.0.1:0", "--prometheus", "http://127.0.0.1:1"}, args...),
+			func(k string) string { return env[k] }, &stdout, &stderr)
+	}()
+	addrRE := regexp.MustCompile(`"addr":"(127\.0\.0\.1:\d+)"`)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if m := addrRE.FindStringSubmatch(stderr.String()); m != nil {
+			return m[1], done, &stderr
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited %d: %s", code, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not log its address: %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
+	}
+}
+
+// TestGateServeToken: a token from FLAGSTORM_GATE_TOKEN or --token-file
+// is required on /v1/ (401 without it); /healthz stays open.
+func TestGateServeToken(t *testing.T) {
+	const token = "0123456789abcdef0123"
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+	}{
+		{"env", map[string]string{"FLAGSTORM_GATE_TOKEN": token}, nil},
+		{"file", nil, []string{"--token-file", file}},
+		{"file from env", map[string]string{"FLAGSTORM_TOKEN_FILE": file}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			addr, done, stderr := startGateServe(ctx, t, tc.env, tc.args...)
+			const body = `{"name":"podinfo","namespace":"test","metadata":{"canary":"a=\"b\"","baseline":"a=\"c\""}}`
+			for _, auth := range []string{"", "Bearer wrong-wrong-wrong-wrong", "Bearer " + token} {
+				req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/flagger/rollout", strings.NewReader(body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if auth != "" {
+					req.Header.Set("Authorization", auth)
+				}
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Body.Close()
+				want := http.StatusUnauthorized
+				if auth == "Bearer "+token {
+					want = http.StatusFailedDependency // authorized; Prometheus unreachable
+				}
+				if res.StatusCode != want {
+					t.Errorf("Authorization %q: %d; want %d", auth, res.StatusCode, want)
+				}
+			}
+			res, err := http.Get("http://" + addr + "/healthz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != 200 {
+				t.Errorf("/healthz: %d; want 200 without a token", res.StatusCode)
+			}
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("exit %d: %s", code, stderr.String())
+			}
+			if strings.Contains(stderr.String(), token) {
+				t.Error("the log holds the token")
+			}
+		})
 	}
 }

@@ -1,7 +1,6 @@
 package gate
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,9 +8,10 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
-	"text/template"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
@@ -22,7 +22,8 @@ import (
 // it omits keeps its default. A zero Config is not valid.
 type Config struct {
 	// ShortWindow and LongWindow are the two PromQL range windows every
-	// check runs over; whole seconds, 0 < short < long. Defaults 1m and 5m.
+	// check runs over; whole seconds, 0 < short < long <= MaxWindow.
+	// Defaults 1m and 5m.
 	ShortWindow time.Duration
 	LongWindow  time.Duration
 	// MinSamples is the least number of events (requests, cache operations
@@ -85,10 +86,12 @@ type RateCheck struct {
 }
 
 // FlaggerConfig holds selector templates for Flagger's webhooks. They are
-// Go text/templates over {{.Name}} and {{.Namespace}} (the webhook's
-// canary name and namespace, checked to be Kubernetes names), e.g.
-// `namespace="{{.Namespace}}",app="{{.Name}}"`. Empty: the webhook's
-// metadata must carry the selector.
+// plain text in which {{.Name}} and {{.Namespace}} (spaces inside the
+// braces allowed) are replaced by the webhook's canary name and namespace,
+// checked to be Kubernetes names, e.g.
+// `namespace="{{.Namespace}}",app="{{.Name}}"`; no other {{...}} is
+// allowed, nothing is executed. At most MaxTemplateBytes. Empty: the
+// webhook's metadata must carry the selector.
 type FlaggerConfig struct {
 	Canary   string
 	Baseline string
@@ -97,6 +100,14 @@ type FlaggerConfig struct {
 // MaxTimeout bounds Config.Timeout (the HTTP server's write timeout is
 // set above it).
 const MaxTimeout = time.Minute
+
+// MaxWindow bounds Config.LongWindow (and so ShortWindow): a canary is
+// judged on its recent traffic, and a longer range makes every query
+// heavier for Prometheus. There are always exactly two windows.
+const MaxWindow = time.Hour
+
+// MaxTemplateBytes bounds a Flagger selector template.
+const MaxTemplateBytes = 512
 
 // Default returns the default configuration.
 func Default() Config {
@@ -164,9 +175,24 @@ func ParseConfig(data []byte, base Config) (Config, error) {
 
 // Override applies a decoded document (map[string]any, as from YAML or
 // JSON) over a copy of cfg and validates the result. nil changes nothing.
+// It is for the operator's configuration file: every field may be set.
 func (cfg Config) Override(doc any) (Config, error) {
+	return cfg.override(doc, false)
+}
+
+// OverrideLimits is Override for a request's overrides, nested in the
+// request at prefix (like "config" or "metadata.config"): only the
+// numeric limits ([LimitFields]) may be set; any other field (windows,
+// routes, timeout, enabled, quantile, flagger templates) is a
+// [FieldError] naming it. The errors name prefix.field.
+func (cfg Config) OverrideLimits(prefix string, doc any) (Config, error) {
+	out, err := cfg.override(doc, true)
+	return out, prefixFields(err, prefix)
+}
+
+func (cfg Config) override(doc any, limitsOnly bool) (Config, error) {
 	if doc != nil {
-		if err := cfg.apply("", doc); err != nil {
+		if err := cfg.apply("", doc, limitsOnly); err != nil {
 			return Config{}, err
 		}
 	}
@@ -176,11 +202,13 @@ func (cfg Config) Override(doc any) (Config, error) {
 	return cfg, nil
 }
 
-// OverrideAt is Override for a document nested in a request at prefix
-// (like "config" or "metadata.config"): the errors name prefix.field.
-func (cfg Config) OverrideAt(prefix string, doc any) (Config, error) {
-	out, err := cfg.Override(doc)
-	return out, prefixFields(err, prefix)
+// LimitFields are the fields a request may override: the numeric limits.
+var LimitFields = []string{
+	"minSamples",
+	"latency.max", "latency.critical", "latency.maxRatio", "latency.criticalRatio", "latency.minDelta",
+	"errorRate.max", "errorRate.critical",
+	"cacheErrorRate.max", "cacheErrorRate.critical",
+	"fallbackRate.max", "fallbackRate.critical",
 }
 
 func prefixFields(err error, prefix string) error {
@@ -208,18 +236,27 @@ func prefixFields(err error, prefix string) error {
 // setter stores one decoded value into a field.
 type setter func(path string, v any) error
 
-func (cfg *Config) apply(path string, doc any) error {
+// apply sets the fields doc names. With limitsOnly (a request's
+// overrides) the fields that are not numeric limits are errors: they
+// change what is queried or how, which is the operator's business.
+func (cfg *Config) apply(path string, doc any, limitsOnly bool) error {
+	op := func(s setter) setter {
+		if !limitsOnly {
+			return s
+		}
+		return operatorOnly
+	}
 	return applyObject(path, doc, map[string]setter{
-		"shortWindow": durationField(&cfg.ShortWindow),
-		"longWindow":  durationField(&cfg.LongWindow),
+		"shortWindow": op(durationField(&cfg.ShortWindow)),
+		"longWindow":  op(durationField(&cfg.LongWindow)),
 		"minSamples":  intField(&cfg.MinSamples),
-		"routes":      stringField(&cfg.Routes),
-		"timeout":     durationField(&cfg.Timeout),
+		"routes":      op(stringField(&cfg.Routes)),
+		"timeout":     op(durationField(&cfg.Timeout)),
 		"latency": func(p string, v any) error {
 			l := &cfg.Latency
 			return applyObject(p, v, map[string]setter{
-				"enabled":       boolField(&l.Enabled),
-				"quantile":      floatField(&l.Quantile),
+				"enabled":       op(boolField(&l.Enabled)),
+				"quantile":      op(floatField(&l.Quantile)),
 				"max":           durationField(&l.Max),
 				"critical":      durationField(&l.Critical),
 				"maxRatio":      floatField(&l.MaxRatio),
@@ -227,22 +264,29 @@ func (cfg *Config) apply(path string, doc any) error {
 				"minDelta":      durationField(&l.MinDelta),
 			})
 		},
-		"errorRate":      rateField(&cfg.ErrorRate),
-		"cacheErrorRate": rateField(&cfg.CacheErrorRate),
-		"fallbackRate":   rateField(&cfg.FallbackRate),
-		"flagger": func(p string, v any) error {
+		"errorRate":      rateField(&cfg.ErrorRate, op),
+		"cacheErrorRate": rateField(&cfg.CacheErrorRate, op),
+		"fallbackRate":   rateField(&cfg.FallbackRate, op),
+		"flagger": op(func(p string, v any) error {
 			return applyObject(p, v, map[string]setter{
 				"canary":   stringField(&cfg.Flagger.Canary),
 				"baseline": stringField(&cfg.Flagger.Baseline),
 			})
-		},
+		}),
 	})
 }
 
-func rateField(r *RateCheck) setter {
+// operatorOnly rejects a field a request may not set, without echoing
+// its value.
+func operatorOnly(p string, _ any) error {
+	return fieldErr(p, "a request may override numeric limits only (%s); set this field in the gate's configuration file",
+		strings.Join(LimitFields, ", "))
+}
+
+func rateField(r *RateCheck, op func(setter) setter) setter {
 	return func(p string, v any) error {
 		return applyObject(p, v, map[string]setter{
-			"enabled":  boolField(&r.Enabled),
+			"enabled":  op(boolField(&r.Enabled)),
 			"max":      floatField(&r.Max),
 			"critical": floatField(&r.Critical),
 		})
@@ -280,7 +324,7 @@ func applyObject(path string, v any, fields map[string]setter) error {
 				known = append(known, f)
 			}
 			slices.Sort(known)
-			errs = append(errs, fieldErr(join(path, k), "unknown field (known: %s)", strings.Join(known, ", ")))
+			errs = append(errs, fieldErr(join(path, clipName(k)), "unknown field (known: %s)", strings.Join(known, ", ")))
 			continue
 		}
 		errs = append(errs, set(join(path, k), m[k]))
@@ -293,13 +337,17 @@ func describe(v any) string {
 	case nil:
 		return "null"
 	case string:
-		return fmt.Sprintf("the string %q", v)
+		return "the string " + clip(v)
 	case map[string]any:
 		return "a mapping"
+	case map[any]any:
+		return "a mapping with keys that are not all strings"
 	case []any:
 		return "a list"
-	default:
+	case bool, int, int64, float64:
 		return fmt.Sprintf("%v", v)
+	default:
+		return clipText(fmt.Sprintf("%v", v))
 	}
 }
 
@@ -311,7 +359,7 @@ func durationField(d *time.Duration) setter {
 		}
 		x, err := time.ParseDuration(s)
 		if err != nil {
-			return fieldErr(p, "want a duration like \"1m\" or \"50ms\", got %q", s)
+			return fieldErr(p, "want a duration like \"1m\" or \"50ms\", got %s", clip(s))
 		}
 		*d = x
 		return nil
@@ -330,7 +378,7 @@ func floatField(f *float64) setter {
 		case json.Number:
 			y, err := x.Float64()
 			if err != nil {
-				return fieldErr(p, "want a number, got %s", x)
+				return fieldErr(p, "want a number, got %s", clipText(string(x)))
 			}
 			*f = y
 		default:
@@ -382,6 +430,8 @@ func (cfg Config) Validate() error {
 			add(fieldErr(name, "%v: want a positive duration", d))
 		case d%time.Second != 0:
 			add(fieldErr(name, "%v: want whole seconds", d))
+		case d > MaxWindow:
+			add(fieldErr(name, "%v: want at most %v", d, MaxWindow))
 		}
 	}
 	window("shortWindow", cfg.ShortWindow)
@@ -395,7 +445,7 @@ func (cfg Config) Validate() error {
 	if cfg.Routes == "" {
 		add(fieldErr("routes", "empty: want a regular expression on the route label, like %q", Default().Routes))
 	} else if _, err := regexp.Compile("^(?:" + cfg.Routes + ")$"); err != nil {
-		add(fieldErr("routes", "%q: %v", cfg.Routes, err))
+		add(fieldErr("routes", "%s: %s", clip(cfg.Routes), clipText(err.Error())))
 	}
 	if cfg.Timeout <= 0 || cfg.Timeout > MaxTimeout {
 		add(fieldErr("timeout", "%v: want a positive duration up to %v", cfg.Timeout, MaxTimeout))
@@ -448,19 +498,82 @@ func (cfg Config) Validate() error {
 // promDuration renders a window for PromQL ("1m", "1m30s").
 func promDuration(d time.Duration) string { return model.Duration(d).String() }
 
-// renderTemplate fills a Flagger selector template and parses the result.
+// renderTemplate fills a Flagger selector template by plain substitution
+// of {{.Name}} and {{.Namespace}} and parses the result. Nothing is
+// executed: any other {{...}} is an error.
 func renderTemplate(tmpl, name, namespace string) (Selector, error) {
-	t, err := template.New("selector").Option("missingkey=error").Parse(tmpl)
-	if err != nil {
-		return Selector{}, fmt.Errorf("template %q: %w", tmpl, err)
+	if len(tmpl) > MaxTemplateBytes {
+		return Selector{}, fmt.Errorf("template of %d bytes: want at most %d", len(tmpl), MaxTemplateBytes)
 	}
-	var b bytes.Buffer
-	if err := t.Execute(&b, struct{ Name, Namespace string }{name, namespace}); err != nil {
-		return Selector{}, fmt.Errorf("template %q: %w", tmpl, err)
+	var b strings.Builder
+	rest := tmpl
+	for {
+		i := strings.Index(rest, "{{")
+		if i < 0 {
+			b.WriteString(rest)
+			break
+		}
+		b.WriteString(rest[:i])
+		j := strings.Index(rest[i:], "}}")
+		if j < 0 {
+			return Selector{}, fmt.Errorf("template %s: unclosed {{", clip(tmpl))
+		}
+		switch field := strings.TrimSpace(rest[i+2 : i+j]); field {
+		case ".Name":
+			b.WriteString(name)
+		case ".Namespace":
+			b.WriteString(namespace)
+		default:
+			return Selector{}, fmt.Errorf("template %s: placeholder {{%s}}: want {{.Name}} or {{.Namespace}}", clip(tmpl), clipText(field))
+		}
+		rest = rest[i+j+2:]
 	}
 	sel, err := ParseSelector(b.String())
 	if err != nil {
-		return Selector{}, fmt.Errorf("template %q gives %q: %w", tmpl, b.String(), err)
+		return Selector{}, fmt.Errorf("template %s: %w", clip(tmpl), err)
 	}
 	return sel, nil
+}
+
+// clipLen is how much of a value from outside (a request, a file) an
+// error message quotes.
+const clipLen = 40
+
+// clip quotes s for an error message, cut to clipLen bytes (on a rune
+// boundary) with the full length noted: a client's value is never echoed
+// back or logged whole.
+func clip(s string) string {
+	if len(s) <= clipLen {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(cut(s, clipLen)) + fmt.Sprintf("...(%d bytes)", len(s))
+}
+
+// clipText cuts text that may contain a client's value (a library's error
+// message) to a few lines' worth.
+func clipText(s string) string {
+	const n = 160
+	if len(s) <= n {
+		return s
+	}
+	return cut(s, n) + fmt.Sprintf("...(%d bytes)", len(s))
+}
+
+// clipName cuts a field or key name from a request.
+func clipName(s string) string {
+	if len(s) <= clipLen {
+		return s
+	}
+	return cut(s, clipLen) + "..."
+}
+
+// cut returns at most n bytes of s, not splitting a rune.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

@@ -35,6 +35,10 @@ func (s Selector) IsZero() bool { return len(s.matchers) == 0 }
 // MarshalText renders the selector in braces.
 func (s Selector) MarshalText() ([]byte, error) { return []byte("{" + s.String() + "}"), nil }
 
+// MaxSelectorBytes bounds a selector's text: real ones are a few dozen
+// bytes, and each is repeated in every query and in the result.
+const MaxSelectorBytes = 1024
+
 var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 
 // reserved are labels the gate sets itself in some queries; a selector
@@ -51,31 +55,35 @@ var reserved = map[string]string{
 // name op "value" separated by commas, op one of = != =~ !~, values in
 // double or single quotes or backticks. At least one matcher must not
 // match the empty string, so a selector never selects every series.
+// At most MaxSelectorBytes. Errors quote the text cut short.
 func ParseSelector(s string) (Selector, error) {
+	if len(s) > MaxSelectorBytes {
+		return Selector{}, fmt.Errorf("selector of %d bytes: want at most %d", len(s), MaxSelectorBytes)
+	}
 	in := strings.TrimSpace(s)
 	if strings.HasPrefix(in, "{") {
 		if !strings.HasSuffix(in, "}") {
-			return Selector{}, fmt.Errorf("selector %q: unbalanced braces", s)
+			return Selector{}, fmt.Errorf("selector %s: unbalanced braces", clip(s))
 		}
 		in = strings.TrimSpace(in[1 : len(in)-1])
 	}
 	if in == "" {
-		return Selector{}, fmt.Errorf("selector %q: empty; give label matchers like {track=\"canary\"}", s)
+		return Selector{}, fmt.Errorf("selector %s: empty; give label matchers like {track=\"canary\"}", s)
 	}
 	var sel Selector
 	nonEmpty := false
 	for in != "" {
 		m, rest, err := parseMatcher(in)
 		if err != nil {
-			return Selector{}, fmt.Errorf("selector %q: %w", s, err)
+			return Selector{}, fmt.Errorf("selector %s: %w", clip(s), err)
 		}
 		if why, ok := reserved[m.name]; ok {
-			return Selector{}, fmt.Errorf("selector %q: label %s cannot be matched here: %s", s, m.name, why)
+			return Selector{}, fmt.Errorf("selector %s: label %s cannot be matched here: %s", clip(s), m.name, why)
 		}
 		if m.op == "=~" || m.op == "!~" {
 			re, err := regexp.Compile("^(?:" + m.value + ")$")
 			if err != nil {
-				return Selector{}, fmt.Errorf("selector %q: %s%s%q: %w", s, m.name, m.op, m.value, err)
+				return Selector{}, fmt.Errorf("selector %s: %s%s%s: %s", clip(s), clipName(m.name), m.op, clip(m.value), clipText(err.Error()))
 			}
 			if m.op == "=~" && !re.MatchString("") {
 				nonEmpty = true
@@ -89,12 +97,12 @@ func ParseSelector(s string) (Selector, error) {
 			break
 		}
 		if !strings.HasPrefix(rest, ",") {
-			return Selector{}, fmt.Errorf("selector %q: want ',' between matchers at %q", s, rest)
+			return Selector{}, fmt.Errorf("selector %s: want ',' between matchers at %s", clip(s), clip(rest))
 		}
 		in = strings.TrimSpace(rest[1:])
 	}
 	if !nonEmpty {
-		return Selector{}, fmt.Errorf("selector %q: every matcher matches the empty label too; give one like name=\"value\" so it cannot select every series", s)
+		return Selector{}, fmt.Errorf("selector %s: every matcher matches the empty label too; give one like name=\"value\" so it cannot select every series", s)
 	}
 	return sel, nil
 }
@@ -106,7 +114,7 @@ func parseMatcher(in string) (matcher, string, error) {
 	}
 	name := in[:i]
 	if !labelName.MatchString(name) {
-		return matcher{}, "", fmt.Errorf("want a label name at %q", in)
+		return matcher{}, "", fmt.Errorf("want a label name at %s", clip(in))
 	}
 	rest := strings.TrimSpace(in[i:])
 	var op string
@@ -117,12 +125,12 @@ func parseMatcher(in string) (matcher, string, error) {
 		}
 	}
 	if op == "" {
-		return matcher{}, "", fmt.Errorf("want =, !=, =~ or !~ after %s", name)
+		return matcher{}, "", fmt.Errorf("want =, !=, =~ or !~ after %s", clipName(name))
 	}
 	rest = strings.TrimSpace(rest[len(op):])
 	value, rest, err := parseString(rest)
 	if err != nil {
-		return matcher{}, "", fmt.Errorf("%s%s: %w", name, op, err)
+		return matcher{}, "", fmt.Errorf("%s%s: %w", clipName(name), op, err)
 	}
 	return matcher{name: name, op: op, value: value}, rest, nil
 }
@@ -142,7 +150,7 @@ func parseString(in string) (value, rest string, err error) {
 		return in[1 : end+1], in[end+2:], nil
 	case '"', '\'':
 	default:
-		return "", "", fmt.Errorf("want a quoted value at %q", in)
+		return "", "", fmt.Errorf("want a quoted value at %s", clip(in))
 	}
 	for i := 1; i < len(in); i++ {
 		switch in[i] {
@@ -156,10 +164,10 @@ func parseString(in string) (value, rest string, err error) {
 			}
 			v, err := strconv.Unquote(`"` + body + `"`)
 			if err != nil {
-				return "", "", fmt.Errorf("bad string %s", in[:i+1])
+				return "", "", fmt.Errorf("bad string %s", clipText(in[:i+1]))
 			}
 			return v, in[i+1:], nil
 		}
 	}
-	return "", "", fmt.Errorf("unterminated string %s", in)
+	return "", "", fmt.Errorf("unterminated string %s", clipText(in))
 }

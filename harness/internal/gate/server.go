@@ -2,6 +2,8 @@ package gate
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,8 +12,10 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -52,7 +56,7 @@ func ParseHook(s string) (Hook, error) {
 	for i, h := range Hooks {
 		names[i] = string(h)
 	}
-	return "", fmt.Errorf("unknown Flagger hook %q: want one of %s", s, strings.Join(names, ", "))
+	return "", fmt.Errorf("unknown Flagger hook %s: want one of %s", clip(s), strings.Join(names, ", "))
 }
 
 // Routes of the gate's HTTP API.
@@ -70,6 +74,32 @@ const (
 	MetaConfig   = "config"
 )
 
+// ServerConfig is how the HTTP API protects itself.
+type ServerConfig struct {
+	// Token, when not empty, is the bearer token every request to /v1/
+	// must carry (Authorization: Bearer TOKEN); without it, 401. At least
+	// MinTokenBytes, printable ASCII without spaces. /healthz and
+	// /metrics stay open. Default: none (anyone who reaches the gate may
+	// ask it; restrict who can with a NetworkPolicy).
+	Token string
+	// MaxEvaluations bounds the evaluations in flight; one more is
+	// answered at once, without waiting (Argo: 503 BUSY, Flagger: 424),
+	// with Retry-After. 0 means DefaultMaxEvaluations.
+	MaxEvaluations int
+}
+
+// DefaultMaxEvaluations is ServerConfig.MaxEvaluations's default. Each
+// evaluation has up to 8 queries in flight, so Prometheus sees at most
+// 8×8 of the gate's queries at once.
+const DefaultMaxEvaluations = 8
+
+// MinTokenBytes is the shortest bearer token the server accepts.
+const MinTokenBytes = 16
+
+// busyRetryAfter is the Retry-After of an answer refused because
+// MaxEvaluations are in flight.
+const busyRetryAfter = 2 * time.Second
+
 // Server is the gate's HTTP API: Argo Rollouts' web metric provider,
 // Flagger's webhooks, /healthz and /metrics.
 type Server struct {
@@ -77,13 +107,36 @@ type Server struct {
 	log     *slog.Logger
 	metrics *Metrics
 	mux     *http.ServeMux
+	// token is the SHA-256 of ServerConfig.Token, nil without one.
+	token []byte
+	// slots holds one token per evaluation in flight.
+	slots chan struct{}
 }
 
 // NewServer returns the HTTP API over g. A nil log discards; a nil reg
 // exports no metrics (and /metrics answers 404).
-func NewServer(g *Gate, log *slog.Logger, reg *prometheus.Registry) (*Server, error) {
+func NewServer(g *Gate, cfg ServerConfig, log *slog.Logger, reg *prometheus.Registry) (*Server, error) {
 	if g == nil {
 		return nil, errors.New("gate: NewServer needs a Gate")
+	}
+	if cfg.MaxEvaluations < 0 {
+		return nil, fmt.Errorf("gate: max evaluations %d: want 0 (default %d) or more", cfg.MaxEvaluations, DefaultMaxEvaluations)
+	}
+	if cfg.MaxEvaluations == 0 {
+		cfg.MaxEvaluations = DefaultMaxEvaluations
+	}
+	var token []byte
+	if cfg.Token != "" {
+		if len(cfg.Token) < MinTokenBytes {
+			return nil, fmt.Errorf("gate: token of %d bytes: want at least %d", len(cfg.Token), MinTokenBytes)
+		}
+		for _, r := range cfg.Token {
+			if r > unicode.MaxASCII || !unicode.IsPrint(r) || r == ' ' {
+				return nil, errors.New("gate: token: want printable ASCII without spaces")
+			}
+		}
+		sum := sha256.Sum256([]byte(cfg.Token))
+		token = sum[:]
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -96,7 +149,7 @@ func NewServer(g *Gate, log *slog.Logger, reg *prometheus.Registry) (*Server, er
 	if err != nil {
 		return nil, fmt.Errorf("gate: register metrics: %w", err)
 	}
-	s := &Server{gate: g, log: log, metrics: m, mux: http.NewServeMux()}
+	s := &Server{gate: g, log: log, metrics: m, mux: http.NewServeMux(), token: token, slots: make(chan struct{}, cfg.MaxEvaluations)}
 	s.mux.HandleFunc(RouteEvaluate, s.evaluate)
 	s.mux.HandleFunc(RouteFlagger, s.flagger)
 	s.mux.HandleFunc(RouteHealth, func(w http.ResponseWriter, _ *http.Request) {
@@ -112,9 +165,58 @@ func NewServer(g *Gate, log *slog.Logger, reg *prometheus.Registry) (*Server, er
 // ServeHTTP serves the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// Serve answers on ln until ctx ends, then shuts down gracefully: requests
-// in flight get up to shutdownTimeout to finish.
+// authorized reports whether r carries the bearer token, when one is
+// configured. The comparison is of hashes, in constant time.
+func (s *Server) authorized(r *http.Request) bool {
+	if s.token == nil {
+		return true
+	}
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+	return subtle.ConstantTimeCompare(sum[:], s.token) == 1
+}
+
+const unauthorized = "missing or wrong bearer token: send Authorization: Bearer TOKEN (the gate's --token-file or FLAGSTORM_GATE_TOKEN)"
+
+func setUnauthorized(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="flagstorm-gate"`)
+}
+
+// acquire takes an evaluation slot, without waiting; release gives it back.
+func (s *Server) acquire() bool {
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *Server) release() { <-s.slots }
+
+func setRetryAfter(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(busyRetryAfter/time.Second)))
+}
+
+// Shutdown timing: requests in flight get ShutdownGrace to finish; then
+// the evaluations still running are canceled (they answer at once: Argo
+// 503, Flagger 424) and get shutdownAbortWait to write that answer; then
+// the remaining connections are closed.
+const (
+	ShutdownGrace     = 3 * time.Second
+	shutdownAbortWait = 2 * time.Second
+)
+
+// Serve answers on ln until ctx ends, then shuts down within about
+// ShutdownGrace plus 2 s, whatever is in flight.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	// Requests' contexts derive from base, not from ctx: a signal must
+	// not cancel the evaluations in flight before the grace period.
+	base, abort := context.WithCancel(context.WithoutCancel(ctx))
+	defer abort()
 	srv := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -123,6 +225,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return base },
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -131,9 +234,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("gate: serve: %w", err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-	defer cancel()
-	err := srv.Shutdown(sctx)
+	err := shutdown(ctx, srv, ShutdownGrace)
+	if err != nil {
+		s.log.Warn("requests still in flight after the grace period: canceling them", "duration", ShutdownGrace.String())
+		abort()
+		if err = shutdown(ctx, srv, shutdownAbortWait); err != nil {
+			err = srv.Close()
+		}
+	}
 	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && serr != nil {
 		return fmt.Errorf("gate: serve: %w", serr)
 	}
@@ -143,9 +251,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// shutdownTimeout bounds the graceful shutdown: an evaluation in flight
-// is bounded by Config.Timeout (at most MaxTimeout).
-const shutdownTimeout = MaxTimeout + 5*time.Second
+// shutdown is srv.Shutdown bounded by d, even after ctx ended.
+func shutdown(ctx context.Context, srv *http.Server, d time.Duration) error {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
 
 // apiError is the JSON error body of /v1/evaluate.
 type apiError struct {
@@ -217,12 +328,13 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, strict bool) *bad
 	case errors.Is(err, io.EOF):
 		return bad("body", errors.New("body: empty; want a JSON object"))
 	case errors.As(err, &typeErr):
-		return bad(typeErr.Field, fmt.Errorf("%s: want %s, got a JSON %s", typeErr.Field, typeErr.Type, typeErr.Value))
+		field := clipName(typeErr.Field)
+		return bad(field, fmt.Errorf("%s: want %s, got a JSON %s", field, typeErr.Type, clipName(typeErr.Value)))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		name := clipName(strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`))
 		return bad(name, fmt.Errorf("%s: unknown field", name))
 	}
-	return bad("body", fmt.Errorf("body: not valid JSON: %v", err))
+	return bad("body", fmt.Errorf("body: not valid JSON: %s", clipText(err.Error())))
 }
 
 // EvaluateRequest is the body of POST /v1/evaluate.
@@ -230,13 +342,19 @@ type EvaluateRequest struct {
 	// Canary and Baseline are PromQL label matchers. Required.
 	Canary   string `json:"canary"`
 	Baseline string `json:"baseline"`
-	// Config overrides fields of the server's configuration (same names
-	// as the configuration file).
+	// Config overrides numeric limits of the server's configuration (same
+	// names as the configuration file; [LimitFields]).
 	Config map[string]any `json:"config,omitempty"`
 }
 
 func (s *Server) evaluate(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	if !s.authorized(r) {
+		s.log.Info("unauthorized", "source", SourceArgo)
+		setUnauthorized(w)
+		writeJSON(w, http.StatusUnauthorized, apiError{Error: unauthorized, Code: "UNAUTHORIZED"})
+		return
+	}
 	var body EvaluateRequest
 	if b := decodeBody(w, r, &body, true); b != nil {
 		s.rejectJSON(w, SourceArgo, b)
@@ -251,10 +369,24 @@ func (s *Server) evaluate(w http.ResponseWriter, r *http.Request) {
 		s.rejectJSON(w, SourceArgo, b)
 		return
 	}
+	if !s.acquire() {
+		s.log.Warn("busy: too many evaluations in flight", "source", SourceArgo, "status", http.StatusServiceUnavailable)
+		setRetryAfter(w)
+		writeJSON(w, http.StatusServiceUnavailable, apiError{
+			Error: fmt.Sprintf("busy: %d evaluations in flight; retry later", cap(s.slots)), Code: "BUSY"})
+		return
+	}
 	res, err := s.gate.Evaluate(r.Context(), req)
+	s.release()
 	s.metrics.Observe(SourceArgo, res, time.Since(start))
+	if err != nil && r.Context().Err() != nil {
+		s.log.Warn("evaluation canceled", "source", SourceArgo, "canary", selText(req.Canary), "duration", time.Since(start))
+		writeJSON(w, http.StatusServiceUnavailable, apiError{
+			Error: "evaluation canceled: the gate is shutting down or the client left", Code: "CANCELED"})
+		return
+	}
 	if err != nil {
-		s.log.Warn("could not evaluate", "source", SourceArgo, "canary", selText(req.Canary), "err", err, "duration", time.Since(start))
+		s.log.Warn("could not evaluate", "source", SourceArgo, "canary", selText(req.Canary), "err", logText(err), "duration", time.Since(start))
 		writeJSON(w, http.StatusServiceUnavailable, apiError{
 			Error: "could not query Prometheus; the gate's log says why", Code: "PROMETHEUS_UNAVAILABLE"})
 		return
@@ -264,14 +396,40 @@ func (s *Server) evaluate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) rejectJSON(w http.ResponseWriter, source string, b *badRequest) {
-	s.log.Info("bad request", "source", source, "field", b.field, "err", b.err)
+	msg := b.message()
+	s.log.Info("bad request", "source", source, "field", clipName(b.field), "status", b.status, "err", msg)
 	code := "BAD_REQUEST"
 	if b.status == http.StatusRequestEntityTooLarge {
 		code = "BODY_TOO_LARGE"
 	} else if b.status == http.StatusUnsupportedMediaType {
 		code = "UNSUPPORTED_MEDIA_TYPE"
 	}
-	writeJSON(w, b.status, apiError{Error: oneLine(strings.ReplaceAll(b.err.Error(), "\n", "; ")), Code: code, Field: b.field})
+	writeJSON(w, b.status, apiError{Error: msg, Code: code, Field: clipName(b.field)})
+}
+
+// maxErrorBytes bounds the error text of a 4xx answer (and its log line).
+// The messages quote a client's values cut short already; this is the
+// last bound, for several problems joined.
+const maxErrorBytes = 512
+
+// message is the bad request's error on one line, bounded.
+func (b *badRequest) message() string {
+	msg := oneLine(strings.ReplaceAll(b.err.Error(), "\n", "; "))
+	if len(msg) > maxErrorBytes {
+		msg = cut(msg, maxErrorBytes) + "..."
+	}
+	return msg
+}
+
+// logText bounds an error for the log: it may hold a query (with a
+// selector of up to MaxSelectorBytes) and Prometheus's answer.
+func logText(err error) string {
+	const n = 4 << 10
+	s := err.Error()
+	if len(s) > n {
+		return cut(s, n) + fmt.Sprintf("...(%d bytes)", len(s))
+	}
+	return s
 }
 
 // request builds an evaluation from selector text and config overrides;
@@ -295,7 +453,7 @@ func (s *Server) request(canary, baseline, prefix string, override any, override
 		return req, bad(prefix+"baseline", fmt.Errorf("%sbaseline: the same series as the canary: nothing to compare", prefix))
 	}
 	if override != nil {
-		cfg, err := s.gate.Config().OverrideAt(overrideField, override)
+		cfg, err := s.gate.Config().OverrideLimits(overrideField, override)
 		if err != nil {
 			return req, bad(overrideField, err)
 		}
@@ -315,11 +473,18 @@ type FlaggerPayload struct {
 }
 
 // k8sName is a Kubernetes object name (DNS subdomain); checked before a
-// name enters a selector template, so it cannot inject matchers.
+// name is substituted into a selector template, so it cannot inject
+// matchers.
 var k8sName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
 
 func (s *Server) flagger(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	if !s.authorized(r) {
+		s.log.Info("unauthorized", "source", SourceFlagger)
+		setUnauthorized(w)
+		writeText(w, http.StatusUnauthorized, unauthorized)
+		return
+	}
 	hook, err := ParseHook(r.PathValue("hook"))
 	if err != nil {
 		writeText(w, http.StatusNotFound, err.Error())
@@ -332,7 +497,7 @@ func (s *Server) flagger(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, f := range []struct{ field, v string }{{"name", p.Name}, {"namespace", p.Namespace}} {
 		if !k8sName.MatchString(f.v) {
-			s.rejectText(w, hook, bad(f.field, fmt.Errorf("%s: %q: want a Kubernetes name (Flagger sends the canary's)", f.field, f.v)))
+			s.rejectText(w, hook, bad(f.field, fmt.Errorf("%s: %s: want a Kubernetes name (Flagger sends the canary's)", f.field, clip(f.v))))
 			return
 		}
 	}
@@ -345,6 +510,7 @@ func (s *Server) flagger(w http.ResponseWriter, r *http.Request) {
 	}
 	for k := range p.Metadata {
 		if k != MetaCanary && k != MetaBaseline && k != MetaConfig {
+			k = clipName(k)
 			s.rejectText(w, hook, bad("metadata."+k, fmt.Errorf("metadata.%s: unknown key: want %s, %s or %s", k, MetaCanary, MetaBaseline, MetaConfig)))
 			return
 		}
@@ -373,7 +539,7 @@ func (s *Server) flagger(w http.ResponseWriter, r *http.Request) {
 	var override any
 	if c := p.Metadata[MetaConfig]; c != "" {
 		if err := yaml.Unmarshal([]byte(c), &override); err != nil {
-			s.rejectText(w, hook, bad("metadata.config", fmt.Errorf("metadata.config: want YAML or JSON overrides: %v", err)))
+			s.rejectText(w, hook, bad("metadata.config", fmt.Errorf("metadata.config: want YAML or JSON overrides: %s", clipText(err.Error()))))
 			return
 		}
 	}
@@ -382,12 +548,25 @@ func (s *Server) flagger(w http.ResponseWriter, r *http.Request) {
 		s.rejectText(w, hook, b)
 		return
 	}
+	// Never 5xx (nor 429): Flagger's client retries those and drops the
+	// body. 424 Failed Dependency holds every hook and never signals a
+	// rollback: a busy, stopping or blind gate answers it.
+	if !s.acquire() {
+		s.log.Warn("busy: too many evaluations in flight", "source", SourceFlagger, "hook", string(hook), "canary", target, "status", http.StatusFailedDependency)
+		setRetryAfter(w)
+		writeText(w, http.StatusFailedDependency, fmt.Sprintf("could not evaluate: busy: %d evaluations in flight; retry later", cap(s.slots)))
+		return
+	}
 	res, err := s.gate.Evaluate(r.Context(), req)
+	s.release()
 	s.metrics.Observe(SourceFlagger, res, time.Since(start))
+	if err != nil && r.Context().Err() != nil {
+		s.log.Warn("evaluation canceled", "source", SourceFlagger, "hook", string(hook), "canary", target, "duration", time.Since(start))
+		writeText(w, http.StatusFailedDependency, "could not evaluate: canceled: the gate is shutting down or the client left")
+		return
+	}
 	if err != nil {
-		// Never 5xx: Flagger retries those and drops the body. 424 Failed
-		// Dependency holds every hook and never signals a rollback.
-		s.log.Warn("could not evaluate", "source", SourceFlagger, "hook", string(hook), "canary", target, "err", err, "duration", time.Since(start))
+		s.log.Warn("could not evaluate", "source", SourceFlagger, "hook", string(hook), "canary", target, "err", logText(err), "duration", time.Since(start))
 		writeText(w, http.StatusFailedDependency, "could not evaluate: could not query Prometheus; the gate's log says why")
 		return
 	}
@@ -423,7 +602,7 @@ func (s *Server) flaggerRequest(hook Hook, canary, baseline string, override any
 		}
 	}
 	if override != nil {
-		cfg, err := s.gate.Config().OverrideAt("metadata.config", override)
+		cfg, err := s.gate.Config().OverrideLimits("metadata.config", override)
 		if err != nil {
 			return req, bad("metadata.config", err)
 		}
@@ -433,8 +612,9 @@ func (s *Server) flaggerRequest(hook Hook, canary, baseline string, override any
 }
 
 func (s *Server) rejectText(w http.ResponseWriter, hook Hook, b *badRequest) {
-	s.log.Info("bad request", "source", SourceFlagger, "hook", string(hook), "field", b.field, "err", b.err)
-	writeText(w, b.status, "bad request: "+strings.ReplaceAll(b.err.Error(), "\n", "; "))
+	msg := b.message()
+	s.log.Info("bad request", "source", SourceFlagger, "hook", string(hook), "field", clipName(b.field), "status", b.status, "err", msg)
+	writeText(w, b.status, "bad request: "+msg)
 }
 
 // FlaggerStatus maps a verdict to the status and one-line body a Flagger

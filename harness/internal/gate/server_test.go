@@ -47,7 +47,7 @@ func newTestServer(t *testing.T, values map[string]map[string]float64) (*httptes
 func serveGate(t *testing.T, g *Gate) (*httptest.Server, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	srv, err := NewServer(g, nil, reg)
+	srv, err := NewServer(g, ServerConfig{}, nil, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,8 @@ func TestGateArgoBadRequests(t *testing.T) {
 		{"bad regex", "application/json", `{"canary":"a=~\"(\"","baseline":"a=\"c\""}`, 400, "canary"},
 		{"no baseline", "application/json", `{"canary":"a=\"b\""}`, 400, "baseline"},
 		{"same series", "application/json", `{"canary":"a=\"b\"","baseline":"{a='b'}"}`, 400, "baseline"},
-		{"bad override", "application/json", `{"canary":"a=\"b\"","baseline":"a=\"c\"","config":{"shortWindow":"10m"}}`, 400, "config.longWindow"},
+		{"bad override", "application/json", `{"canary":"a=\"b\"","baseline":"a=\"c\"","config":{"latency":{"critical":"10ms"}}}`, 400, "config.latency.critical"},
+		{"window override", "application/json", `{"canary":"a=\"b\"","baseline":"a=\"c\"","config":{"shortWindow":"10m"}}`, 400, "config.shortWindow"},
 		{"unknown override", "application/json", `{"canary":"a=\"b\"","baseline":"a=\"c\"","config":{"errorRate":{"maxx":0.1}}}`, 400, "config.errorRate.maxx"},
 		{"override type", "application/json", `{"canary":"a=\"b\"","baseline":"a=\"c\"","config":{"minSamples":"ten"}}`, 400, "config.minSamples"},
 		{"form", "application/x-www-form-urlencoded", `canary=x`, 415, "Content-Type"},
@@ -167,8 +168,8 @@ func TestGateArgoBadRequests(t *testing.T) {
 	}
 	// A valid override is applied.
 	status, b := post(t, hs.URL+"/v1/evaluate", "application/json",
-		`{"canary":"a=\"b\"","baseline":"a=\"c\"","config":{"shortWindow":"30s","longWindow":"2m","minSamples":5000}}`)
-	if status != 200 || !strings.Contains(b, `"windows": [`) && !strings.Contains(b, `"windows":["30s","2m"]`) || !strings.Contains(b, `"minSamples":5000`) || !strings.Contains(b, `"verdict":"inconclusive"`) {
+		`{"canary":"a=\"b\"","baseline":"a=\"c\"","config":{"minSamples":5000,"latency":{"max":"80ms"}}}`)
+	if status != 200 || !strings.Contains(b, `"windows":["1m","5m"]`) || !strings.Contains(b, `"minSamples":5000`) || !strings.Contains(b, `"verdict":"inconclusive"`) {
 		t.Errorf("override: %d %s", status, b)
 	}
 	// Wrong method and unknown paths.
