@@ -46,7 +46,7 @@ type CacheConfig struct {
 	// Redis is the client's configuration, used as given: its timeouts and
 	// retries decide how long a failing Redis can hold up a request.
 	Redis *redis.Options
-	// Breaker, when true, puts a circuit breaker in front of Redis: after 3
+	// Breaker, when true, puts a circuit breaker in front of Redis: after 50
 	// consecutive failures every call fails at once for 1 s, then one call
 	// probes. False (DEFECT=slow-fallback) calls Redis every time.
 	Breaker bool
@@ -95,9 +95,18 @@ func NewCache(cfg CacheConfig) *Cache {
 	}
 	if cfg.Breaker {
 		c.breaker = gobreaker.NewCircuitBreaker[any](gobreaker.Settings{
-			Name:        "redis",
-			Timeout:     time.Second,
-			ReadyToTrip: func(n gobreaker.Counts) bool { return n.ConsecutiveFailures >= 3 },
+			Name:    "redis",
+			Timeout: time.Second,
+			// 50 consecutive failures; it was 3. Every read asks Redis, and
+			// on a busy machine a goroutine that gets the CPU more than 20 ms
+			// after its command was sent times out although the reply is
+			// there: a CPU stall fails a few calls in a row, not a Redis
+			// fault. Each false trip sent every read to the database for 1 s
+			// (postgres-slow, PostgreSQL 100 ms slow: the breaker opened
+			// about 20 times in 30 s, readers waited 250-500 ms; 20 in a row
+			// still tripped it a few times a run). At 1000 reads/s a Redis
+			// fault still trips it within about 100 ms.
+			ReadyToTrip: func(n gobreaker.Counts) bool { return n.ConsecutiveFailures >= 50 },
 			IsExcluded:  func(err error) bool { return errors.Is(err, context.Canceled) },
 			OnStateChange: func(_ string, from, to gobreaker.State) {
 				log.Info("redis circuit breaker", "from", from.String(), "to", to.String())
