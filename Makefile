@@ -70,6 +70,7 @@ run-target: build ## run flagserver on 127.0.0.1:8080 (SQLite unless DATABASE_UR
 
 fuzz: ## run each fuzz target for 30 s
 	$(GO) test -run '^$$' -fuzz FuzzDecodePatch -fuzztime 30s ./target/internal/httpapi/
+	$(GO) test -run '^$$' -fuzz FuzzServeHTTP -fuzztime 30s ./harness/internal/gate/
 
 toxiproxy-server: ## build bin/toxiproxy-server from the Toxiproxy version go.mod pins, offline from the module cache (tests build their own)
 	@mkdir -p $(BIN)

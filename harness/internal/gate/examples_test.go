@@ -189,3 +189,45 @@ func TestGateExamplesConfig(t *testing.T) {
 		t.Errorf("the example should show the Flagger templates")
 	}
 }
+
+// TestGateExamplesNetworkPolicy checks docs/examples/gate-networkpolicy.yaml:
+// one NetworkPolicy, ingress only, to the gate's port, from pods each
+// pinned by both a namespace and a pod selector (a bare namespaceSelector
+// would admit every pod of that namespace), among them Argo Rollouts' and
+// Flagger's controllers.
+func TestGateExamplesNetworkPolicy(t *testing.T) {
+	docs := readDocs(t, "gate-networkpolicy.yaml")
+	if len(docs) != 1 || docs[0]["kind"] != "NetworkPolicy" || docs[0]["apiVersion"] != "networking.k8s.io/v1" {
+		t.Fatalf("want one networking.k8s.io/v1 NetworkPolicy, got %d documents", len(docs))
+	}
+	np := docs[0]
+	if types := dig(t, np, "spec", "policyTypes").([]any); len(types) != 1 || types[0] != "Ingress" {
+		t.Errorf("policyTypes %v; want [Ingress]", types)
+	}
+	if dig(t, np, "spec", "podSelector", "matchLabels") == nil {
+		t.Error("spec.podSelector selects no pods by label: it would apply to the whole namespace")
+	}
+	rules := dig(t, np, "spec", "ingress").([]any)
+	if len(rules) != 1 {
+		t.Fatalf("%d ingress rules; want 1", len(rules))
+	}
+	ports := dig(t, rules[0], "ports").([]any)
+	if len(ports) != 1 || dig(t, ports[0], "port") != 9470 || dig(t, ports[0], "protocol") != "TCP" {
+		t.Errorf("ports %v; want TCP 9470, the gate's port in the Argo and Flagger examples", ports)
+	}
+	controllers := map[string]bool{}
+	for _, from := range dig(t, rules[0], "from").([]any) {
+		ns := dig(t, from, "namespaceSelector", "matchLabels")
+		pod := dig(t, from, "podSelector", "matchLabels")
+		if ns == nil || pod == nil {
+			t.Errorf("from %v: want both a namespaceSelector and a podSelector", from)
+			continue
+		}
+		controllers[dig(t, pod, "app.kubernetes.io/name").(string)] = true
+	}
+	for _, want := range []string{"argo-rollouts", "flagger"} {
+		if !controllers[want] {
+			t.Errorf("the policy does not admit %s's controller (admits %v)", want, controllers)
+		}
+	}
+}
