@@ -60,6 +60,7 @@ func (s *Stack) commandValues(i int, addr string) map[string]string {
 			v["pg_host"], v["pg_port"] = u.Hostname(), u.Port()
 			v["pg_database"] = strings.TrimPrefix(u.Path, "/")
 			v["pg_user"] = u.User.Username()
+			v["pg_password"], _ = u.User.Password()
 		}
 	}
 	return v

@@ -35,7 +35,9 @@ const (
 	// DatabaseGiven is the PostgreSQL server of Config.DatabaseURL.
 	DatabaseGiven
 	// DatabaseThrowaway is a PostgreSQL cluster the stack initializes in a
-	// temporary directory (initdb) and removes on Close.
+	// temporary directory (initdb) and removes on Close. Its superuser
+	// has a random password (scram-sha-256), carried by
+	// Endpoints.DatabaseURL and printed only redacted.
 	DatabaseThrowaway
 	// DatabaseSQLite is the flagserver's embedded SQLite, one file in the
 	// run directory shared by every instance. There is no postgres proxy:
@@ -124,7 +126,9 @@ type Config struct {
 	// cluster lives in its own temporary directory (its user must be able
 	// to traverse the path), always removed.
 	Dir string
-	// KeepDir keeps the temporary run directory after Close.
+	// KeepDir keeps the temporary run directory after Close. Without it,
+	// the directory holds the pid of its owner, and a later Start removes
+	// it if that process died without removing it.
 	KeepDir bool
 
 	// External, if set, tests a service the stack did not start: only the
@@ -358,11 +362,11 @@ func proxiedURL(raw, listen string) (upstream, proxied string, err error) {
 	q := u.Query()
 	for _, k := range []string{"host", "hostaddr", "port"} {
 		if q.Has(k) {
-			return "", "", fmt.Errorf("database URL %s: the %s parameter is not supported: put one TCP host:port in the URL", u.Redacted(), k)
+			return "", "", fmt.Errorf("database URL %s: the %s parameter is not supported: put one TCP host:port in the URL", redact(raw), k)
 		}
 	}
 	if u.Host == "" || strings.Contains(u.Host, ",") {
-		return "", "", fmt.Errorf("database URL %s: want exactly one TCP host:port (Unix sockets and multiple hosts cannot go through the proxy)", u.Redacted())
+		return "", "", fmt.Errorf("database URL %s: want exactly one TCP host:port (Unix sockets and multiple hosts cannot go through the proxy)", redact(raw))
 	}
 	host, port := u.Hostname(), u.Port()
 	if port == "" {

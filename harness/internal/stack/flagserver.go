@@ -202,7 +202,7 @@ func (in *instance) run(ctx context.Context) error {
 	}
 	defer logf.Close() // the child has its own descriptor
 	cmd := in.command()
-	fmt.Fprintf(logf, "--- flagstorm: %s on %s\n", strings.Join(cmd.Args, " "), in.addr)
+	fmt.Fprintf(logf, "--- flagstorm: %s on %s\n", hideSecrets(strings.Join(cmd.Args, " "), in.s.dbURL), in.addr)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = childAttr()

@@ -5,17 +5,22 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/flagstorm/flagstorm/internal/pgcluster"
 	"github.com/flagstorm/flagstorm/internal/testenv"
 )
 
@@ -234,4 +239,101 @@ func TestCommandFailures(t *testing.T) {
 			t.Errorf("stderr does not explain: %s", p.stderr)
 		}
 	})
+}
+
+// TestCommandKilled kills `flagstorm stack` with SIGKILL (no cleanup at
+// all) and checks that nothing it printed or logged holds the database
+// password, that the kernel killed its children, and that the next start
+// removes the run directory and the PostgreSQL cluster it left, with
+// nothing left in /dev/shm.
+func TestCommandKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("initdb takes about a second, twice")
+	}
+	if err := pgcluster.Available(); err != nil {
+		t.Skipf("no PostgreSQL server binaries: %v", err)
+	}
+	flagserver := testenv.BuildFlagserver(t)
+	p := runFlagstorm(t, nil, "--json", "--flagserver-bin", flagserver,
+		"--database", "throwaway", "--seed-flags", "5", "--log-level", "debug")
+	line := p.line(t, 90*time.Second)
+	var out stackJSON
+	if err := json.Unmarshal([]byte(line), &out); err != nil {
+		t.Fatalf("decode the JSON endpoints: %v", err)
+	}
+	b, err := os.ReadFile(out.DatabaseURLFile)
+	if err != nil {
+		t.Fatalf("database_url_file: %v", err)
+	}
+	u, err := url.Parse(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass, ok := u.User.Password()
+	if !ok || pass == "" {
+		t.Fatalf("%s holds no password", out.DatabaseURLFile)
+	}
+	if strings.Contains(line, pass) {
+		t.Errorf("stack --json prints the password: %s", line)
+	}
+	pgPID := pidOf(out.Endpoints, "postgres")
+	if pgPID == 0 {
+		t.Fatalf("no postgres in %+v", out.Processes)
+	}
+	clusterDir := filepath.Dir(out.Processes[slices.IndexFunc(out.Processes, func(p Process) bool { return p.Name == "postgres" })].Log)
+	shm := shmFiles(t, pgPID)
+	if len(shm) > 0 {
+		t.Errorf("postgres %d maps %v", pgPID, shm)
+	}
+
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	p.wait(t, 10*time.Second)
+	testenv.Poll(t, 20*time.Second, "the children of the killed flagstorm exit", func() error {
+		for _, c := range out.Processes {
+			if alive(c.PID) {
+				return fmt.Errorf("%s (pid %d) is alive", c.Name, c.PID)
+			}
+		}
+		return nil
+	})
+	if strings.Contains(p.stderr.String(), pass) {
+		t.Errorf("the log (stderr) holds the password:\n%s", p.stderr)
+	}
+	_ = filepath.WalkDir(out.Dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() || path == out.DatabaseURLFile {
+			return nil
+		}
+		if b, err := os.ReadFile(path); err == nil && strings.Contains(string(b), pass) {
+			t.Errorf("%s holds the password", path)
+		}
+		return nil
+	})
+	for _, dir := range []string{out.Dir, clusterDir} {
+		if _, err := os.Stat(dir); err != nil {
+			t.Logf("%s is already gone (another stack started meanwhile?): %v", dir, err)
+		}
+	}
+
+	startStack(t, Config{Database: DatabaseThrowaway, SeedFlags: 1, FlagserverBin: flagserver})
+	for _, dir := range append([]string{out.Dir, clusterDir}, shm...) {
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("%s of the killed flagstorm remains after the next start (stat: %v)", dir, err)
+		}
+	}
+}
+
+// alive reports whether pid runs (a zombie, waiting for a parent that may
+// never reap it, has exited).
+func alive(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
 }

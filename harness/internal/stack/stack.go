@@ -36,8 +36,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -70,6 +72,16 @@ const (
 	pgDirPrefix = "flagstorm-stack-pg-"
 	// pgDatabase is the database created in a throwaway cluster.
 	pgDatabase = "flagstorm"
+	// runDirPrefix names the temporary run directories.
+	runDirPrefix = "flagstorm-stack-"
+	// ownerFile, in a temporary run directory, holds the pid of the
+	// flagstorm process that made it, so that a later stack can remove the
+	// directory of one that died (SIGKILL) before it could.
+	ownerFile = "owner.pid"
+	// databaseURLFile, in the run directory of a throwaway cluster, holds
+	// the database's URL with its password (mode 0600); everything printed
+	// or logged shows the URL redacted.
+	databaseURLFile = "database-url"
 )
 
 // redisArgs are given to both Redis servers (they swap roles in a
@@ -125,8 +137,13 @@ type Endpoints struct {
 	// "" in external mode.
 	Database string `json:"database,omitempty"`
 	// DatabaseURL reaches PostgreSQL directly, not through the proxy, so
-	// that the oracle reads the truth whatever the faults.
+	// that the oracle reads the truth whatever the faults. It carries the
+	// password (a throwaway cluster has a random one): WriteJSON and
+	// WriteSummary print it redacted.
 	DatabaseURL string `json:"database_url,omitempty"`
+	// DatabaseURLFile is the file (mode 0600, in the run directory) that
+	// holds the throwaway cluster's DatabaseURL with its password.
+	DatabaseURLFile string `json:"database_url_file,omitempty"`
 	// SQLitePath is the flagservers' database file in SQLite mode.
 	SQLitePath string `json:"sqlite_path,omitempty"`
 	// ToxiproxyAPI is the base URL of the Toxiproxy HTTP API, if served.
@@ -167,7 +184,8 @@ type Stack struct {
 	replica   *toxics.RedisServer
 	cluster   *pgcluster.Cluster
 	database  Database
-	dbURL     string // direct
+	dbURL     string // direct, with the password
+	dbURLFile string // holds dbURL (throwaway cluster)
 	sqlite    string
 	instances []*instance
 
@@ -453,13 +471,17 @@ func (s *Stack) startDatabase(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("create the cluster directory: %w", err)
 		}
-		c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir})
+		c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir, PasswordAuth: true})
 		if err != nil {
 			return fmt.Errorf("throwaway cluster: %w", err)
 		}
 		s.cluster = c
 		if s.dbURL, err = c.CreateDatabase(ctx, pgDatabase); err != nil {
 			return fmt.Errorf("throwaway cluster in %s: %w", c.Dir(), err)
+		}
+		s.dbURLFile = filepath.Join(s.dir, databaseURLFile)
+		if err := os.WriteFile(s.dbURLFile, []byte(s.dbURL+"\n"), 0o600); err != nil {
+			return fmt.Errorf("throwaway cluster: write its URL: %w", err)
 		}
 		s.pgSetup = time.Since(t)
 	}
@@ -548,14 +570,23 @@ func (s *Stack) proxyListen(name string) string {
 	return s.proxies[name].Listen
 }
 
-// makeDir creates the run directory.
+// makeDir creates the run directory: a temporary one (mode 0700) with
+// the owner file unless KeepDir, after removing those of processes that
+// died.
 func (s *Stack) makeDir() error {
 	if s.cfg.Dir == "" {
-		dir, err := os.MkdirTemp("", "flagstorm-stack-*")
+		removeStaleDirs(s.log)
+		dir, err := os.MkdirTemp("", runDirPrefix+"*")
 		if err != nil {
 			return fmt.Errorf("create the run directory: %w", err)
 		}
 		s.dir, s.ownDir = dir, true
+		if s.cfg.KeepDir {
+			return nil // kept: never reclaimed
+		}
+		if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+			return fmt.Errorf("create the run directory: %w", err)
+		}
 		return nil
 	}
 	dir, err := filepath.Abs(s.cfg.Dir)
@@ -569,6 +600,34 @@ func (s *Stack) makeDir() error {
 	return nil
 }
 
+// removeStaleDirs removes the temporary run directories whose owner file
+// names a process that is gone: those of a flagstorm killed before it could
+// remove them (its children were killed with it). Directories without the
+// file are left alone. Best effort.
+func removeStaleDirs(log *slog.Logger) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), runDirPrefix+"*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 || pid == os.Getpid() || processExists(pid) {
+			continue
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			log.Warn("remove the run directory of a flagstorm that is gone", "dir", dir, "err", err)
+			continue
+		}
+		log.Debug("removed the run directory of a flagstorm that is gone", "dir", dir, "pid", pid)
+	}
+}
+
+func processExists(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
 // Endpoints says where everything is. Processes lists the processes
 // running now (a flagserver being restarted is missing).
 func (s *Stack) Endpoints() Endpoints {
@@ -576,15 +635,16 @@ func (s *Stack) Endpoints() Endpoints {
 	proxies := maps.Clone(s.proxies)
 	s.mu.Unlock()
 	e := Endpoints{
-		Proxies:      map[string]string{},
-		Upstreams:    map[string]string{},
-		DatabaseURL:  s.dbURL,
-		SQLitePath:   s.sqlite,
-		ToxiproxyAPI: s.proxy.APIURL(),
-		AdminToken:   s.cfg.AdminToken,
-		Dir:          s.dir,
-		External:     s.cfg.External != nil,
-		Processes:    []Process{},
+		Proxies:         map[string]string{},
+		Upstreams:       map[string]string{},
+		DatabaseURL:     s.dbURL,
+		DatabaseURLFile: s.dbURLFile,
+		SQLitePath:      s.sqlite,
+		ToxiproxyAPI:    s.proxy.APIURL(),
+		AdminToken:      s.cfg.AdminToken,
+		Dir:             s.dir,
+		External:        s.cfg.External != nil,
+		Processes:       []Process{},
 	}
 	for name, p := range proxies {
 		e.Proxies[name] = p.Listen

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/flagstorm/flagstorm/internal/testenv"
@@ -199,6 +201,11 @@ func TestStackThrowaway(t *testing.T) {
 	if status, _ := getFlag(t, ep.TargetURLs[0]); status != http.StatusOK {
 		t.Fatalf("GET = %d, want 200", status)
 	}
+	checkPassword(t, s)
+	shm := shmFiles(t, pgPID)
+	if len(shm) > 0 {
+		t.Errorf("postgres %d maps %v: a SIGKILL would leave them behind", pgPID, shm)
+	}
 	clusterDir := s.cluster.Dir()
 	if err := s.Close(t.Context()); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -207,6 +214,68 @@ func TestStackThrowaway(t *testing.T) {
 	if _, err := os.Stat(clusterDir); !os.IsNotExist(err) {
 		t.Errorf("cluster directory %s remains (stat: %v)", clusterDir, err)
 	}
+	for _, f := range shm {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("%s remains after Close (stat: %v)", f, err)
+		}
+	}
+}
+
+// checkPassword checks that the throwaway cluster of s needs the password
+// that DatabaseURL and its file carry, and that neither WriteJSON nor
+// WriteSummary prints it.
+func checkPassword(t *testing.T, s *Stack) {
+	t.Helper()
+	ep := s.Endpoints()
+	u, err := url.Parse(ep.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass, ok := u.User.Password()
+	if !ok || len(pass) < 16 {
+		t.Fatalf("DatabaseURL %s has no random password", redact(ep.DatabaseURL))
+	}
+	conn, err := pgx.Connect(t.Context(), ep.DatabaseURL)
+	if err != nil {
+		t.Fatalf("connect with DatabaseURL: %v", err)
+	}
+	_ = conn.Close(context.Background())
+	u.User = url.User(u.User.Username())
+	if conn, err := pgx.Connect(t.Context(), u.String()); err == nil {
+		_ = conn.Close(context.Background())
+		t.Errorf("connected to %s without the password", u)
+	}
+	st, err := os.Stat(ep.DatabaseURLFile)
+	if err != nil {
+		t.Fatalf("DatabaseURLFile: %v", err)
+	}
+	if b, _ := os.ReadFile(ep.DatabaseURLFile); strings.TrimSpace(string(b)) != ep.DatabaseURL || st.Mode().Perm() != 0o600 {
+		t.Errorf("%s (mode %v) does not hold DatabaseURL alone", ep.DatabaseURLFile, st.Mode().Perm())
+	}
+	var out strings.Builder
+	if err := s.WriteJSON(&out); err != nil {
+		t.Fatal(err)
+	}
+	s.WriteSummary(&out)
+	if strings.Contains(out.String(), pass) {
+		t.Errorf("WriteJSON or WriteSummary prints the password:\n%s", out.String())
+	}
+}
+
+// shmFiles returns the /dev/shm files process pid maps.
+func shmFiles(t *testing.T, pid int) []string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/maps")
+	if err != nil {
+		t.Skipf("no /proc/%d/maps: %v", pid, err)
+	}
+	var files []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if i := strings.Index(line, "/dev/shm/"); i >= 0 && !slices.Contains(files, line[i:]) {
+			files = append(files, line[i:])
+		}
+	}
+	return files
 }
 
 func TestStackExternal(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"sort"
 	"strings"
 )
@@ -16,10 +17,13 @@ type summaryJSON struct {
 }
 
 // WriteJSON writes the endpoints (with the child PIDs) and the start
-// times as one line of JSON.
+// times as one line of JSON, database passwords hidden (database_url_file
+// holds a throwaway cluster's URL with its password).
 func (s *Stack) WriteJSON(w io.Writer) error {
+	ep := s.Endpoints()
+	ep.DatabaseURL = redact(ep.DatabaseURL)
 	b, err := json.Marshal(summaryJSON{
-		Endpoints:            s.Endpoints(),
+		Endpoints:            ep,
 		ReadySeconds:         s.ReadyIn().Seconds(),
 		PostgresSetupSeconds: s.PostgresSetup().Seconds(),
 	})
@@ -90,6 +94,9 @@ func (ep Endpoints) writeLocal(w io.Writer) {
 		fmt.Fprintf(w, "database       SQLite %s (no postgres proxy: database faults are unavailable)\n", ep.SQLitePath)
 	case "throwaway":
 		fmt.Fprintf(w, "postgres       %s%s  (throwaway cluster)\n", redact(ep.DatabaseURL), ep.via(ProxyPostgres))
+		if ep.DatabaseURLFile != "" {
+			fmt.Fprintf(w, "               with its password: %s\n", ep.DatabaseURLFile)
+		}
 	default:
 		fmt.Fprintf(w, "postgres       %s%s\n", redact(ep.DatabaseURL), ep.via(ProxyPostgres))
 	}
@@ -119,18 +126,62 @@ func (ep Endpoints) pointAt() string {
 	return strings.Join(parts, ", ")
 }
 
-// redact hides a URL's password.
+// redact hides a URL's passwords: the one in its userinfo
+// (scheme://user:xxxxx@host) and password or sslpassword query
+// parameters. Text that is not a URL is returned as it is.
 func redact(u string) string {
 	scheme, rest, ok := strings.Cut(u, "://")
 	if !ok {
 		return u
 	}
-	userinfo, host, ok := strings.Cut(rest, "@")
-	if !ok {
-		return u
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
 	}
-	if name, _, hasPass := strings.Cut(userinfo, ":"); hasPass {
-		return scheme + "://" + name + ":xxxxx@" + host
+	authority, tail := rest[:end], rest[end:]
+	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
+		if name, _, hasPass := strings.Cut(authority[:at], ":"); hasPass {
+			authority = name + ":xxxxx" + authority[at:]
+		}
 	}
-	return u
+	path, query, hasQuery := strings.Cut(tail, "?")
+	if !hasQuery {
+		return scheme + "://" + authority + tail
+	}
+	query, fragment, hasFragment := strings.Cut(query, "#")
+	params := strings.Split(query, "&")
+	for i, p := range params {
+		if k, _, hasValue := strings.Cut(p, "="); hasValue && (strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword")) {
+			params[i] = k + "=xxxxx"
+		}
+	}
+	out := scheme + "://" + authority + path + "?" + strings.Join(params, "&")
+	if hasFragment {
+		out += "#" + fragment
+	}
+	return out
+}
+
+// hideSecrets replaces every password of the URL dbURL found in text
+// (a command line, say) by xxxxx.
+func hideSecrets(text, dbURL string) string {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return text
+	}
+	var secrets []string
+	if p, ok := u.User.Password(); ok {
+		secrets = append(secrets, p)
+	}
+	for k, vs := range u.Query() {
+		if strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword") {
+			secrets = append(secrets, vs...)
+		}
+	}
+	for _, secret := range secrets {
+		if secret != "" {
+			text = strings.ReplaceAll(text, secret, "xxxxx")
+		}
+	}
+	return text
 }

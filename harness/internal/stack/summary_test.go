@@ -13,6 +13,12 @@ func TestRedact(t *testing.T) {
 		{"user only", "postgres://u@127.0.0.1:5432/db", "postgres://u@127.0.0.1:5432/db"},
 		{"no userinfo", "postgres://127.0.0.1:5432/db", "postgres://127.0.0.1:5432/db"},
 		{"no scheme", "u:secret@host", "u:secret@host"},
+		{"query password", "postgres://u@h:5432/db?sslmode=disable&password=secret", "postgres://u@h:5432/db?sslmode=disable&password=xxxxx"},
+		{"both", "postgres://u:s1@h/db?PASSWORD=s2&sslpassword=s3#f", "postgres://u:xxxxx@h/db?PASSWORD=xxxxx&sslpassword=xxxxx#f"},
+		{"no path", "postgres://u:secret@h:5432?password=s", "postgres://u:xxxxx@h:5432?password=xxxxx"},
+		{"redis", "redis://:secret@127.0.0.1:6379/0", "redis://:xxxxx@127.0.0.1:6379/0"},
+		{"at in path", "postgres://h/db@x?application_name=a", "postgres://h/db@x?application_name=a"},
+		{"empty", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := redact(tc.in); got != tc.want {
@@ -93,5 +99,12 @@ admin token
 				t.Errorf("summary (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestHideSecrets(t *testing.T) {
+	got := hideSecrets("app --dsn host=h password=s2 --url postgres://u:s1@h/db", "postgres://u:s1@h/db?password=s2")
+	if want := "app --dsn host=h password=xxxxx --url postgres://u:xxxxx@h/db"; got != want {
+		t.Errorf("hideSecrets = %q, want %q", got, want)
 	}
 }
