@@ -73,6 +73,11 @@ type Config struct {
 	// Args are extra redis-server arguments, like "--maxmemory", "64mb";
 	// they are passed again on every restart.
 	Args []string
+	// Password, if not "", is required of every client (requirepass) and
+	// presented to the primary (masterauth): a replica and its primary
+	// share it. It goes to redis-server in a config file (Dir/redis.conf,
+	// mode 0600), never in its command line. "" (default): no password.
+	Password string
 }
 
 // Server is a real redis-server process listening on 127.0.0.1 with
@@ -81,13 +86,15 @@ type Config struct {
 // concurrent use; Kill, Restart, Shutdown and Stop wait until the process
 // is reaped.
 type Server struct {
-	bin     string
-	port    int
-	addr    string
-	dir     string
-	ownDir  bool // dir was made by Start; Stop removes it
-	logPath string
-	args    []string
+	bin      string
+	port     int
+	addr     string
+	dir      string
+	ownDir   bool // dir was made by Start; Stop removes it
+	logPath  string
+	args     []string
+	password string
+	confPath string // "" without a password
 
 	mu        sync.Mutex
 	replicaOf string   // the primary, "" for a primary
@@ -123,6 +130,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		dir:       cfg.Dir,
 		args:      append([]string(nil), cfg.Args...),
 		replicaOf: cfg.ReplicaOf,
+		password:  cfg.Password,
 	}
 	if r.dir == "" {
 		if r.dir, err = os.MkdirTemp("", "flagstorm-redis-*"); err != nil {
@@ -133,6 +141,22 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("redisproc: start redis-server: %w", err)
 	}
 	r.logPath = filepath.Join(r.dir, "redis.log")
+	if r.password != "" {
+		if strings.ContainsAny(r.password, "\"'\\ \t\r\n") {
+			if r.ownDir {
+				_ = os.RemoveAll(r.dir)
+			}
+			return nil, errors.New("redisproc: start redis-server: the password may not hold spaces, quotes or backslashes")
+		}
+		r.confPath = filepath.Join(r.dir, "redis.conf")
+		conf := "requirepass " + r.password + "\nmasterauth " + r.password + "\n"
+		if err := os.WriteFile(r.confPath, []byte(conf), 0o600); err != nil {
+			if r.ownDir {
+				_ = os.RemoveAll(r.dir)
+			}
+			return nil, fmt.Errorf("redisproc: start redis-server: write the config file: %w", err)
+		}
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
@@ -176,6 +200,22 @@ func find(bin string) (string, error) {
 		return "", fmt.Errorf("%w (configured binary %q: %w)", ErrNotFound, bin, err)
 	}
 	return path, nil
+}
+
+// Password is the password clients must give (Config.Password), "" for
+// none.
+func (r *Server) Password() string { return r.password }
+
+// Do sends one command to the server over a fresh connection,
+// authenticated with its password, like the package's [Do].
+func (r *Server) Do(ctx context.Context, args ...string) (any, error) {
+	return doAuth(ctx, r.addr, r.password, args...)
+}
+
+// Info returns the text of INFO section, asked with the server's
+// password, like the package's [Info].
+func (r *Server) Info(ctx context.Context, section string) (string, error) {
+	return infoAuth(ctx, r.addr, r.password, section)
 }
 
 // Addr returns the server's address, like "127.0.0.1:41234".
@@ -447,6 +487,9 @@ func (r *Server) start(ctx context.Context) error {
 		args = append(args, "--replicaof", host, port)
 	}
 	args = append(args, r.args...)
+	if r.confPath != "" {
+		args = append([]string{r.confPath}, args...) // a config file comes first
+	}
 
 	logf, err := os.OpenFile(r.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -513,7 +556,7 @@ func (r *Server) waitReady(ctx context.Context, p *process) error {
 			return true, errors.New("redis-server exited")
 		default:
 		}
-		info, err := Info(ctx, r.addr, "server")
+		info, err := infoAuth(ctx, r.addr, r.password, "server")
 		if err != nil {
 			return false, err
 		}
@@ -530,7 +573,7 @@ func (r *Server) waitReady(ctx context.Context, p *process) error {
 	if err != nil || r.replicaOf == "" {
 		return err
 	}
-	return waitReplicating(ctx, r.addr, r.replicaOf)
+	return waitReplicating(ctx, r.addr, r.replicaOf, r.password)
 }
 
 // probeChannel is the Pub/Sub channel of the replication probe.
@@ -546,9 +589,9 @@ const probeChannel = "flagstorm:replication-probe"
 // PUBLISH on the primary (it is replicated, and touches no key), then WAIT,
 // which makes the primary ask its replicas for an ACK at once, until the
 // replica's offset reaches the primary's.
-func waitReplicating(ctx context.Context, addr, primary string) error {
+func waitReplicating(ctx context.Context, addr, primary, password string) error {
 	return waitFor(ctx, func() (bool, error) {
-		info, err := Info(ctx, addr, "replication")
+		info, err := infoAuth(ctx, addr, password, "replication")
 		if err != nil {
 			return false, err
 		}
@@ -556,7 +599,7 @@ func waitReplicating(ctx context.Context, addr, primary string) error {
 		if s := InfoField(info, "master_link_status"); s != "up" || master != primary {
 			return false, fmt.Errorf("replication link to %s is %q", master, s)
 		}
-		replies, err := pipeline(ctx, primary,
+		replies, err := pipeline(ctx, primary, password,
 			[]string{"PUBLISH", probeChannel, "1"},
 			[]string{"WAIT", "1", "20"},
 			[]string{"INFO", "replication"})
@@ -568,7 +611,7 @@ func waitReplicating(ctx context.Context, addr, primary string) error {
 		if err != nil {
 			return false, fmt.Errorf("primary %s: master_repl_offset: %w", primary, err)
 		}
-		if info, err = Info(ctx, addr, "replication"); err != nil {
+		if info, err = infoAuth(ctx, addr, password, "replication"); err != nil {
 			return false, err
 		}
 		got, err := strconv.ParseInt(InfoField(info, "slave_repl_offset"), 10, 64)
@@ -588,11 +631,11 @@ func waitReplicating(ctx context.Context, addr, primary string) error {
 func (r *Server) Promote(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	if _, err := Do(ctx, r.addr, "REPLICAOF", "NO", "ONE"); err != nil {
+	if _, err := doAuth(ctx, r.addr, r.password, "REPLICAOF", "NO", "ONE"); err != nil {
 		return fmt.Errorf("redisproc: promote redis-server on %s: %w", r.addr, err)
 	}
 	err := waitFor(ctx, func() (bool, error) {
-		role, err := replicationRole(ctx, r.addr)
+		role, err := replicationRole(ctx, r.addr, r.password)
 		if err != nil {
 			return false, err
 		}
@@ -621,10 +664,10 @@ func (r *Server) ReplicateFrom(ctx context.Context, primary string) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	host, port, _ := net.SplitHostPort(primary)
-	if _, err := Do(ctx, r.addr, "REPLICAOF", host, port); err != nil {
+	if _, err := doAuth(ctx, r.addr, r.password, "REPLICAOF", host, port); err != nil {
 		return fmt.Errorf("redisproc: make redis-server on %s a replica of %s: %w", r.addr, primary, err)
 	}
-	err := waitReplicating(ctx, r.addr, net.JoinHostPort(host, port))
+	err := waitReplicating(ctx, r.addr, net.JoinHostPort(host, port), r.password)
 	if err != nil {
 		return fmt.Errorf("redisproc: make redis-server on %s a replica of %s: %w", r.addr, primary, err)
 	}

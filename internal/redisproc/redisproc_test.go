@@ -119,13 +119,13 @@ func TestReplication(t *testing.T) {
 	if err := replica.Promote(ctx); err != nil {
 		t.Fatalf("Promote: %v", err)
 	}
-	if role, _ := replicationRole(ctx, replica.Addr()); role != "master" || replica.ReplicaOf() != "" {
+	if role, _ := replicationRole(ctx, replica.Addr(), ""); role != "master" || replica.ReplicaOf() != "" {
 		t.Errorf("after Promote: role %q, ReplicaOf %q", role, replica.ReplicaOf())
 	}
 	if err := primary.ReplicateFrom(ctx, replica.Addr()); err != nil {
 		t.Fatalf("ReplicateFrom: %v", err)
 	}
-	if role, _ := replicationRole(ctx, primary.Addr()); role != "slave" {
+	if role, _ := replicationRole(ctx, primary.Addr(), ""); role != "slave" {
 		t.Errorf("after ReplicateFrom: role %q", role)
 	}
 	// A restart keeps the new role: it comes back as a replica, in sync.
@@ -267,4 +267,58 @@ func timed(fn func() error) (time.Duration, error) {
 	start := time.Now()
 	err := fn()
 	return time.Since(start), err
+}
+
+// TestPassword starts a primary and a replica with a password and checks
+// that a client without it is refused, that replication, Promote and
+// ReplicateFrom work with it, and that it is in no command line and no
+// log.
+func TestPassword(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	const pass = "0123456789abcdef0123456789abcdef"
+	primary := start(t, Config{Password: pass})
+	replica := start(t, Config{Password: pass, ReplicaOf: primary.Addr()})
+	if primary.Password() != pass {
+		t.Errorf("Password() = %q", primary.Password())
+	}
+	if _, err := Do(ctx, primary.Addr(), "PING"); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
+		t.Errorf("PING without the password = %v; want NOAUTH", err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: primary.Addr(), Password: pass, MaxRetries: -1})
+	t.Cleanup(func() { _ = c.Close() })
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("SET with the password: %v", err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		v, err := replica.Do(ctx, "GET", "k")
+		if err == nil && v == "v" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET k on the replica: %v, %v; want v", v, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := replica.Promote(ctx); err != nil {
+		t.Fatalf("Promote: %v", err)
+	}
+	if err := primary.ReplicateFrom(ctx, replica.Addr()); err != nil {
+		t.Fatalf("ReplicateFrom: %v", err)
+	}
+	if info, err := primary.Info(ctx, "replication"); err != nil || InfoField(info, "role") != "slave" {
+		t.Errorf("after ReplicateFrom: role %q, %v", InfoField(info, "role"), err)
+	}
+	for _, r := range []*Server{primary, replica} {
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", r.PID()))
+		if err == nil && strings.Contains(string(cmdline), pass) {
+			t.Errorf("the password is in the command line of %s", r.Addr())
+		}
+		if b, _ := os.ReadFile(r.LogPath()); strings.Contains(string(b), pass) {
+			t.Errorf("the password is in %s", r.LogPath())
+		}
+	}
+	if _, err := Start(ctx, Config{Password: "a b"}); err == nil {
+		t.Error("a password with a space was accepted")
+	}
 }

@@ -23,16 +23,29 @@ func (e ReplyError) Error() string { return "redis: " + string(e) }
 // a string, int64, nil or []any. Readiness checks use it so that they
 // depend on no client library's pool or retries.
 func Do(ctx context.Context, addr string, args ...string) (any, error) {
-	replies, err := pipeline(ctx, addr, args)
+	return doAuth(ctx, addr, "", args...)
+}
+
+// doAuth is Do, authenticated with password unless it is "".
+func doAuth(ctx context.Context, addr, password string, args ...string) (any, error) {
+	replies, err := pipeline(ctx, addr, password, args)
 	if err != nil {
 		return nil, err
 	}
 	return replies[0], nil
 }
 
-// pipeline sends commands over one fresh connection and returns their
-// replies; an error reply to any of them is the error.
-func pipeline(ctx context.Context, addr string, cmds ...[]string) ([]any, error) {
+// pipeline sends commands over one fresh connection, after AUTH password
+// unless password is "", and returns their replies; an error reply to any
+// of them is the error.
+func pipeline(ctx context.Context, addr, password string, cmds ...[]string) ([]any, error) {
+	if password != "" {
+		replies, err := pipeline(ctx, addr, "", append([][]string{{"AUTH", password}}, cmds...)...)
+		if err != nil {
+			return nil, err
+		}
+		return replies[1:], nil
+	}
 	d := net.Dialer{Timeout: 500 * time.Millisecond}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -126,7 +139,12 @@ func readReply(br *bufio.Reader) (any, error) {
 
 // Info returns the text of INFO section.
 func Info(ctx context.Context, addr, section string) (string, error) {
-	v, err := Do(ctx, addr, "INFO", section)
+	return infoAuth(ctx, addr, "", section)
+}
+
+// infoAuth is Info, authenticated with password unless it is "".
+func infoAuth(ctx context.Context, addr, password, section string) (string, error) {
+	v, err := doAuth(ctx, addr, password, "INFO", section)
 	if err != nil {
 		return "", err
 	}
@@ -138,8 +156,8 @@ func Info(ctx context.Context, addr, section string) (string, error) {
 }
 
 // replicationRole returns "master" or "slave" from INFO replication.
-func replicationRole(ctx context.Context, addr string) (string, error) {
-	info, err := Info(ctx, addr, "replication")
+func replicationRole(ctx context.Context, addr, password string) (string, error) {
+	info, err := infoAuth(ctx, addr, password, "replication")
 	if err != nil {
 		return "", err
 	}
