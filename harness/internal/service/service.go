@@ -138,7 +138,7 @@ var Placeholders = []string{
 	"listen", "port", "admin_token", "instance", "dir",
 	"redis_url", "redis_addr", "redis_host", "redis_port",
 	"replica_url", "replica_addr",
-	"database_url", "pg_host", "pg_port", "pg_database", "pg_user",
+	"database_url", "pg_host", "pg_port", "pg_database", "pg_user", "pg_password",
 }
 
 // Scrubbed are the variables flagstorm does not pass on from its own
