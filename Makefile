@@ -11,7 +11,7 @@ BENCH_CONNECTIONS ?= 50
 BENCH_ROUNDS ?= 3
 
 .DEFAULT_GOAL := help
-.PHONY: help build loadtest loadtest-quick loadtest-minimal-go soak check-dashboards test-broken test test-short lint check-imports fmt bench bench-target bench-engine run-target fuzz clean toxiproxy-server
+.PHONY: help build loadtest loadtest-quick loadtest-minimal-go test-e2e soak check-dashboards test-broken test test-short lint check-imports fmt bench bench-target bench-engine run-target fuzz clean toxiproxy-server
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,6 +37,9 @@ test: ## run the whole suite with -race (needs redis-server; PostgreSQL is found
 
 test-broken: ## the harness against deliberately broken flagservers (UNSAFE_ switches), ~2.5 min
 	$(GO) test -race -count=1 -run 'TestBroken' ./harness/internal/cli/
+
+test-e2e: build ## built-in scenario files against examples/minimal-go (correct, three defects, a proxy bypass), alone and without -race, ~2.5 min; CI runs it after the quick suite
+	FLAGSTORM_TEST_E2E=1 $(GO) test -count=1 -timeout 10m -run 'TestDescribedServiceThroughTheSuite' -v ./harness/internal/cli/
 
 test-short: ## the suite without the long tests
 	$(GO) test -race -count=1 -short $(PKGS)
