@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/flagstorm/flagstorm/internal/metric"
 )
 
 // Placeholder is a value a request template draws per request, written
@@ -101,13 +102,5 @@ func AppendExpand(dst []byte, tmpl string, value func(dst []byte, p Placeholder)
 }
 
 // truncate shortens s to about n bytes for a message, on a rune
-// boundary.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "..."
-}
+// boundary (metric.Truncate).
+func truncate(s string, n int) string { return metric.Truncate(s, n) }

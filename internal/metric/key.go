@@ -178,7 +178,7 @@ func checkName(name string, isTag bool) string {
 		letter := c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
 		digit := '0' <= c && c <= '9'
 		if !letter && (i == 0 || !digit && (!isTag || c != '.' && c != '-')) {
-			return fmt.Sprintf("invalid %s name %q: names are %s and do not start with a digit", what, truncate(name, maxQuoted), allowed)
+			return fmt.Sprintf("invalid %s name %q: names are %s and do not start with a digit", what, Truncate(name, maxQuoted), allowed)
 		}
 	}
 	return ""
@@ -207,9 +207,9 @@ func unquote(s string) string {
 	return s
 }
 
-// truncate shortens s to at most n bytes on a rune boundary, marking the
-// cut with "...".
-func truncate(s string, n int) string {
+// Truncate shortens s to at most n bytes on a rune boundary, marking the
+// cut with "...": a name or value quoted in a message.
+func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

@@ -348,10 +348,8 @@ func (l Lost) String() string {
 	return fmt.Sprintf("%s/%s: acknowledged %s, source of truth holds %q", l.Env, l.Key, l.Acknowledged, l.Holds)
 }
 
-// VerifyDurable reads every written flag from the source of truth and
-// returns the flags whose value there is older than a write acknowledged
-// during the run.
-func (o *Oracle) VerifyDurable(ctx context.Context, src Truth) []Lost {
+// keys are the written flags, sorted.
+func (o *Oracle) keys() []flagKey {
 	o.mu.RLock()
 	keys := make([]flagKey, 0, len(o.writes))
 	for k := range o.writes {
@@ -359,6 +357,14 @@ func (o *Oracle) VerifyDurable(ctx context.Context, src Truth) []Lost {
 	}
 	o.mu.RUnlock()
 	sort.Slice(keys, func(i, j int) bool { return keys[i].env+"/"+keys[i].key < keys[j].env+"/"+keys[j].key })
+	return keys
+}
+
+// VerifyDurable reads every written flag from the source of truth and
+// returns the flags whose value there is older than a write acknowledged
+// during the run.
+func (o *Oracle) VerifyDurable(ctx context.Context, src Truth) []Lost {
+	keys := o.keys()
 	var lost []Lost
 	for _, k := range keys {
 		m, err := src.Marker(ctx, k.env, k.key)
@@ -384,13 +390,7 @@ func (o *Oracle) VerifyDurable(ctx context.Context, src Truth) []Lost {
 // no acknowledged write announces. Flags either side cannot read are
 // skipped: durability reports the database's, the run the API's.
 func (o *Oracle) ReadBack(ctx context.Context, api, db Truth) []Stale {
-	o.mu.RLock()
-	keys := make([]flagKey, 0, len(o.writes))
-	for k := range o.writes {
-		keys = append(keys, k)
-	}
-	o.mu.RUnlock()
-	sort.Slice(keys, func(i, j int) bool { return keys[i].env+"/"+keys[i].key < keys[j].env+"/"+keys[j].key })
+	keys := o.keys()
 	var out []Stale
 	for _, k := range keys {
 		dm, err := db.Marker(ctx, k.env, k.key)
