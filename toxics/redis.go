@@ -46,16 +46,7 @@ func (r *RedisServer) restartAsReplicaOf(ctx context.Context, primary string) er
 const pollInterval = 5 * time.Millisecond
 
 // sleepCtx waits for d or until ctx ends, whichever is first.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
-}
+func sleepCtx(ctx context.Context, d time.Duration) error { return redisproc.Sleep(ctx, d) }
 
 // redisInfo returns the text of INFO section from the server at addr.
 func redisInfo(ctx context.Context, addr, section string) (string, error) {

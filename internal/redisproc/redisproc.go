@@ -323,7 +323,7 @@ func (r *Server) restartLocked(ctx context.Context) error {
 		if err = r.start(ctx); !errors.Is(err, errAddrInUse) {
 			break
 		}
-		if werr := sleepCtx(ctx, 10*pollInterval); werr != nil {
+		if werr := Sleep(ctx, 10*pollInterval); werr != nil {
 			break
 		}
 	}
@@ -690,7 +690,7 @@ func waitFor(ctx context.Context, check func() (done bool, err error)) error {
 		if err != nil {
 			last = err
 		}
-		if werr := sleepCtx(ctx, pollInterval); werr != nil {
+		if werr := Sleep(ctx, pollInterval); werr != nil {
 			if last != nil {
 				return fmt.Errorf("%w (last: %w)", werr, last)
 			}
@@ -699,8 +699,9 @@ func waitFor(ctx context.Context, check func() (done bool, err error)) error {
 	}
 }
 
-// sleepCtx waits for d or until ctx ends, whichever is first.
-func sleepCtx(ctx context.Context, d time.Duration) error {
+// Sleep waits for d or until ctx ends, whichever is first (ctx's cause
+// then).
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
