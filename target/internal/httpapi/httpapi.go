@@ -198,31 +198,31 @@ func writeBody(w http.ResponseWriter, hdr http.Header, body []byte) {
 }
 
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
-	hdr := w.Header()
-	hdr["Cache-Control"] = hdrNoStore
-	env, err := environment(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	res, err := h.svc.List(r.Context(), env)
-	setSource(hdr, res.Source)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	writeBody(w, hdr, res.Body)
+	h.read(w, r, func() (flags.Result, error) {
+		env, err := environment(r)
+		if err != nil {
+			return flags.Result{}, err
+		}
+		return h.svc.List(r.Context(), env)
+	})
 }
 
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
+	h.read(w, r, func() (flags.Result, error) {
+		env, key, err := flagParams(r)
+		if err != nil {
+			return flags.Result{}, err
+		}
+		return h.svc.Get(r.Context(), env, key)
+	})
+}
+
+// read answers a read: not cached by clients, its source in the header,
+// its body or its error.
+func (h *Handler) read(w http.ResponseWriter, r *http.Request, do func() (flags.Result, error)) {
 	hdr := w.Header()
 	hdr["Cache-Control"] = hdrNoStore
-	env, key, err := flagParams(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	res, err := h.svc.Get(r.Context(), env, key)
+	res, err := do()
 	setSource(hdr, res.Source)
 	if err != nil {
 		h.fail(w, r, err)
