@@ -149,6 +149,20 @@ func TestJudge(t *testing.T) {
 	}
 }
 
+// No stale read: the staleness of stale reads is within any upper bound
+// when the oracle ran; without an oracle it stays inconclusive.
+func TestJudgeStalenessWithoutStaleReads(t *testing.T) {
+	p := testPlan(t, twoPhases, `  staleness_seconds: ["p(99)<1", "max<2"]`, "")
+	j := judge(judgeInput{thresholds: p.Thresholds, stats: fakeStats{}, evidence: fullEvidence()})
+	if j.Verdict != exitcode.VerdictPass {
+		t.Errorf("oracle ran, no stale read: %s\n%s", j.Verdict, lines(j.Summary.Results))
+	}
+	j = judge(judgeInput{thresholds: p.Thresholds, stats: fakeStats{}, evidence: Evidence{NoOracle: "x", Disturbed: []string{"outage"}}})
+	if j.Verdict != exitcode.VerdictInconclusive {
+		t.Errorf("no oracle: %s, want inconclusive", j.Verdict)
+	}
+}
+
 func TestJudgeRecoveryOfAQuietPhase(t *testing.T) {
 	p := testPlan(t, twoPhases, `  "recovery_time{phase:recovery}": ["value<5"]`, "")
 	j := judge(judgeInput{thresholds: p.Thresholds, stats: fakeStats{}, evidence: fullEvidence()})
