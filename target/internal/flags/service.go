@@ -283,8 +283,8 @@ func (s *Service) Evaluate(ctx context.Context, env, key, userID string) (Evalua
 //
 // The store update runs under its own timeout (UpdateTimeout), not ctx's
 // cancellation. When the store fails in a way that leaves the outcome
-// unknown (any error but ErrNotFound, ErrVersionConflict, ErrNotCommitted
-// or a *FieldError: a timeout, a lost connection, a reply that never came),
+// unknown (any error but ErrNotFound, ErrVersionConflict or a
+// *FieldError: a timeout, a lost connection, a reply that never came),
 // the update may have committed, so the caches are invalidated exactly as
 // after a commit (durably, with DurableInvalidation) before the error is
 // returned: an unnecessary DEL costs one miss, a missing one serves the old
@@ -308,11 +308,6 @@ func (s *Service) Update(ctx context.Context, env, key string, p Patch, ifVersio
 	case err == nil:
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrVersionConflict), errors.As(err, &fe):
 		return Flag{}, err
-	case errors.Is(err, ErrNotCommitted):
-		// The database was never reached: nothing to invalidate, and the
-		// in-process copies stay (they are what answers while it is down).
-		s.countStoreError("update", err)
-		return Flag{}, fmt.Errorf("%w: update %s/%s: %w", ErrUnavailable, env, key, err)
 	default:
 		s.countStoreError("update", err)
 		s.m.unknownUpdates.Inc()

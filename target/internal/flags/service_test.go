@@ -695,27 +695,4 @@ func TestUpdateWithUnknownOutcomeInvalidates(t *testing.T) {
 			t.Errorf("%d DELs after updates that certainly did not commit, want 0", c.dels)
 		}
 	})
-	// The database could not be reached (connection refused): nothing was
-	// written, and the in-process copies, which answer while it is down
-	// (both-down), must stay.
-	t.Run("an unreachable database does not invalidate", func(t *testing.T) {
-		st, c := &notReachedStore{fakeStore: newFakeStore()}, newFakeCache()
-		s := newService(t, Config{Store: st, Cache: c, MemoryTTL: time.Hour, DurableInvalidation: true})
-		if _, err := s.Get(t.Context(), "production", "a"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.Update(t.Context(), "production", "a", Patch{Enabled: &on}, 0); !errors.Is(err, ErrUnavailable) {
-			t.Fatalf("err %v, want ErrUnavailable", err)
-		}
-		if c.dels != 0 || testutil.ToFloat64(s.m.unknownUpdates) != 0 {
-			t.Errorf("%d DELs, %v unknown outcomes after an update that never reached the database; want none", c.dels, testutil.ToFloat64(s.m.unknownUpdates))
-		}
-	})
-}
-
-// notReachedStore fails every update before it reaches the database.
-type notReachedStore struct{ *fakeStore }
-
-func (s *notReachedStore) Update(context.Context, string, string, Patch, int64) (Flag, error) {
-	return Flag{}, fmt.Errorf("postgres: update: %w: dial tcp: connection refused", ErrNotCommitted)
 }
