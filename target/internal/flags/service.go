@@ -44,13 +44,6 @@ type Config struct {
 	// NegativeTTL caches "no such flag" for this long, in Redis and in
 	// process. 0: unknown keys always reach the store.
 	NegativeTTL time.Duration
-	// KeyIndexTTL keeps, per environment, the set of existing flag keys
-	// (one store List, at most one per KeyIndexTTL), and answers a read of
-	// a key not in the set ErrNotFound without reading the store or
-	// writing Redis. A flag created after the set was read is found within
-	// KeyIndexTTL (plus NegativeTTL if it was asked for before). 0: off,
-	// every unknown key reaches Redis and the store.
-	KeyIndexTTL time.Duration
 	// MemoryTTL is how long an in-process copy is served without asking
 	// Redis or the store. 0 switches the in-process cache off.
 	MemoryTTL time.Duration
@@ -120,7 +113,6 @@ type Service struct {
 	inv   *invalidator
 	state func() string
 	guard GuardedCache // nil unless GuardedFill
-	index *keyIndex    // nil unless KeyIndexTTL > 0
 }
 
 // New validates cfg and builds a Service. Close releases it.
@@ -139,7 +131,7 @@ func New(cfg Config) (*Service, error) {
 		envs[e] = struct{}{}
 	}
 	switch {
-	case cfg.CacheTTL < 0, cfg.CacheTTLJitter < 0, cfg.NegativeTTL < 0, cfg.MemoryTTL < 0, cfg.StaleTTL < 0, cfg.InvalidationRecheck < 0, cfg.UpdateTimeout < 0, cfg.KeyIndexTTL < 0:
+	case cfg.CacheTTL < 0, cfg.CacheTTLJitter < 0, cfg.NegativeTTL < 0, cfg.MemoryTTL < 0, cfg.StaleTTL < 0, cfg.InvalidationRecheck < 0, cfg.UpdateTimeout < 0:
 		return nil, errors.New("flags: config: durations must not be negative")
 	case cfg.MemoryMaxEntries < 0:
 		return nil, errors.New("flags: config: MemoryMaxEntries must not be negative")
@@ -166,9 +158,6 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, envs: envs, log: log, m: m}
 	s.gens.init()
-	if cfg.KeyIndexTTL > 0 {
-		s.index = newKeyIndex(cfg.Store, cfg.KeyIndexTTL)
-	}
 	if cfg.MemoryTTL > 0 {
 		keep := max(cfg.MemoryTTL, cfg.StaleTTL)
 		s.mem, err = otter.New(&otter.Options[string, *entry]{
@@ -220,10 +209,6 @@ func (s *Service) Close(ctx context.Context) error {
 func (s *Service) Get(ctx context.Context, env, key string) (Result, error) {
 	if err := s.check(env, key); err != nil {
 		return Result{}, err
-	}
-	if s.index != nil && s.index.unknown(ctx, env, key) {
-		s.m.indexMisses.Inc()
-		return Result{}, ErrNotFound
 	}
 	e, src, err := s.read(ctx, CacheKey(env, key), func(ctx context.Context) ([]byte, error) {
 		f, err := s.cfg.Store.Get(ctx, env, key)
