@@ -69,11 +69,6 @@ type Config struct {
 	// successful invalidation, erasing a value that a read racing with the
 	// update wrote back from its older database snapshot. 0: no second DEL.
 	InvalidationRecheck time.Duration
-	// UpdateTimeout bounds a store update. The update runs under its own
-	// context, not the client's: a client that hangs up mid-commit does not
-	// cancel it, so the outcome is known and the caches are invalidated.
-	// Default 5s (the store's own query timeout may be shorter).
-	UpdateTimeout time.Duration
 	// NoCacheFallback is UNSAFE, for testing the harness only: a failed
 	// Redis read (an error or an open circuit) becomes ErrUnavailable
 	// instead of a database read, and no in-process copy is served for
@@ -85,10 +80,7 @@ type Config struct {
 	Registerer prometheus.Registerer
 }
 
-const (
-	defaultCacheTTL      = 300 * time.Second
-	defaultUpdateTimeout = 5 * time.Second
-)
+const defaultCacheTTL = 300 * time.Second
 
 // notFoundBody is what a negative cache entry holds.
 var notFoundBody = []byte(`{"notFound":true}`)
@@ -131,7 +123,7 @@ func New(cfg Config) (*Service, error) {
 		envs[e] = struct{}{}
 	}
 	switch {
-	case cfg.CacheTTL < 0, cfg.CacheTTLJitter < 0, cfg.NegativeTTL < 0, cfg.MemoryTTL < 0, cfg.StaleTTL < 0, cfg.InvalidationRecheck < 0, cfg.UpdateTimeout < 0:
+	case cfg.CacheTTL < 0, cfg.CacheTTLJitter < 0, cfg.NegativeTTL < 0, cfg.MemoryTTL < 0, cfg.StaleTTL < 0, cfg.InvalidationRecheck < 0:
 		return nil, errors.New("flags: config: durations must not be negative")
 	case cfg.MemoryMaxEntries < 0:
 		return nil, errors.New("flags: config: MemoryMaxEntries must not be negative")
@@ -144,9 +136,6 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.MemoryMaxEntries == 0 {
 		cfg.MemoryMaxEntries = 100_000
-	}
-	if cfg.UpdateTimeout == 0 {
-		cfg.UpdateTimeout = defaultUpdateTimeout
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -265,15 +254,6 @@ func (s *Service) Evaluate(ctx context.Context, env, key, userID string) (Evalua
 // Update writes a patch to the store and then invalidates the flag's and its
 // environment's cache entries. A nil error means the change is committed in
 // the store, whatever the cache did.
-//
-// The store update runs under its own timeout (UpdateTimeout), not ctx's
-// cancellation. When the store fails in a way that leaves the outcome
-// unknown (any error but ErrNotFound, ErrVersionConflict or a
-// *FieldError: a timeout, a lost connection, a reply that never came),
-// the update may have committed, so the caches are invalidated exactly as
-// after a commit (durably, with DurableInvalidation) before the error is
-// returned: an unnecessary DEL costs one miss, a missing one serves the old
-// version for the whole TTL.
 func (s *Service) Update(ctx context.Context, env, key string, p Patch, ifVersion int64) (Flag, error) {
 	if err := s.check(env, key); err != nil {
 		return Flag{}, err
@@ -284,39 +264,26 @@ func (s *Service) Update(ctx context.Context, env, key string, p Patch, ifVersio
 	if ifVersion < 0 {
 		return Flag{}, &FieldError{Field: "If-Match", Msg: "version must not be negative"}
 	}
-	ctx = context.WithoutCancel(ctx)
-	uctx, cancel := context.WithTimeout(ctx, s.cfg.UpdateTimeout)
-	f, err := s.cfg.Store.Update(uctx, env, key, p, ifVersion)
-	cancel()
-	var fe *FieldError
-	switch {
-	case err == nil:
-	case errors.Is(err, ErrNotFound), errors.Is(err, ErrVersionConflict), errors.As(err, &fe):
-		return Flag{}, err
-	default:
+	f, err := s.cfg.Store.Update(ctx, env, key, p, ifVersion)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrVersionConflict) {
+			return Flag{}, err
+		}
 		s.countStoreError("update", err)
-		s.m.unknownUpdates.Inc()
-		s.invalidateAfterUpdate(ctx, env, key)
-		return Flag{}, fmt.Errorf("%w: update %s/%s (outcome unknown; caches invalidated): %w", ErrUnavailable, env, key, err)
+		return Flag{}, fmt.Errorf("%w: update %s/%s: %w", ErrUnavailable, env, key, err)
 	}
-	s.invalidateAfterUpdate(ctx, env, key)
-	return f, nil
-}
-
-// invalidateAfterUpdate drops the flag's and its environment's cached
-// copies: in process, in flight and in Redis.
-func (s *Service) invalidateAfterUpdate(ctx context.Context, env, key string) {
 	keys := []string{CacheKey(env, key), ListCacheKey(env)}
 	for _, k := range keys {
 		s.gens.bump(k, s.forget)
 	}
-	s.invalidate(ctx, keys)
+	s.invalidate(context.WithoutCancel(ctx), keys)
 	// Again after the DEL: a read that began between the first bump and
 	// the DEL may have fetched the old value from Redis and must neither
 	// be remembered nor shared with readers arriving after this answer.
 	for _, k := range keys {
 		s.gens.bump(k, s.forget)
 	}
+	return f, nil
 }
 
 // Ready reports the state of the backends.
