@@ -3,7 +3,11 @@ package run
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"strings"
+	"time"
 
 	"github.com/flagstorm/flagstorm/harness/internal/preflight"
 )
@@ -83,5 +87,50 @@ func Preflight(ctx context.Context, p *Plan, target string, sys *System) (prefli
 	if !rep.OK() {
 		return rep, &PreflightError{Target: target, Report: rep}
 	}
+	if err := settle(ctx, p, sys); err != nil {
+		return rep, err
+	}
 	return rep, nil
 }
+
+// settle waits until every instance answers a run of reads after the
+// preflight's faults: those closed the instances' pooled connections, and
+// the first request on each broken one would fail in the run, counted
+// against the target.
+func settle(ctx context.Context, p *Plan, sys *System) error {
+	spec := p.Spec
+	if len(spec.Data.Environments) == 0 {
+		return nil
+	}
+	path := "/api/config/flags?environment=" + url.QueryEscape(spec.Data.Environments[0])
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(15 * time.Second)
+	for _, base := range sys.URLs {
+		for ok := 0; ok < settleReads; {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("preflight: %s did not answer %d reads in a row within 15 s of the preflight's faults", base, settleReads)
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+			res, err := client.Do(req)
+			if err == nil {
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+			}
+			if err == nil && res.StatusCode == http.StatusOK {
+				ok++
+				continue
+			}
+			ok = 0
+			time.Sleep(50 * time.Millisecond) // a bounded retry pace, not synchronization
+		}
+	}
+	return nil
+}
+
+// settleReads is how many reads in a row each instance must answer after
+// the preflight (more than a pool's connections: each broken one fails
+// once).
+const settleReads = 40
