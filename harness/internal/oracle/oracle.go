@@ -16,9 +16,11 @@
 package oracle
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -76,6 +78,7 @@ type Oracle struct {
 	mu     sync.RWMutex
 	writes map[flagKey][]write // by acked time
 	nonces map[string]write    // nonce mode: every acknowledged nonce
+	types  flagTypes
 
 	smu  sync.Mutex
 	seen map[flagKey][]seen // the values reads returned, for monotonic reads
@@ -87,7 +90,7 @@ func New() *Oracle { return NewWith(Field{Name: "version"}) }
 
 // NewWith returns an oracle that tells writes apart by f.
 func NewWith(f Field) *Oracle {
-	return &Oracle{field: f, writes: map[flagKey][]write{}, nonces: map[string]write{}, seen: map[flagKey][]seen{}}
+	return &Oracle{field: f, writes: map[flagKey][]write{}, nonces: map[string]write{}, seen: map[flagKey][]seen{}, types: newFlagTypes(f.Name)}
 }
 
 // Field is what the oracle tells writes apart by.
@@ -108,12 +111,10 @@ type doc struct {
 }
 
 // parse reads the flag fields the oracle needs from one JSON object.
-func (o *Oracle) parse(raw map[string]json.RawMessage) doc {
-	var d doc
-	_ = json.Unmarshal(raw["key"], &d.key)
-	_ = json.Unmarshal(raw["environment"], &d.env)
-	v, present := raw[o.field.Name]
-	if !present {
+func (o *Oracle) parse(f reflect.Value) doc {
+	d := doc{key: f.Field(0).String(), env: f.Field(1).String()}
+	v := f.Field(2).Bytes()
+	if len(v) == 0 { // absent (null is present: the seeded empty value)
 		return d
 	}
 	if o.field.Nonce {
@@ -128,11 +129,11 @@ func (o *Oracle) parse(raw map[string]json.RawMessage) doc {
 // Acknowledge records a write the server answered 200 to, from the
 // response body (the flag as written), sent at sent and answered at at.
 func (o *Oracle) Acknowledge(body []byte, sent, at time.Time) error {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(body, &raw); err != nil {
+	one := reflect.New(o.types.one)
+	if err := json.Unmarshal(body, one.Interface()); err != nil {
 		return fmt.Errorf("oracle: a 200 answer to a write is not a JSON object: %.100q", body)
 	}
-	d := o.parse(raw)
+	d := o.parse(one.Elem())
 	if d.key == "" || !d.ok || !o.field.Nonce && d.version <= 0 || o.field.Nonce && d.marker == "" {
 		return fmt.Errorf("oracle: a 200 answer to a write does not hold a flag with its %q field: %.100q", o.field.Name, body)
 	}
@@ -198,12 +199,7 @@ func (o *Oracle) Check(body []byte, began time.Time) []Stale {
 	if n == 0 {
 		return nil
 	}
-	var docs []doc
-	for _, raw := range decodeFlags(body) {
-		if d := o.parse(raw); d.ok && d.key != "" {
-			docs = append(docs, d)
-		}
-	}
+	docs := o.decode(body)
 	o.mu.RLock()
 	defer o.mu.RUnlock()
 	return o.stale(docs, began)
@@ -235,12 +231,7 @@ type NonMonotonic struct {
 // the same flag. Values are compared as Check compares them: by version,
 // or by the writes their nonces came from.
 func (o *Oracle) CheckMonotonic(body []byte, began, done time.Time) []NonMonotonic {
-	var docs []doc
-	for _, raw := range decodeFlags(body) {
-		if d := o.parse(raw); d.ok && d.key != "" {
-			docs = append(docs, d)
-		}
-	}
+	docs := o.decode(body)
 	o.mu.RLock()
 	defer o.mu.RUnlock()
 	return o.monotonic(docs, began, done)
@@ -257,12 +248,7 @@ func (o *Oracle) Read(body []byte, began, done time.Time) ([]Stale, []NonMonoton
 	if n == 0 {
 		return nil, nil
 	}
-	var docs []doc
-	for _, raw := range decodeFlags(body) {
-		if d := o.parse(raw); d.ok && d.key != "" {
-			docs = append(docs, d)
-		}
-	}
+	docs := o.decode(body)
 	o.mu.RLock()
 	defer o.mu.RUnlock()
 	return o.stale(docs, began), o.monotonic(docs, began, done)
@@ -299,24 +285,57 @@ func (o *Oracle) monotonic(docs []doc, began, done time.Time) []NonMonotonic {
 	return out
 }
 
-// decodeFlags reads a one-flag document, or a list as {"flags": [...]}
-// or a bare array; nil for anything else.
-func decodeFlags(body []byte) []map[string]json.RawMessage {
-	var objs []map[string]json.RawMessage
-	var one map[string]json.RawMessage
-	switch {
-	case json.Unmarshal(body, &one) == nil:
-		if list, ok := one["flags"]; ok {
-			if json.Unmarshal(list, &objs) != nil {
-				return nil
-			}
-			return objs
-		}
-		return []map[string]json.RawMessage{one}
-	case json.Unmarshal(body, &objs) == nil:
-		return objs
+// flagTypes are the struct types the oracle decodes flags into: key,
+// environment and its field (named at run time, hence reflect.StructOf),
+// so that a list of a hundred flags is decoded in one pass without a map
+// per flag (this runs for every read the load engine makes).
+type flagTypes struct {
+	flag reflect.Type // struct{Key, Environment string; Field json.RawMessage}
+	one  reflect.Type // a flag, with Flags []flag for {"flags": [...]}
+	list reflect.Type // []flag
+}
+
+func newFlagTypes(field string) flagTypes {
+	fields := []reflect.StructField{
+		{Name: "Key", Type: reflect.TypeFor[string](), Tag: `json:"key"`},
+		{Name: "Environment", Type: reflect.TypeFor[string](), Tag: `json:"environment"`},
+		{Name: "Field", Type: reflect.TypeFor[json.RawMessage](), Tag: reflect.StructTag(`json:` + strconv.Quote(field))},
 	}
-	return nil
+	flag := reflect.StructOf(fields)
+	list := reflect.SliceOf(flag)
+	one := reflect.StructOf(append(fields, reflect.StructField{Name: "Flags", Type: list, Tag: `json:"flags"`}))
+	return flagTypes{flag: flag, one: one, list: list}
+}
+
+// decode reads a one-flag document, or a list as {"flags": [...]} or a
+// bare array, and returns the flags that carry a key and the field.
+func (o *Oracle) decode(body []byte) []doc {
+	var list reflect.Value
+	if b := bytes.TrimLeft(body, " \t\r\n"); len(b) > 0 && b[0] == '[' {
+		v := reflect.New(o.types.list)
+		if json.Unmarshal(body, v.Interface()) != nil {
+			return nil
+		}
+		list = v.Elem()
+	} else {
+		v := reflect.New(o.types.one)
+		if json.Unmarshal(body, v.Interface()) != nil {
+			return nil
+		}
+		if list = v.Elem().Field(3); list.IsNil() {
+			if d := o.parse(v.Elem()); d.ok && d.key != "" {
+				return []doc{d}
+			}
+			return nil
+		}
+	}
+	docs := make([]doc, 0, list.Len())
+	for i := range list.Len() {
+		if d := o.parse(list.Index(i)); d.ok && d.key != "" {
+			docs = append(docs, d)
+		}
+	}
+	return docs
 }
 
 // Written counts the flags written.

@@ -209,3 +209,18 @@ func TestReadBack(t *testing.T) {
 		t.Errorf("ReadBack = %v, want a: the API answers 3, the database holds 4", got)
 	}
 }
+
+// A field that reads null is a value (the seeded empty one), judged like
+// any other; only an absent field is not judged.
+func TestNullFieldIsJudged(t *testing.T) {
+	o := NewWith(Field{Name: "description", Nonce: true, Prefix: "fs-"})
+	if err := o.Acknowledge(nonceJSON("a", "fs-1"), t0, t0.Add(time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if got := o.Check([]byte(`{"key":"a","environment":"production","description":null}`), t0.Add(time.Second)); len(got) != 1 {
+		t.Errorf("null after an acknowledged nonce: %v, want stale", got)
+	}
+	if got := o.Check([]byte(`{"flags":[{"key":"a","environment":"production"}]}`), t0.Add(time.Second)); got != nil {
+		t.Errorf("absent field: %v, want not judged", got)
+	}
+}

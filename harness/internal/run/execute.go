@@ -13,8 +13,8 @@
 package run
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -113,7 +113,7 @@ func Execute(ctx context.Context, p *Plan, t Target, o Options) (*Outcome, error
 			log.Warn("target close", "err", err)
 		}
 	}()
-	rep, err := Preflight(ctx, p, cmpOr(t.Name(), strings.Join(sys.URLs, ", ")), sys)
+	rep, err := Preflight(ctx, p, cmp.Or(t.Name(), strings.Join(sys.URLs, ", ")), sys)
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +196,7 @@ func (r *execution) drive(ctx context.Context) error {
 	cfg := engine.Config{
 		Plan: r.plan.Load, Mix: def, Mixes: mixes, Thresholds: r.plan.Thresholds,
 		Phases: r.plan.Phases, RequestTimeout: spec.RequestTimeout, MaxVUs: r.plan.MaxVUs,
-		Start: start, Recorder: r.rec, Logger: r.log, SourceHeader: cmpOr(sys.SourceHeader, "-"),
+		Start: start, Recorder: r.rec, Logger: r.log, SourceHeader: cmp.Or(sys.SourceHeader, "-"),
 		Observe: r.observe,
 		Dropped: func(string) { r.tel.Dropped(spec.Name) },
 	}
@@ -494,9 +494,4 @@ func progressPrinter(w io.Writer, live bool) func(engine.Status) {
 			fmt.Fprintln(w, s)
 		}
 	}
-}
-
-// errInterrupted reports whether err is an interruption.
-func errInterrupted(err error) bool {
-	return errors.Is(err, context.Canceled)
 }

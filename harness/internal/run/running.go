@@ -1,6 +1,7 @@
 package run
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -94,7 +95,7 @@ func (r Running) Start(ctx context.Context, p *Plan, w io.Writer, _ *slog.Logger
 		field = oracle.Field{Name: "version"}
 	}
 	sys := &System{
-		URLs: r.URLs, AdminToken: r.AdminToken, SourceHeader: r.SourceHeader, Ready: cmpOr(r.Ready, "/readyz"),
+		URLs: r.URLs, AdminToken: r.AdminToken, SourceHeader: r.SourceHeader, Ready: cmp.Or(r.Ready, "/readyz"),
 		Faults: ctl, RedisProxy: "redis", ReplicaProxy: "redis-replica",
 		Oracle: field,
 		Close:  func(context.Context) error { return nil },
@@ -107,7 +108,7 @@ func (r Running) Start(ctx context.Context, p *Plan, w io.Writer, _ *slog.Logger
 	}
 	switch {
 	case r.DatabaseURL != "":
-		sys.Truth, sys.TruthName = pgTruth{url: r.DatabaseURL, query: cmpOr(r.Truth, flagserverTruth)}, "the database"
+		sys.Truth, sys.TruthName = pgTruth{url: r.DatabaseURL, query: cmp.Or(r.Truth, flagserverTruth)}, "the database"
 	default:
 		sys.Truth, sys.TruthName = apiTruth{base: r.URLs[0], field: field.Name}, "the API (faults off)"
 	}

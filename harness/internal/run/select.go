@@ -1,6 +1,7 @@
 package run
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -62,7 +63,7 @@ func Described(d *service.Description, variant, databaseURL, adminToken string, 
 	if r := d.Running; r != nil {
 		return []Target{Running{URLs: []string{r.URL}, AdminToken: adminToken, SourceHeader: d.SourceHeader,
 			Toxiproxy: r.Toxiproxy, DatabaseURL: r.DatabaseURL, Truth: d.Oracle.Truth, Redis: r.Redis, Ready: d.Ready, Proxies: r.Proxies,
-			Oracle: oracle.Field{Name: cmpOr(d.Oracle.Nonce, d.Oracle.Version), Nonce: d.Oracle.Nonce != ""}}}
+			Oracle: oracle.Field{Name: cmp.Or(d.Oracle.Nonce, d.Oracle.Version), Nonce: d.Oracle.Nonce != ""}}}
 	}
 	variants := d.VariantNames()
 	if variant != "" {
@@ -85,7 +86,7 @@ func Check(ctx context.Context, p *Plan, targets []Target, w io.Writer, log *slo
 		if err != nil {
 			return false, err
 		}
-		name := cmpOr(t.Name(), strings.Join(sys.URLs, ", "))
+		name := cmp.Or(t.Name(), strings.Join(sys.URLs, ", "))
 		rep, err := Preflight(ctx, p, name, sys)
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		_ = sys.Close(cctx)

@@ -1,6 +1,7 @@
 package run
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -292,7 +293,7 @@ func (c Command) Start(ctx context.Context, p *Plan, w io.Writer, log *slog.Logg
 		return nil, err
 	}
 	ep := st.Endpoints()
-	sys.Oracle = oracle.Field{Name: cmpOr(d.Oracle.Nonce, d.Oracle.Version), Nonce: d.Oracle.Nonce != ""}
+	sys.Oracle = oracle.Field{Name: cmp.Or(d.Oracle.Nonce, d.Oracle.Version), Nonce: d.Oracle.Nonce != ""}
 	sys.SourceHeader, sys.Ready, sys.PostgresProxy = d.SourceHeader, d.Ready, stack.ProxyPostgres
 	switch {
 	case d.Oracle.Truth != "" && ep.DatabaseURL != "":
@@ -319,13 +320,6 @@ func programPath(d *service.Description, argv []string) []string {
 		out[0] = abs
 	}
 	return out
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // apiTruth reads a flag's field back through the service's API, once the
