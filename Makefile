@@ -11,7 +11,7 @@ BENCH_CONNECTIONS ?= 50
 BENCH_ROUNDS ?= 3
 
 .DEFAULT_GOAL := help
-.PHONY: help build loadtest loadtest-quick loadtest-minimal-go test-e2e soak check-dashboards test-broken test test-short lint check-imports fmt bench bench-target bench-engine run-target fuzz clean toxiproxy-server
+.PHONY: help build loadtest loadtest-quick loadtest-minimal-go ioredis-example test-ioredis loadtest-ioredis test-e2e soak check-dashboards test-broken test test-short lint check-imports fmt bench bench-target bench-engine run-target fuzz clean toxiproxy-server
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,6 +28,20 @@ loadtest-quick: build ## the quick suite (baseline, redis-blackhole, invalidatio
 
 loadtest-minimal-go: build ## the suite against examples/minimal-go, a service written only against docs/target-contract.md; out/minimal-go
 	$(BIN)/flagstorm suite --target examples/minimal-go/flagstorm.yaml --out out/minimal-go
+
+IOREDIS_DIR := examples/seed-ioredis
+
+ioredis-example: ## build examples/seed-ioredis (npm ci when package-lock.json changed, then tsc into dist/); needs node and npm
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "ioredis-example: needs node and npm (apt-get install -y nodejs npm)"; exit 1; }
+	@if [ ! -f $(IOREDIS_DIR)/node_modules/.package-lock.json ] || [ $(IOREDIS_DIR)/package-lock.json -nt $(IOREDIS_DIR)/node_modules/.package-lock.json ]; then \
+	  echo "cd $(IOREDIS_DIR) && npm ci"; cd $(IOREDIS_DIR) && npm ci --no-audit --no-fund; fi
+	cd $(IOREDIS_DIR) && npx --no-install tsc -p tsconfig.json
+
+test-ioredis: ioredis-example ## examples/seed-ioredis's node tests (real redis-server; PostgreSQL from FLAGSTORM_TEST_DATABASE_URL or 127.0.0.1:5432, else skipped)
+	cd $(IOREDIS_DIR) && node --test --test-concurrency=1 dist/test/
+
+loadtest-ioredis: build ioredis-example ## the suite against examples/seed-ioredis (the story's TypeScript + ioredis stack), variants seed and hardened; out/seed-ioredis
+	$(BIN)/flagstorm suite --target $(IOREDIS_DIR)/flagstorm.yaml --out out/seed-ioredis
 
 soak: build ## 20 minutes of load with the suite's faults in turn (PROFILE=hardened|seed); report in out/soak
 	$(BIN)/flagstorm run scenarios/soak/soak.yaml --profile $${PROFILE:-hardened} --out out/soak

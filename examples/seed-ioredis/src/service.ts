@@ -13,6 +13,8 @@ export type Source = 'redis' | 'db' | 'db-fallback' | 'stale';
 export interface Read<T> {
   value: T;
   source: Source;
+  /** A cache hit's JSON text, sent as it is (value is then unset). */
+  raw?: string;
 }
 
 /** The database failed: the HTTP layer answers 503. */
@@ -53,7 +55,7 @@ export class FlagService {
   // failed (503). The last list read per environment answers instead
   // (source "stale"); an acknowledged update patches it, so it is never
   // older than a write this process acknowledged.
-  private readonly lastLists = new Map<string, Flag[]>();
+  private readonly lastLists = new Map<string, Flag[] | (() => Flag[])>();
   private readonly writesDone = new Map<string, number>();
   private retryTimer?: NodeJS.Timeout;
 
@@ -81,11 +83,13 @@ export class FlagService {
     try {
       const r = await this.readThrough<Flag[]>(key, () => this.store.list(environment));
       if (this.hardened && (this.writesDone.get(environment) ?? 0) === startWrites) {
-        this.lastLists.set(environment, r.value);
+        // The copy is parsed only when it is needed (both down), from the text.
+        const text = r.raw;
+        this.lastLists.set(environment, text === undefined ? r.value : () => JSON.parse(text) as Flag[]);
       }
       return r;
     } catch (err) {
-      const copy = this.hardened ? this.lastLists.get(environment) : undefined;
+      const copy = this.hardened ? this.lastList(environment) : undefined;
       if (err instanceof UnavailableError && copy) {
         return { value: copy, source: 'stale' };
       }
@@ -107,8 +111,8 @@ export class FlagService {
     let source: Source = 'db';
     if (this.cache && !this.pending.has(key)) {
       try {
-        const cached = await this.cache.get<T>(key);
-        if (cached !== null) return { value: cached, source: 'redis' };
+        const raw = await this.cache.getRaw(key);
+        if (raw !== null) return { value: undefined as T, raw, source: 'redis' };
       } catch (err) {
         if (!(err instanceof CacheError)) throw err;
         source = 'db-fallback';
@@ -169,7 +173,7 @@ export class FlagService {
         this.flights.delete(k);
       }
       this.writesDone.set(environment, (this.writesDone.get(environment) ?? 0) + 1);
-      const copy = this.lastLists.get(environment);
+      const copy = this.lastList(environment);
       if (copy) {
         const f = flag;
         this.lastLists.set(environment, copy.map((c) => (c.key === f.key && c.version < f.version ? f : c)));
@@ -182,6 +186,15 @@ export class FlagService {
       }
     }
     return flag;
+  }
+
+  private lastList(environment: string): Flag[] | undefined {
+    let copy = this.lastLists.get(environment);
+    if (typeof copy === 'function') {
+      copy = copy();
+      this.lastLists.set(environment, copy);
+    }
+    return copy;
   }
 
   /** hardened: deletes the keys whose invalidation failed, until Redis takes it. */

@@ -57,6 +57,9 @@ type System struct {
 	// RedisAddrs are Redis servers to read INFO from for the backend cost
 	// when Primary and Replica are unknown.
 	RedisAddrs []string
+	// RedisPassword is the password (AUTH) of every Redis server above;
+	// "" for none. Never printed.
+	RedisPassword string
 	// Ready is the readiness path the preflight checks; "": no preflight
 	// (a service that promised no contract: --target-url alone).
 	Ready string
@@ -156,7 +159,7 @@ func startStack(ctx context.Context, p *Plan, w io.Writer, cfg stack.Config) (*s
 	fmt.Fprintf(w, "stack ready in %s: %s\n", st.ReadyIn().Round(time.Millisecond), strings.Join(ep.TargetURLs, ", "))
 	return st, &System{
 		URLs: ep.TargetURLs, AdminToken: cfg.AdminToken,
-		Faults: st.Controller(), Primary: st.Primary(), Replica: st.Replica(),
+		Faults: st.Controller(), Primary: st.Primary(), Replica: st.Replica(), RedisPassword: st.Primary().Password(),
 		RedisProxy: stack.ProxyRedis, ReplicaProxy: stack.ProxyRedisReplica,
 		Close: st.Close,
 	}, nil
@@ -256,8 +259,26 @@ func (c Command) Name() string {
 
 // Expected is the scenario's expectations of the variant (or of the
 // service's name, for a description with one variant).
+// A variant's own expect: (in the description) replaces the file's.
 func (c Command) Expected(spec *scenarios.Spec) Expected {
-	return func(key string, index int) bool { return spec.Expected(c.Name(), key, index) }
+	name, s := c.Name(), c.expectSpec(spec)
+	return func(key string, index int) bool { return s.Expected(name, key, index) }
+}
+
+// expectSpec is spec with the variant's expect lists from the description
+// in place of the file's, when the variant has them.
+func (c Command) expectSpec(spec *scenarios.Spec) *scenarios.Spec {
+	v, ok := c.Desc.Variants[c.variant()]
+	if !ok || v.Expect == nil {
+		return spec
+	}
+	s := *spec
+	var failures []scenarios.ExpectedFailure
+	for _, t := range v.Expect[spec.Name] {
+		failures = append(failures, scenarios.ExpectedFailure{Text: t})
+	}
+	s.Expect = map[string][]scenarios.ExpectedFailure{c.Name(): failures}
+	return &s
 }
 
 // Start starts the stack with the description's command.
@@ -266,6 +287,11 @@ func (c Command) Start(ctx context.Context, p *Plan, w io.Writer, log *slog.Logg
 	v, ok := d.Variants[c.variant()]
 	if !ok {
 		return nil, &InvalidError{Err: fmt.Errorf("%s: no variant %q (have %s)", d.File, c.variant(), strings.Join(d.VariantNames(), ", "))}
+	}
+	if s := c.expectSpec(spec); s != spec {
+		if err := s.Validate(); err != nil {
+			return nil, &InvalidError{Err: fmt.Errorf("%s: variants.%s.expect.%s: %w", d.File, c.variant(), spec.Name, err)}
+		}
 	}
 	env := map[string]string{"SEED_ENVIRONMENTS": strings.Join(spec.Data.Environments, ",")}
 	maps.Copy(env, v.Env)

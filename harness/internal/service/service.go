@@ -12,7 +12,7 @@
 //	seed: {sql: seed.sql}
 //	variants:
 //	  correct: {}
-//	  stale: {env: {DEFECT: stale-after-outage}}
+//	  stale: {env: {DEFECT: stale-after-outage}, expect: {redis-outage: ["stale_reads count==0"]}}
 //	oracle: {nonce: description, truth: "SELECT description FROM flags WHERE env = $1 AND flag_key = $2"}
 package service
 
@@ -114,6 +114,12 @@ type Seed struct {
 // Variant is an environment set added to Command.Env.
 type Variant struct {
 	Env map[string]string `yaml:"env"`
+	// Expect lists, per scenario name, the thresholds this variant is
+	// expected to fail, written as in a scenario file's expect: lists.
+	// When set (even empty) it replaces the scenario files' expect lists
+	// for the variant: the built-in files were written for flagserver's
+	// profiles, the description knows its service. Nil: the files' lists.
+	Expect map[string][]string `yaml:"expect"`
 }
 
 // Oracle says how flagstorm judges reads without knowing the service's
@@ -136,9 +142,29 @@ type Oracle struct {
 // Placeholders are the names a template may use.
 var Placeholders = []string{
 	"listen", "port", "admin_token", "instance", "dir",
-	"redis_url", "redis_addr", "redis_host", "redis_port",
+	"redis_url", "redis_addr", "redis_host", "redis_port", "redis_password",
 	"replica_url", "replica_addr",
 	"database_url", "pg_host", "pg_port", "pg_database", "pg_user", "pg_password",
+}
+
+// SecretPlaceholders are the placeholders whose value holds a secret:
+// redis_url, replica_url and database_url carry their passwords. In an
+// argv they would be readable by every local user (ps, /proc); env: is
+// private to the service's user.
+var SecretPlaceholders = []string{"admin_token", "redis_url", "redis_password", "replica_url", "database_url", "pg_password"}
+
+// SecretsInArgv returns the secret placeholders (SecretPlaceholders) that
+// argv uses, each once, in order of appearance.
+func SecretsInArgv(argv []string) []string {
+	var out []string
+	for _, a := range argv {
+		for _, m := range placeholderRE.FindAllStringSubmatch(a, -1) {
+			if slices.Contains(SecretPlaceholders, m[1]) && !slices.Contains(out, m[1]) {
+				out = append(out, m[1])
+			}
+		}
+	}
+	return out
 }
 
 // Scrubbed are the variables flagstorm does not pass on from its own
@@ -329,6 +355,11 @@ func (d *Description) validate(bad func(field, format string, a ...any)) []error
 		}
 		for _, k := range sortedKeys(d.Variants[n].Env) {
 			checkTemplate(bad, "variants."+n+".env."+k, d.Variants[n].Env[k])
+		}
+		for _, sc := range sortedKeys(d.Variants[n].Expect) {
+			if !nameRE.MatchString(sc) {
+				bad("variants."+n+".expect."+sc, "a scenario's name (its name: field): lower-case letters, digits and -")
+			}
 		}
 	}
 	o := d.Oracle
