@@ -92,6 +92,8 @@ export interface Cache {
   getRaw(key: string): Promise<string | null>;
   /** Stores value for ttl seconds; errors are logged and swallowed (AC3). */
   set(key: string, value: unknown, ttlSeconds?: number): Promise<void>;
+  /** set of JSON text already encoded. */
+  setRaw(key: string, json: string, ttlSeconds?: number): Promise<void>;
   /** Deletes keys; returns false (logged, counted) when Redis failed. */
   del(...keys: string[]): Promise<boolean>;
   readonly stats: CacheStats;
@@ -174,8 +176,12 @@ export class RedisCacheAdapter implements Cache {
   }
 
   async set(key: string, value: unknown, ttlSeconds = CACHE_TTL_SECONDS): Promise<void> {
+    return this.setRaw(key, JSON.stringify(value), ttlSeconds);
+  }
+
+  async setRaw(key: string, json: string, ttlSeconds = CACHE_TTL_SECONDS): Promise<void> {
     try {
-      await this.call(() => this.client.setex(key, ttlSeconds, JSON.stringify(value))); // AC7
+      await this.call(() => this.client.setex(key, ttlSeconds, json)); // AC7
     } catch (err) {
       if (this.count(err, 'set')) this.log.warn('cache set failed', { op: 'set', key, err: errText(err) }); // AC3: logged, swallowed
     }

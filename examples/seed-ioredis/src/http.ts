@@ -158,7 +158,7 @@ export function newServer(d: HTTPDeps): http.Server {
     if (path === flagsPrefix) {
       if (req.method !== 'GET') throw new HTTPError(405, 'METHOD_NOT_ALLOWED', 'GET only');
       const r = await d.service.getFlags(environment);
-      return send(res, 200, { flags: r.value }, r.source, r.raw === undefined ? undefined : '{"flags":' + r.raw + '}');
+      return send(res, 200, null, r.source, '{"flags":' + r.json + '}');
     }
     let key: string;
     try {
@@ -169,8 +169,8 @@ export function newServer(d: HTTPDeps): http.Server {
     if (!validName.test(key)) throw new HTTPError(400, 'INVALID_KEY', 'bad flag key');
     if (req.method === 'GET') {
       const r = await d.service.getFlag(environment, key);
-      if (r.raw === undefined && r.value === null) throw new HTTPError(404, 'FLAG_NOT_FOUND', 'flag not found');
-      return send(res, 200, r.value, r.source, r.raw);
+      if (r.json === null) throw new HTTPError(404, 'FLAG_NOT_FOUND', 'flag not found');
+      return send(res, 200, null, r.source, r.json);
     }
     if (req.method === 'PATCH') {
       if (!authorized(req.headers.authorization, d.adminToken)) {

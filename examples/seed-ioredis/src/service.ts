@@ -10,18 +10,17 @@ import { Logger, errText } from './log';
 /** Where an answer came from: flagstorm's X-Flag-Source values. */
 export type Source = 'redis' | 'db' | 'db-fallback' | 'stale';
 
-export interface Read<T> {
-  value: T;
+/** An answer as JSON text (null: unknown key) and where it came from. */
+export interface Read {
+  json: string | null;
   source: Source;
-  /** A cache hit's JSON text, sent as it is (value is then unset). */
-  raw?: string;
 }
 
 /** The database failed: the HTTP layer answers 503. */
 export class UnavailableError extends Error {}
 
 /** What the service needs of the store (PgFlagStore, or a fake in tests). */
-export type Store = Pick<PgFlagStore, 'list' | 'get' | 'update'>;
+export type Store = Pick<PgFlagStore, 'listJSON' | 'get' | 'update'>;
 
 export interface ServiceOptions {
   /** The hardened variant's additions (below); false: the story's service, literally. */
@@ -55,7 +54,7 @@ export class FlagService {
   // failed (503). The last list read per environment answers instead
   // (source "stale"); an acknowledged update patches it, so it is never
   // older than a write this process acknowledged.
-  private readonly lastLists = new Map<string, Flag[] | (() => Flag[])>();
+  private readonly lastLists = new Map<string, Flag[] | string>();
   private readonly writesDone = new Map<string, number>();
   private retryTimer?: NodeJS.Timeout;
 
@@ -76,43 +75,45 @@ export class FlagService {
     if (this.retryTimer) clearInterval(this.retryTimer);
   }
 
-  /** GET /api/config/flags?environment=E */
-  async getFlags(environment: string): Promise<Read<Flag[]>> {
+  /** GET /api/config/flags?environment=E: the JSON array of the environment's flags. */
+  async getFlags(environment: string): Promise<Read> {
     const key = listKey(environment);
     const startWrites = this.writesDone.get(environment) ?? 0;
     try {
-      const r = await this.readThrough<Flag[]>(key, () => this.store.list(environment));
-      if (this.hardened && (this.writesDone.get(environment) ?? 0) === startWrites) {
-        // The copy is parsed only when it is needed (both down), from the text.
-        const text = r.raw;
-        this.lastLists.set(environment, text === undefined ? r.value : () => JSON.parse(text) as Flag[]);
+      const r = await this.readThrough(key, () => this.store.listJSON(environment));
+      if (this.hardened && r.json !== null && (this.writesDone.get(environment) ?? 0) === startWrites) {
+        this.lastLists.set(environment, r.json); // parsed only if ever needed
       }
       return r;
     } catch (err) {
       const copy = this.hardened ? this.lastList(environment) : undefined;
       if (err instanceof UnavailableError && copy) {
-        return { value: copy, source: 'stale' };
+        return { json: JSON.stringify(copy), source: 'stale' };
       }
       throw err;
     }
   }
 
-  /** GET /api/config/flags/{key}?environment=E; null: unknown key (404). */
-  async getFlag(environment: string, key: string): Promise<Read<Flag | null>> {
-    return this.readThrough<Flag | null>(flagKey(environment, key), () => this.store.get(environment, key));
+  /** GET /api/config/flags/{key}?environment=E; json null: unknown key (404). */
+  async getFlag(environment: string, key: string): Promise<Read> {
+    return this.readThrough(flagKey(environment, key), async () => {
+      const f = await this.store.get(environment, key);
+      return f === null ? null : JSON.stringify(f);
+    });
   }
 
   /**
    * AC2, AC3, AC4: the cache first; a miss (AC2) or a failure (AC3, a get
    * error is a miss) reads the database (AC4) and fills the cache for
-   * 300 s (AC7). Unknown keys are not cached.
+   * 300 s (AC7). Unknown keys are not cached. Values are JSON text (the
+   * adapter's getRaw/setRaw: see cache.ts).
    */
-  private async readThrough<T>(key: string, load: () => Promise<T>): Promise<Read<T>> {
+  private async readThrough(key: string, load: () => Promise<string | null>): Promise<Read> {
     let source: Source = 'db';
     if (this.cache && !this.pending.has(key)) {
       try {
         const raw = await this.cache.getRaw(key);
-        if (raw !== null) return { value: undefined as T, raw, source: 'redis' };
+        if (raw !== null) return { json: raw, source: 'redis' };
       } catch (err) {
         if (!(err instanceof CacheError)) throw err;
         source = 'db-fallback';
@@ -121,16 +122,16 @@ export class FlagService {
       source = 'db-fallback';
     }
     const gen = this.generations.get(key) ?? 0;
-    const value = await this.load(key, load);
-    if (this.cache && value !== null && value !== undefined) {
+    const json = await this.load(key, load);
+    if (this.cache && json !== null) {
       if (!this.hardened) {
-        await this.cache.set(key, value); // the story: awaited, errors swallowed (AC3)
+        await this.cache.setRaw(key, json); // the story: awaited, errors swallowed (AC3)
       } else if ((this.generations.get(key) ?? 0) === gen && !this.pending.has(key)) {
         // hardened — redis-latency: the answer does not wait for the SET.
-        void this.cache.set(key, value);
+        void this.cache.setRaw(key, json);
       }
     }
-    return { value, source };
+    return { json, source };
   }
 
   private async load<T>(key: string, load: () => Promise<T>): Promise<T> {
@@ -190,8 +191,8 @@ export class FlagService {
 
   private lastList(environment: string): Flag[] | undefined {
     let copy = this.lastLists.get(environment);
-    if (typeof copy === 'function') {
-      copy = copy();
+    if (typeof copy === 'string') {
+      copy = JSON.parse(copy) as Flag[];
       this.lastLists.set(environment, copy);
     }
     return copy;
