@@ -86,6 +86,8 @@ func commands() map[string]command {
 		"run":          {"run a scenario file against a target and judge its thresholds", runRun},
 		"validate":     {"check scenario files without running them", runValidate},
 		"version":      {"print the version", runVersion},
+		"export":       {exportSummary, runExport},
+		"judge":        {judgeSummary, runJudge},
 	}
 }
 
@@ -214,7 +216,7 @@ func FlagNames(command string) ([]string, error) {
 }
 
 // flagCommands are the commands that take flags, gate's by subcommand.
-var flagCommands = []string{"run", "validate", "suite", "stack", "check-target", "gate evaluate", "gate serve", "version"}
+var flagCommands = []string{"run", "validate", "suite", "stack", "check-target", "gate evaluate", "gate serve", "version", "export k6", "judge"}
 
 // testVariables are FLAGSTORM_ variables that are not flags: the tests'
 // settings (FLAGSTORM_TEST_DATABASE_URL, FLAGSTORM_TEST_PG, the report
