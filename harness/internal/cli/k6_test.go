@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -98,6 +99,13 @@ func TestK6ExitCodes(t *testing.T) {
 	data, _ := os.ReadFile(ok)
 	os.WriteFile(truncated, data[:len(data)-40], 0o644)
 	script := filepath.Join(t.TempDir(), "script.js")
+	// --summary-export's shape: https://k6.io/docs/results-visualization/json/ ("Summary export").
+	summary := func(failed float64) string {
+		path := filepath.Join(t.TempDir(), "summary.json")
+		os.WriteFile(path, []byte(`{"metrics": {"http_reqs{traffic:load}": {"count": 20, "rate": 2},
+  "http_req_failed{traffic:load}": {"passes": 0, "fails": 20, "value": `+strconv.FormatFloat(failed, 'f', -1, 64)+`, "thresholds": {"rate==0": false}}}}`), 0o644)
+		return path
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -114,6 +122,8 @@ func TestK6ExitCodes(t *testing.T) {
 		{"judge without an oracle on stale_reads", []string{"judge", stale, "--k6-json", ok}, ExitInconclusive, "no oracle"},
 		{"judge a truncated file", []string{"judge", pass, "--k6-json", truncated}, ExitUsage, "truncated"},
 		{"judge without results", []string{"judge", pass}, ExitUsage, "--k6-json"},
+		{"judge a summary export", []string{"judge", pass, "--summary-export", summary(0)}, ExitOK, "summary only"},
+		{"judge a summary export that fails", []string{"judge", pass, "--summary-export", summary(0.05)}, ExitFailed, "http_req_failed"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
