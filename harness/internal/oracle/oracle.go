@@ -402,14 +402,32 @@ func (o *Oracle) VerifyDurable(ctx context.Context, src Truth) []Lost {
 	return lost
 }
 
-// ReadBack compares, for every written flag, what the service answers
-// (api, read once the faults are off) with the source of truth (db): an
-// answer older than the database holds is stale at rest — a cache left
-// behind by a write whose answer never came (an ambiguous commit), which
-// no acknowledged write announces. Flags either side cannot read are
+// Ref names one flag.
+type Ref struct{ Env, Key string }
+
+// ReadBack compares, for every written flag and every flag in also (the
+// run's whole key space: a write answered with an error was never
+// acknowledged, yet may have committed), what the service answers (api,
+// read once the faults are off) with the source of truth (db). At rest
+// they must agree: an answer older than the database is stale — a cache
+// left behind by a write whose answer never came (an ambiguous commit),
+// which no acknowledged write announces. In nonce mode, where two
+// unacknowledged values cannot be ordered, any answer other than the
+// database's is stale unless it is a newer acknowledged write (a lost
+// write: durability reports those). Flags either side cannot read are
 // skipped: durability reports the database's, the run the API's.
-func (o *Oracle) ReadBack(ctx context.Context, api, db Truth) []Stale {
+func (o *Oracle) ReadBack(ctx context.Context, also []Ref, api, db Truth) []Stale {
 	keys := o.keys()
+	written := make(map[flagKey]bool, len(keys))
+	for _, k := range keys {
+		written[k] = true
+	}
+	for _, r := range also {
+		if k := (flagKey{r.Env, r.Key}); !written[k] {
+			written[k] = true
+			keys = append(keys, k)
+		}
+	}
 	var out []Stale
 	for _, k := range keys {
 		dm, err := db.Marker(ctx, k.env, k.key)
@@ -417,11 +435,12 @@ func (o *Oracle) ReadBack(ctx context.Context, api, db Truth) []Stale {
 			continue
 		}
 		am, err := api.Marker(ctx, k.env, k.key)
-		if err != nil {
+		if err != nil || am == dm {
 			continue
 		}
 		o.mu.RLock()
-		older := o.after(o.writeOf(o.docOf(k, dm)), o.writeOf(o.docOf(k, am)))
+		dw, aw := o.writeOf(o.docOf(k, dm)), o.writeOf(o.docOf(k, am))
+		older := o.after(dw, aw) || o.field.Nonce && !o.after(aw, dw)
 		o.mu.RUnlock()
 		if older {
 			out = append(out, Stale{Env: k.env, Key: k.key, Got: am, Want: dm})

@@ -204,9 +204,34 @@ func TestReadBack(t *testing.T) {
 	}
 	db := truth{"production/a": "4", "production/b": "3"}
 	api := truth{"production/a": "3", "production/b": "3"}
-	got := o.ReadBack(t.Context(), api, db)
+	got := o.ReadBack(t.Context(), nil, api, db)
 	if len(got) != 1 || got[0].Key != "a" || got[0].Got != "3" || got[0].Want != "4" {
 		t.Errorf("ReadBack = %v, want a: the API answers 3, the database holds 4", got)
+	}
+	// A flag no acknowledged write touched: an update answered 503 may
+	// still have committed, and the key space is read back too.
+	db["production/c"], api["production/c"] = "2", "1"
+	got = o.ReadBack(t.Context(), []Ref{{"production", "c"}, {"production", "a"}}, api, db)
+	if len(got) != 2 || got[0].Key != "a" || got[1].Key != "c" {
+		t.Errorf("ReadBack with the key space = %v, want a and c (once each)", got)
+	}
+}
+
+// In nonce mode an unacknowledged value read back that differs from the
+// database is stale; a newer acknowledged one (a lost write) is not.
+func TestReadBackNonce(t *testing.T) {
+	o := NewWith(Field{Name: "description", Nonce: true, Prefix: "fs-"})
+	for i, n := range []string{"fs-1", "fs-2"} {
+		sent := t0.Add(time.Duration(i) * time.Second)
+		if err := o.Acknowledge(nonceJSON("a", n), sent, sent.Add(time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db := truth{"production/a": "fs-1", "production/b": "fs-9"}
+	api := truth{"production/a": "fs-2", "production/b": "seeded"}
+	got := o.ReadBack(t.Context(), []Ref{{"production", "b"}}, api, db)
+	if len(got) != 1 || got[0].Key != "b" {
+		t.Errorf("ReadBack = %v, want b only (a is a lost write, not stale)", got)
 	}
 }
 

@@ -392,13 +392,20 @@ func (r *execution) readBack(ctx context.Context) []string {
 	ctx = context.WithoutCancel(ctx)
 	api := apiTruth{base: r.sys.URLs[0], field: r.orc.Field().Name}
 	deadline := time.Now().Add(ReadBackBound)
-	stale := r.orc.ReadBack(ctx, api, r.sys.Truth)
+	var all []oracle.Ref
+	data := r.plan.Spec.Data
+	for _, env := range data.Environments {
+		for i := range data.Flags.Len() {
+			all = append(all, oracle.Ref{Env: env, Key: data.Flags.At(i)})
+		}
+	}
+	stale := r.orc.ReadBack(ctx, all, api, r.sys.Truth)
 	for len(stale) > 0 && time.Now().Before(deadline) {
 		time.Sleep(250 * time.Millisecond) // give caches their bound; not synchronization
-		stale = r.orc.ReadBack(ctx, api, r.sys.Truth)
+		stale = r.orc.ReadBack(ctx, all, api, r.sys.Truth)
 	}
 	r.rec.Count(metric.StaleReads, record.Tags{Phase: ReadBackPhase}, float64(len(stale)))
-	notes := []string{fmt.Sprintf("read-back: %d written flag(s) read through the API with the faults off; %d still older than the database after up to %s", r.orc.Written(), len(stale), ReadBackBound)}
+	notes := []string{fmt.Sprintf("read-back: %d flag(s) (%d written) read through the API with the faults off; %d still differ from the database after up to %s", len(all), r.orc.Written(), len(stale), ReadBackBound)}
 	for i, s := range stale {
 		if i == 5 {
 			notes = append(notes, fmt.Sprintf("read-back: ... and %d more", len(stale)-5))

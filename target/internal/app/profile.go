@@ -111,6 +111,12 @@ func SeedProfile() Profile {
 //     keys written together do not all expire together.
 //   - Negative caching of unknown keys for 30 s, so a client asking for a
 //     missing flag in a loop does not reach the database each time.
+//   - A per-environment index of the existing keys (one database List
+//     at most every 10 s): a read of a key not in it is 404 without a
+//     database read or a Redis key, so a flood of distinct unknown keys
+//     costs neither. Flags are not created through the API (only by
+//     SEED_FLAGS / flagserver seed, or SQL): one created later is found
+//     within 10 s (30 s if it was asked for before, the negative cache).
 //   - Connections live 5 min ± 1 min, so a DNS flip after a managed
 //     failover is followed without a restart.
 func HardenedProfile() Profile {
@@ -139,6 +145,7 @@ func HardenedProfile() Profile {
 			CacheTTL:            300 * time.Second,
 			CacheTTLJitter:      30 * time.Second,
 			NegativeTTL:         30 * time.Second,
+			KeyIndexTTL:         10 * time.Second,
 			MemoryTTL:           time.Second,
 			StaleTTL:            300 * time.Second,
 			Singleflight:        true,

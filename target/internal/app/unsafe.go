@@ -43,6 +43,13 @@ type Unsafe struct {
 	// pool timeouts on Redis: a blackholed Redis hangs every request that
 	// touches it until the network gives the data back.
 	NoRedisTimeout bool
+	// IgnoreUnknownOutcome (UNSAFE_IGNORE_UNKNOWN_OUTCOME): an update whose
+	// store call failed without saying whether it committed (a timeout, a
+	// lost connection) answers 503 and invalidates nothing, and the
+	// update runs under the client's context: a commit that lands after
+	// the answer leaves Redis serving the old version until its TTL
+	// (issue 12, finding 2, as it was).
+	IgnoreUnknownOutcome bool
 }
 
 // UnsafeRetries is how often UNSAFE_UNBOUNDED_RETRIES retries a command:
@@ -74,6 +81,8 @@ var unsafeSwitches = []unsafeSwitch{
 		func(u *Unsafe) *bool { return &u.BlockingColdStart }},
 	{"UNSAFE_NO_REDIS_TIMEOUT", "no Redis dial, read, write or pool timeouts: a blackholed Redis hangs requests",
 		func(u *Unsafe) *bool { return &u.NoRedisTimeout }},
+	{"UNSAFE_IGNORE_UNKNOWN_OUTCOME", "an update of unknown outcome (a database timeout mid-commit) invalidates nothing: a late commit stays stale in Redis for the TTL",
+		func(u *Unsafe) *bool { return &u.IgnoreUnknownOutcome }},
 }
 
 // UnsafeVars are the names of the UNSAFE_ variables.
@@ -126,6 +135,9 @@ func (u Unsafe) warn(log *slog.Logger) {
 func (u Unsafe) apply(p Profile) Profile {
 	if u.NoDBFallback {
 		p.Service.NoCacheFallback = true
+	}
+	if u.IgnoreUnknownOutcome {
+		p.Service.IgnoreUnknownOutcome = true
 	}
 	if u.NaiveInvalidation {
 		p.Service.DurableInvalidation = false

@@ -24,6 +24,10 @@ type metrics struct {
 	pending      prometheus.Gauge
 	invFailures  prometheus.Counter
 	storeErrors  *prometheus.CounterVec
+	// unknownUpdates counts updates whose outcome the store left unknown
+	// (and which were invalidated as if committed).
+	unknownUpdates prometheus.Counter
+	indexMisses    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -48,6 +52,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "flagserver_store_errors_total",
 			Help: "Database operations that failed, by operation.",
 		}, []string{"op"}),
+		unknownUpdates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flagserver_update_outcome_unknown_total",
+			Help: "Updates whose store call failed without saying whether it committed (a timeout, a lost connection); their cache keys were invalidated as if it had.",
+		}),
+		indexMisses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flagserver_unknown_key_reads_total",
+			Help: "Reads of a key not in the environment's key index, answered 404 without Redis or the database.",
+		}),
 	}
 	for _, s := range Sources() {
 		m.readBySource[s] = m.reads.WithLabelValues(s.String())
@@ -59,7 +71,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.storeErrors.WithLabelValues(op)
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.reads, m.fallbacks, m.pending, m.invFailures, m.storeErrors} {
+		for _, c := range []prometheus.Collector{m.reads, m.fallbacks, m.pending, m.invFailures, m.storeErrors, m.unknownUpdates, m.indexMisses} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("register flags metrics: %w", err)
 			}

@@ -44,6 +44,13 @@ type Config struct {
 	// NegativeTTL caches "no such flag" for this long, in Redis and in
 	// process. 0: unknown keys always reach the store.
 	NegativeTTL time.Duration
+	// KeyIndexTTL keeps, per environment, the set of existing flag keys
+	// (one store List, at most one per KeyIndexTTL), and answers a read of
+	// a key not in the set ErrNotFound without reading the store or
+	// writing Redis. A flag created after the set was read is found within
+	// KeyIndexTTL (plus NegativeTTL if it was asked for before). 0: off,
+	// every unknown key reaches Redis and the store.
+	KeyIndexTTL time.Duration
 	// MemoryTTL is how long an in-process copy is served without asking
 	// Redis or the store. 0 switches the in-process cache off.
 	MemoryTTL time.Duration
@@ -69,6 +76,15 @@ type Config struct {
 	// successful invalidation, erasing a value that a read racing with the
 	// update wrote back from its older database snapshot. 0: no second DEL.
 	InvalidationRecheck time.Duration
+	// UpdateTimeout bounds a store update. The update runs under its own
+	// context, not the client's: a client that hangs up mid-commit does not
+	// cancel it, so the outcome is known and the caches are invalidated.
+	// Default 5s (the store's own query timeout may be shorter).
+	UpdateTimeout time.Duration
+	// IgnoreUnknownOutcome is UNSAFE, for testing the harness only: an
+	// update whose outcome is unknown invalidates nothing and runs under
+	// the caller's context (the behaviour before issue 12, finding 2).
+	IgnoreUnknownOutcome bool
 	// NoCacheFallback is UNSAFE, for testing the harness only: a failed
 	// Redis read (an error or an open circuit) becomes ErrUnavailable
 	// instead of a database read, and no in-process copy is served for
@@ -80,7 +96,10 @@ type Config struct {
 	Registerer prometheus.Registerer
 }
 
-const defaultCacheTTL = 300 * time.Second
+const (
+	defaultCacheTTL      = 300 * time.Second
+	defaultUpdateTimeout = 5 * time.Second
+)
 
 // notFoundBody is what a negative cache entry holds.
 var notFoundBody = []byte(`{"notFound":true}`)
@@ -90,6 +109,9 @@ type entry struct {
 	body     []byte
 	notFound bool
 	at       time.Time
+	// expired: served only as stale (an update of unknown outcome may
+	// have replaced it), never as fresh.
+	expired bool
 }
 
 // Service reads flags through the caches and writes them to the store.
@@ -105,6 +127,7 @@ type Service struct {
 	inv   *invalidator
 	state func() string
 	guard GuardedCache // nil unless GuardedFill
+	index *keyIndex    // nil unless KeyIndexTTL > 0
 }
 
 // New validates cfg and builds a Service. Close releases it.
@@ -123,7 +146,7 @@ func New(cfg Config) (*Service, error) {
 		envs[e] = struct{}{}
 	}
 	switch {
-	case cfg.CacheTTL < 0, cfg.CacheTTLJitter < 0, cfg.NegativeTTL < 0, cfg.MemoryTTL < 0, cfg.StaleTTL < 0, cfg.InvalidationRecheck < 0:
+	case cfg.CacheTTL < 0, cfg.CacheTTLJitter < 0, cfg.NegativeTTL < 0, cfg.MemoryTTL < 0, cfg.StaleTTL < 0, cfg.InvalidationRecheck < 0, cfg.UpdateTimeout < 0, cfg.KeyIndexTTL < 0:
 		return nil, errors.New("flags: config: durations must not be negative")
 	case cfg.MemoryMaxEntries < 0:
 		return nil, errors.New("flags: config: MemoryMaxEntries must not be negative")
@@ -137,6 +160,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MemoryMaxEntries == 0 {
 		cfg.MemoryMaxEntries = 100_000
 	}
+	if cfg.UpdateTimeout == 0 {
+		cfg.UpdateTimeout = defaultUpdateTimeout
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -147,6 +173,12 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, envs: envs, log: log, m: m}
 	s.gens.init()
+	if cfg.KeyIndexTTL > 0 {
+		s.index = newKeyIndex(cfg.Store, cfg.KeyIndexTTL)
+		for env := range envs {
+			s.index.startRefresh(env)
+		}
+	}
 	if cfg.MemoryTTL > 0 {
 		keep := max(cfg.MemoryTTL, cfg.StaleTTL)
 		s.mem, err = otter.New(&otter.Options[string, *entry]{
@@ -198,6 +230,10 @@ func (s *Service) Close(ctx context.Context) error {
 func (s *Service) Get(ctx context.Context, env, key string) (Result, error) {
 	if err := s.check(env, key); err != nil {
 		return Result{}, err
+	}
+	if s.index != nil && s.index.unknown(env, key) {
+		s.m.indexMisses.Inc()
+		return Result{}, ErrNotFound
 	}
 	e, src, err := s.read(ctx, CacheKey(env, key), func(ctx context.Context) ([]byte, error) {
 		f, err := s.cfg.Store.Get(ctx, env, key)
@@ -254,6 +290,15 @@ func (s *Service) Evaluate(ctx context.Context, env, key, userID string) (Evalua
 // Update writes a patch to the store and then invalidates the flag's and its
 // environment's cache entries. A nil error means the change is committed in
 // the store, whatever the cache did.
+//
+// The store update runs under its own timeout (UpdateTimeout), not ctx's
+// cancellation. When the store fails in a way that leaves the outcome
+// unknown (any error but ErrNotFound, ErrVersionConflict, ErrNotCommitted
+// or a *FieldError: a timeout, a lost connection, a reply that never came),
+// the update may have committed, so the caches are invalidated exactly as
+// after a commit (durably, with DurableInvalidation) before the error is
+// returned: an unnecessary DEL costs one miss, a missing one serves the old
+// version for the whole TTL.
 func (s *Service) Update(ctx context.Context, env, key string, p Patch, ifVersion int64) (Flag, error) {
 	if err := s.check(env, key); err != nil {
 		return Flag{}, err
@@ -264,26 +309,49 @@ func (s *Service) Update(ctx context.Context, env, key string, p Patch, ifVersio
 	if ifVersion < 0 {
 		return Flag{}, &FieldError{Field: "If-Match", Msg: "version must not be negative"}
 	}
-	f, err := s.cfg.Store.Update(ctx, env, key, p, ifVersion)
-	if err != nil {
-		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrVersionConflict) {
-			return Flag{}, err
-		}
+	if !s.cfg.IgnoreUnknownOutcome {
+		ctx = context.WithoutCancel(ctx)
+	}
+	uctx, cancel := context.WithTimeout(ctx, s.cfg.UpdateTimeout)
+	f, err := s.cfg.Store.Update(uctx, env, key, p, ifVersion)
+	cancel()
+	var fe *FieldError
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrVersionConflict), errors.As(err, &fe):
+		return Flag{}, err
+	case errors.Is(err, ErrNotCommitted), s.cfg.IgnoreUnknownOutcome:
+		// The database was never reached: nothing to invalidate, and the
+		// in-process copies stay (they are what answers while it is down).
 		s.countStoreError("update", err)
 		return Flag{}, fmt.Errorf("%w: update %s/%s: %w", ErrUnavailable, env, key, err)
+	default:
+		s.countStoreError("update", err)
+		s.m.unknownUpdates.Inc()
+		s.invalidateAfterUpdate(ctx, env, key, s.demote)
+		return Flag{}, fmt.Errorf("%w: update %s/%s (outcome unknown; caches invalidated): %w", ErrUnavailable, env, key, err)
 	}
+	s.invalidateAfterUpdate(ctx, env, key, s.forget)
+	return f, nil
+}
+
+// invalidateAfterUpdate invalidates the flag's and its environment's cached
+// copies: in flight and in Redis, and in process by drop (forget, after a
+// commit: the copy is known to be old) or demote (after an unknown
+// outcome: the copy may still be the newest, and is what answers as
+// stale while the database is down).
+func (s *Service) invalidateAfterUpdate(ctx context.Context, env, key string, drop func(string)) {
 	keys := []string{CacheKey(env, key), ListCacheKey(env)}
 	for _, k := range keys {
-		s.gens.bump(k, s.forget)
+		s.gens.bump(k, drop)
 	}
-	s.invalidate(context.WithoutCancel(ctx), keys)
+	s.invalidate(ctx, keys)
 	// Again after the DEL: a read that began between the first bump and
 	// the DEL may have fetched the old value from Redis and must neither
 	// be remembered nor shared with readers arriving after this answer.
 	for _, k := range keys {
-		s.gens.bump(k, s.forget)
+		s.gens.bump(k, drop)
 	}
-	return f, nil
 }
 
 // Ready reports the state of the backends.
@@ -306,6 +374,21 @@ func (s *Service) check(env, key string) error {
 	return nil
 }
 
+// demote keeps a key's in-process copy for the stale path only (it is no
+// longer served as fresh) and drops any store read in flight for it.
+func (s *Service) demote(ck string) {
+	if s.mem != nil {
+		if e, ok := s.mem.GetIfPresent(ck); ok && !e.expired {
+			d := *e
+			d.expired = true
+			s.mem.Set(ck, &d)
+		}
+	}
+	if s.cfg.Singleflight {
+		s.sf.Forget(ck)
+	}
+}
+
 // forget drops a key's in-process copy and any store read in flight for it,
 // so that a read beginning after an update cannot be answered from before it.
 func (s *Service) forget(ck string) {
@@ -326,7 +409,7 @@ func (s *Service) read(ctx context.Context, ck string, load func(context.Context
 	var old *entry
 	if s.mem != nil {
 		if e, ok := s.mem.GetIfPresent(ck); ok {
-			if time.Since(e.at) < s.cfg.MemoryTTL {
+			if !e.expired && time.Since(e.at) < s.cfg.MemoryTTL {
 				s.m.readBySource[SourceMemory].Inc()
 				if e.notFound {
 					return nil, SourceMemory, ErrNotFound

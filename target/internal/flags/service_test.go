@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -609,4 +610,112 @@ func TestReadBetweenCommitAndDeleteIsForgotten(t *testing.T) {
 	if v := version(t, later); v != 2 {
 		t.Errorf("a read after the racing one returned version %d from %v (its old value was remembered), want 2", v, later.Source)
 	}
+}
+
+// lostReplyStore commits every update and then reports err, as a store
+// whose reply was lost (a timeout, a dropped connection) would. It records
+// whether the update ran under a live context.
+type lostReplyStore struct {
+	*fakeStore
+	err        error
+	ctxErr     error
+	hadTimeout bool
+}
+
+func (s *lostReplyStore) Update(ctx context.Context, env, key string, p Patch, ifVersion int64) (Flag, error) {
+	s.ctxErr = ctx.Err()
+	_, s.hadTimeout = ctx.Deadline()
+	if _, err := s.fakeStore.Update(ctx, env, key, p, ifVersion); err != nil {
+		return Flag{}, err
+	}
+	return Flag{}, s.err
+}
+
+// TestUpdateWithUnknownOutcomeInvalidates: an update whose store call
+// fails without saying whether it committed answers ErrUnavailable but
+// invalidates the caches as a committed one would (issue 12, finding 2),
+// durably when the DEL fails too; a client that has gone does not cancel
+// the store call, which runs under UpdateTimeout instead.
+func TestUpdateWithUnknownOutcomeInvalidates(t *testing.T) {
+	on := true
+	for _, tt := range []struct {
+		name    string
+		durable bool
+		delErr  error
+	}{
+		{"seed-style", false, nil},
+		{"durable, DEL delivered", true, nil},
+		{"durable, DEL fails", true, errors.New("partitioned")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st := &lostReplyStore{fakeStore: newFakeStore(), err: fmt.Errorf("postgres: update: %w", context.DeadlineExceeded)}
+			c := newFakeCache()
+			s := newService(t, Config{Store: st, Cache: c, MemoryTTL: time.Hour, DurableInvalidation: tt.durable})
+			if _, err := s.Get(t.Context(), "production", "a"); err != nil { // Redis and memory hold version 1
+				t.Fatal(err)
+			}
+			c.set(nil, tt.delErr)
+			t.Cleanup(func() { c.set(nil, nil) }) // before Close, which delivers pending DELs
+			gone, cancel := context.WithCancel(t.Context())
+			cancel() // the client hung up before the commit
+			if _, err := s.Update(gone, "production", "a", Patch{Enabled: &on}, 0); !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("update with a lost reply: err %v, want ErrUnavailable", err)
+			}
+			if st.ctxErr != nil || !st.hadTimeout {
+				t.Errorf("store update ran with ctx error %v, deadline %v; want a live context with its own timeout", st.ctxErr, st.hadTimeout)
+			}
+			if tt.delErr == nil && (c.has(CacheKey("production", "a")) || c.has(ListCacheKey("production"))) {
+				t.Error("an update of unknown outcome left its cache keys in Redis")
+			}
+			r, err := s.Get(t.Context(), "production", "a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v := version(t, r); v != 2 {
+				t.Errorf("read after an update of unknown outcome that committed: version %d from %v, want 2", v, r.Source)
+			}
+			if got := testutil.ToFloat64(s.m.unknownUpdates); got != 1 {
+				t.Errorf("flagserver_update_outcome_unknown_total = %v, want 1", got)
+			}
+		})
+	}
+	t.Run("known failures do not invalidate", func(t *testing.T) {
+		st, c := newFakeStore(), newFakeCache()
+		s := newService(t, Config{Store: st, Cache: c})
+		if _, err := s.Get(t.Context(), "production", "a"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Update(t.Context(), "production", "a", Patch{Enabled: &on}, 7); !errors.Is(err, ErrVersionConflict) {
+			t.Fatalf("err %v, want ErrVersionConflict", err)
+		}
+		if _, err := s.Update(t.Context(), "production", "nope", Patch{Enabled: &on}, 0); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("err %v, want ErrNotFound", err)
+		}
+		if c.dels != 0 {
+			t.Errorf("%d DELs after updates that certainly did not commit, want 0", c.dels)
+		}
+	})
+	// The database could not be reached (connection refused): nothing was
+	// written, and the in-process copies, which answer while it is down
+	// (both-down), must stay.
+	t.Run("an unreachable database does not invalidate", func(t *testing.T) {
+		st, c := &notReachedStore{fakeStore: newFakeStore()}, newFakeCache()
+		s := newService(t, Config{Store: st, Cache: c, MemoryTTL: time.Hour, DurableInvalidation: true})
+		if _, err := s.Get(t.Context(), "production", "a"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Update(t.Context(), "production", "a", Patch{Enabled: &on}, 0); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("err %v, want ErrUnavailable", err)
+		}
+		if c.dels != 0 || testutil.ToFloat64(s.m.unknownUpdates) != 0 {
+			t.Errorf("%d DELs, %v unknown outcomes after an update that never reached the database; want none", c.dels, testutil.ToFloat64(s.m.unknownUpdates))
+		}
+	})
+}
+
+// notReachedStore fails every update before it reaches the database.
+type notReachedStore struct{ *fakeStore }
+
+func (s *notReachedStore) Update(context.Context, string, string, Patch, int64) (Flag, error) {
+	return Flag{}, fmt.Errorf("postgres: update: %w: dial tcp: connection refused", ErrNotCommitted)
 }

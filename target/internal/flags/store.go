@@ -14,6 +14,10 @@ var (
 	ErrVersionConflict    = errors.New("flags: version conflict")
 	ErrCacheMiss          = errors.New("flags: cache miss")
 	ErrUnavailable        = errors.New("flags: no backend could answer")
+	// ErrNotCommitted marks a store error that certainly changed nothing
+	// (the database could not even be reached): unlike other errors of an
+	// update, its outcome is known.
+	ErrNotCommitted = errors.New("flags: nothing was written")
 )
 
 // Store is the source of truth. Implementations: store/postgres and

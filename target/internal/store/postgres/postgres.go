@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/flagstorm/flagstorm/target/internal/flags"
@@ -295,11 +296,16 @@ func (s *Store) Update(ctx context.Context, env, key string, p flags.Patch, ifVe
 	defer cancel()
 	var updated bool
 	f, err := scan(s.pool.QueryRow(ctx, updateSQL, env, key, p.Enabled, p.RolloutPercentage, p.Description, ifVersion), &updated)
+	var connectErr *pgconn.ConnectError
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		err = flags.ErrNotFound
 	case err == nil && !updated:
 		err = fmt.Errorf("stored version is %d, not %d: %w", f.Version, ifVersion, flags.ErrVersionConflict)
+	case err != nil && (errors.As(err, &connectErr) || pgconn.SafeToRetry(err)):
+		// No connection, or nothing sent: the update certainly did not
+		// commit.
+		err = fmt.Errorf("%w: %w", flags.ErrNotCommitted, err)
 	}
 	if err != nil {
 		return flags.Flag{}, fmt.Errorf("postgres: update flag %q in %q: %w", key, env, err)
