@@ -2,12 +2,11 @@ package toxics
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -79,6 +78,10 @@ type Applied struct {
 	Toxics []string
 	// Disabled is true when the fault disabled the proxy (Refused).
 	Disabled bool
+	// Marker is, for Refused on a shared server ([Remote]), the name of
+	// the zero-effect toxic that records whose the disabled proxy is (see
+	// [Owner]); "" elsewhere.
+	Marker string
 }
 
 // String describes what was applied, for logs.
@@ -91,7 +94,7 @@ func (a Applied) String() string {
 
 // same reports whether a and b record the same application.
 func (a Applied) same(b Applied) bool {
-	return a.Proxy == b.Proxy && a.Disabled == b.Disabled && slices.Equal(a.Toxics, b.Toxics)
+	return a.Proxy == b.Proxy && a.Disabled == b.Disabled && a.Marker == b.Marker && slices.Equal(a.Toxics, b.Toxics)
 }
 
 // ProxyInfo describes one proxy on a Toxiproxy server.
@@ -135,17 +138,39 @@ type backend interface {
 type engine struct {
 	b       backend
 	timeout time.Duration
-	id      string // random; keeps toxic names apart from other controllers'
 	seq     atomic.Uint64
+	// shared is true for a server others use too (Remote): a Refused
+	// fault marks the proxy it disables with a marker toxic.
+	shared bool
+
+	mu sync.Mutex // guards owner
+	// owner is written into every toxic's name (see Owner); a random run
+	// id keeps the names apart from other controllers'.
+	owner Owner
 }
 
+// whose returns the engine's owner.
+func (e *engine) whose() Owner {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.owner
+}
+
+// setExpiry sets when the faults added from now on expire.
+func (e *engine) setExpiry(t time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.owner.Expires = t.Truncate(time.Second)
+}
+
+// newEngine returns an engine whose faults never expire: right for a
+// server that lives in this process; a controller for a shared server
+// sets its owner.
 func newEngine(b backend, timeout time.Duration) *engine {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	var raw [3]byte
-	_, _ = rand.Read(raw[:]) // never fails
-	return &engine{b: b, timeout: timeout, id: hex.EncodeToString(raw[:])}
+	return &engine{b: b, timeout: timeout, owner: Owner{RunID: NewRunID(), Expires: neverExpires}}
 }
 
 // bound limits one Controller call to the engine's timeout.
@@ -174,26 +199,47 @@ func (e *engine) apply(ctx context.Context, f Fault) (Applied, error) {
 	}
 	a := Applied{Fault: f, Proxy: f.Proxy}
 
+	n := e.seq.Add(1)
 	if f.Kind == Refused {
 		i := slices.Index(names, f.Proxy)
 		if !proxies[i].Enabled {
 			return Applied{}, fmt.Errorf("apply refused fault to proxy %q: %w", f.Proxy, ErrProxyDisabled)
 		}
+		// On a shared server the marker goes on first: a run killed
+		// between the two steps leaves an enabled proxy with a marker
+		// (harmless, swept later), never a disabled proxy nobody can tell
+		// is flagstorm's.
+		var marker wireToxic
+		if e.shared {
+			marker = e.marker(n)
+			if err := e.b.addToxic(ctx, f.Proxy, marker); err != nil {
+				err = fmt.Errorf("apply refused fault: mark proxy %q: %w", f.Proxy, err)
+				if errors.Is(err, errRejected) {
+					return Applied{}, err
+				}
+				return Applied{}, e.undo(ctx, err, func(ctx context.Context) error {
+					return e.removeToxics(ctx, f.Proxy, marker.Name)
+				})
+			}
+		}
 		if err := e.b.setEnabled(ctx, f.Proxy, false); err != nil {
 			// A timed-out disable may still happen: put it back.
 			err = fmt.Errorf("apply refused fault: disable proxy %q: %w", f.Proxy, err)
 			return Applied{}, e.undo(ctx, err, func(ctx context.Context) error {
-				return e.b.setEnabled(ctx, f.Proxy, true)
+				if err := e.b.setEnabled(ctx, f.Proxy, true); err != nil || marker.Name == "" {
+					return err
+				}
+				return e.removeToxics(ctx, f.Proxy, marker.Name)
 			})
 		}
-		a.Disabled = true
+		a.Disabled, a.Marker = true, marker.Name
 		return a, nil
 	}
 
 	toxics := f.wireToxics()
-	n := e.seq.Add(1)
+	owner := e.whose()
 	for i := range toxics {
-		toxics[i].Name = fmt.Sprintf("flagstorm_%s_%s_%s_%d", f.Kind, toxics[i].Stream, e.id, n)
+		toxics[i].Name = owner.toxicName(fmt.Sprintf("%s_%s_%d", f.Kind, toxics[i].Stream, n))
 	}
 	for _, t := range toxics {
 		if err := e.b.addToxic(ctx, f.Proxy, t); err != nil {
@@ -207,18 +253,33 @@ func (e *engine) apply(ctx context.Context, f Fault) (Applied, error) {
 				undo = append(undo, t.Name)
 			}
 			return Applied{}, e.undo(ctx, err, func(ctx context.Context) error {
-				var errs []error
-				for _, name := range undo {
-					if err := e.b.removeToxic(ctx, f.Proxy, name); err != nil && !errors.Is(err, errToxicNotFound) {
-						errs = append(errs, err)
-					}
-				}
-				return errors.Join(errs...)
+				return e.removeToxics(ctx, f.Proxy, undo...)
 			})
 		}
 		a.Toxics = append(a.Toxics, t.Name)
 	}
 	return a, nil
+}
+
+// marker returns the n-th marker toxic: it records that a proxy was
+// disabled by the engine's owner, and does nothing to the traffic.
+func (e *engine) marker(n uint64) wireToxic {
+	return wireToxic{
+		Name: e.whose().toxicName(fmt.Sprintf("%s_%d", markerWhat, n)), Type: "noop", Stream: "downstream",
+		Toxicity: 0, Attributes: map[string]int64{},
+	}
+}
+
+// removeToxics removes the named toxics from proxy; one already gone is
+// not an error.
+func (e *engine) removeToxics(ctx context.Context, proxy string, names ...string) error {
+	var errs []error
+	for _, name := range names {
+		if err := e.b.removeToxic(ctx, proxy, name); err != nil && !errors.Is(err, errToxicNotFound) {
+			errs = append(errs, fmt.Errorf("remove toxic %q from proxy %q: %w", name, proxy, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // undo runs fn to take back a half-done change after err, under a context
@@ -240,18 +301,79 @@ func (e *engine) remove(ctx context.Context, a Applied) error {
 	ctx, cancel := e.bound(ctx)
 	defer cancel()
 	if a.Disabled {
+		// Enabled first: while the marker is on, a later sweep can still
+		// tell the disabled proxy is flagstorm's.
 		if err := e.enable(ctx, a.Proxy); err != nil {
 			return fmt.Errorf("remove refused fault: enable proxy %q: %w", a.Proxy, err)
 		}
+		if a.Marker == "" {
+			return nil
+		}
+		if err := e.removeToxics(ctx, a.Proxy, a.Marker); err != nil {
+			return fmt.Errorf("remove refused fault: %w", err)
+		}
 		return nil
 	}
+	return e.removeToxics(ctx, a.Proxy, a.Toxics...)
+}
+
+// sweep removes the toxics of the engine's own run and the expired ones
+// of any flagstorm run, and enables every disabled proxy whose marker is
+// the run's own or expired, unless an unexpired marker of another run is
+// on it too. It touches nothing else (see Sweeper).
+func (e *engine) sweep(ctx context.Context) (Swept, error) {
+	ctx, cancel := e.bound(ctx)
+	defer cancel()
+	proxies, err := e.b.list(ctx)
+	if err != nil {
+		return Swept{}, fmt.Errorf("sweep: list proxies: %w", err)
+	}
+	sortProxies(proxies)
+	now, runID := time.Now(), e.whose().RunID
+	var sw Swept
 	var errs []error
-	for _, name := range a.Toxics {
-		if err := e.b.removeToxic(ctx, a.Proxy, name); err != nil && !errors.Is(err, errToxicNotFound) {
-			errs = append(errs, fmt.Errorf("remove toxic %q from proxy %q: %w", name, a.Proxy, err))
+	for _, p := range proxies {
+		var markers []string
+		held := false // an unexpired marker of another run
+		for _, t := range p.Toxics {
+			o, marker, ok := ParseToxicName(t.Name)
+			if !ok {
+				continue
+			}
+			mine := o.RunID == runID || o.Expired(now)
+			switch {
+			case marker && mine:
+				markers = append(markers, t.Name)
+			case marker:
+				held = true
+			case mine:
+				if err := e.removeToxics(ctx, p.Name, t.Name); err != nil {
+					errs = append(errs, fmt.Errorf("sweep: %w", err))
+					continue
+				}
+				sw.Toxics = append(sw.Toxics, p.Name+"/"+t.Name)
+			}
+		}
+		if len(markers) == 0 {
+			continue
+		}
+		if !p.Enabled && !held {
+			if err := e.enable(ctx, p.Name); err != nil {
+				// The markers stay: the next sweep tries again.
+				errs = append(errs, fmt.Errorf("sweep: enable proxy %q: %w", p.Name, err))
+				continue
+			}
+			sw.Enabled = append(sw.Enabled, p.Name)
+		}
+		for _, m := range markers {
+			if err := e.removeToxics(ctx, p.Name, m); err != nil {
+				errs = append(errs, fmt.Errorf("sweep: %w", err))
+				continue
+			}
+			sw.Toxics = append(sw.Toxics, p.Name+"/"+m)
 		}
 	}
-	return errors.Join(errs...)
+	return sw, errors.Join(errs...)
 }
 
 func (e *engine) resetAll(ctx context.Context) error {

@@ -51,9 +51,10 @@ func controllers(t *testing.T) []struct {
 	}{{"embedded", emb}, {"remote", rem}, {"toxiproxy-server", ext}}
 }
 
-// toxicName matches generated toxic names; the controller's id and the
-// sequence number differ between runs.
-var toxicName = regexp.MustCompile(`^(flagstorm_[a-z_]+_(?:upstream|downstream))_[0-9a-f]+_[0-9]+$`)
+// toxicName matches generated toxic names; the run id, the expiry and the
+// sequence number differ between runs: "flagstorm.<run>.<expiry>.latency_upstream_1"
+// is written "flagstorm_latency_upstream".
+var toxicName = regexp.MustCompile(`^flagstorm\.[0-9a-z]+\.[0-9]+\.([a-z_]+?)_[0-9]+$`)
 
 // snapshot describes the controller's proxies without what differs
 // between servers (listen ports, generated parts of toxic names).
@@ -67,7 +68,10 @@ func snapshot(t *testing.T, c Controller) string {
 	for _, p := range ps {
 		fmt.Fprintf(&b, "%s enabled=%v upstream=%s", p.Name, p.Enabled, p.Upstream)
 		for _, tx := range p.Toxics {
-			fmt.Fprintf(&b, " [%s %s %s %v %v]", toxicName.ReplaceAllString(tx.Name, "$1"), tx.Type, tx.Stream, tx.Toxicity, tx.Attributes)
+			if tx.Type == "noop" {
+				continue // a Remote's marker of a disabled proxy: see TestSharedToxiproxy*
+			}
+			fmt.Fprintf(&b, " [%s %s %s %v %v]", toxicName.ReplaceAllString(tx.Name, "flagstorm_$1"), tx.Type, tx.Stream, tx.Toxicity, tx.Attributes)
 		}
 		b.WriteString("; ")
 	}
@@ -253,8 +257,8 @@ func TestApplyAllOrNothingEmbedded(t *testing.T) {
 	ctx := t.Context()
 	e := newEmbedded(t, EmbeddedConfig{})
 	addProxy(t, e, "redis", "127.0.0.1:1")
-	e.eng.id = "fixed" // the next fault's toxics: flagstorm_latency_{downstream,upstream}_fixed_1
-	squatter := wireToxic{Name: "flagstorm_latency_upstream_fixed_1", Type: "latency", Stream: "upstream", Toxicity: 1,
+	e.eng.owner = Owner{RunID: "fixed", Expires: time.Unix(2000000000, 0)} // the next fault's toxics: flagstorm.fixed.2000000000.latency_{downstream,upstream}_1
+	squatter := wireToxic{Name: "flagstorm.fixed.2000000000.latency_upstream_1", Type: "latency", Stream: "upstream", Toxicity: 1,
 		Attributes: map[string]int64{"latency": 7}}
 	if err := e.addToxic(ctx, "redis", squatter); err != nil {
 		t.Fatal(err)

@@ -108,6 +108,15 @@
 // stays on the new primary). It runs under a context that survives
 // cancellation, bounded by [CleanupTimeout].
 //
+// A [Remote] server is shared, so a session over one never resets it: every
+// toxic carries its run's [Owner] (run id and expiry) in its name, a proxy
+// disabled by a Refused fault carries a zero-effect marker toxic named the
+// same way, and Begin and Cleanup sweep ([Remote.Sweep]): they remove the
+// run's own toxics and the expired ones of any flagstorm run, and enable
+// the proxies whose marker is the run's or expired. Other people's toxics
+// and disabled proxies, and the unexpired faults of other runs, stay. A run
+// killed with SIGKILL is swept by the first run after its expiry.
+//
 // # Toxiproxy behaviours to know
 //
 // Toxiproxy's calls take no context and can hang (removing a toxic under

@@ -23,6 +23,13 @@ type RemoteConfig struct {
 	// HTTPClient sends the requests; nil means a client of its own. Each
 	// request carries the call's context, so the client needs no timeout.
 	HTTPClient *http.Client
+	// Owner is written into the name of every toxic the controller adds
+	// (see [Owner]): the server is shared, and [Remote.Sweep] removes only
+	// the faults of this run and the expired ones of any run. An empty
+	// RunID means a fresh one ([NewRunID]); a zero Expires means
+	// [DefaultLease] after NewRemote. Set Expires to the run's planned end
+	// plus a margin.
+	Owner Owner
 }
 
 // Remote is a [Controller] for an external toxiproxy-server (a docker
@@ -30,6 +37,10 @@ type RemoteConfig struct {
 // rather than Toxiproxy's client package, because that has no context: a
 // call that times out must not leave a request behind. Any Toxiproxy 2.x
 // server works (proxy updates use POST, which every 2.x version takes).
+//
+// The server may be shared: every toxic carries the controller's [Owner]
+// in its name, and a [Session] over a Remote sweeps (removes its own run's
+// faults and expired ones) instead of resetting the whole server.
 type Remote struct {
 	eng  *engine
 	base string // scheme://host:port, no trailing slash
@@ -55,14 +66,45 @@ func NewRemote(cfg RemoteConfig) (*Remote, error) {
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("toxics: remote Toxiproxy URL %q: want http://host:port", cfg.URL)
 	}
+	owner := cfg.Owner
+	if owner.RunID == "" {
+		owner.RunID = NewRunID()
+	}
+	if owner.Expires.IsZero() {
+		owner.Expires = time.Now().Add(DefaultLease)
+	}
+	if err := owner.Validate(); err != nil {
+		return nil, err
+	}
 	hc := cfg.HTTPClient
 	if hc == nil {
 		hc = &http.Client{}
 	}
 	r := &Remote{base: strings.TrimSuffix(u.Scheme+"://"+u.Host+u.Path, "/"), hc: hc}
 	r.eng = newEngine(r, cfg.Timeout)
+	r.eng.owner, r.eng.shared = owner, true
+	r.eng.setExpiry(owner.Expires)
 	return r, nil
 }
+
+var _ Sweeper = (*Remote)(nil)
+
+// Owner implements [Sweeper]: who this controller's faults belong to.
+func (r *Remote) Owner() Owner { return r.eng.whose() }
+
+// SetExpiry sets when the faults this controller adds from now on expire
+// (whole seconds): the run's planned end plus a margin, once the run knows
+// it. Faults already on keep the expiry in their names.
+func (r *Remote) SetExpiry(t time.Time) { r.eng.setExpiry(t) }
+
+// Sweep implements [Sweeper]: it removes this run's toxics and the expired
+// ones of any flagstorm run, and enables the proxies disabled by this run
+// or by an expired one (their marker says so). Other people's toxics and
+// disabled proxies, and the unexpired faults of other runs, stay. A
+// [Session] over a Remote sweeps where it would otherwise call ResetAll,
+// so a run killed by SIGKILL has its faults removed by the first run that
+// begins or ends after they expire.
+func (r *Remote) Sweep(ctx context.Context) (Swept, error) { return r.eng.sweep(ctx) }
 
 // URL returns the server's API base URL.
 func (r *Remote) URL() string { return r.base }
@@ -151,7 +193,9 @@ func (r *Remote) Apply(ctx context.Context, f Fault) (Applied, error) { return r
 // Remove implements [Controller].
 func (r *Remote) Remove(ctx context.Context, a Applied) error { return r.eng.remove(ctx, a) }
 
-// ResetAll implements [Controller] with Toxiproxy's POST /reset.
+// ResetAll implements [Controller] with Toxiproxy's POST /reset: every
+// toxic on the server goes, whoever added it, and every proxy is
+// enabled. On a server others use too, [Remote.Sweep] is the polite form.
 func (r *Remote) ResetAll(ctx context.Context) error { return r.eng.resetAll(ctx) }
 
 // SetUpstream implements [Controller].

@@ -25,9 +25,13 @@ const CleanupTimeout = 15 * time.Second
 //	a, err := s.Apply(ctx, fault)
 //
 // What Cleanup restores:
-//   - every fault still applied is removed, and then ResetAll runs, so no
-//     toxic is left (even one added by someone else, or by an Apply that
-//     timed out half-way) and every proxy is enabled;
+//   - every fault still applied is removed, and then the server is reset:
+//     on a server the session's controller owns ([Embedded]: the local
+//     stack's), ResetAll, so no toxic is left (even one added by someone
+//     else, or by an Apply that timed out half-way) and every proxy is
+//     enabled; on a shared one (a [Sweeper]: [Remote]), a sweep, which
+//     removes this run's faults and the expired ones of any flagstorm run
+//     and leaves everything else as it was;
 //   - every proxy moved with [Session.SetUpstream] goes back to the
 //     upstream it had before the session first moved it;
 //   - every server crashed with [Session.Crash] and still down is
@@ -75,13 +79,29 @@ func NewSession(c Controller, log *slog.Logger) *Session {
 }
 
 // Begin starts from a clean slate: every toxic removed and every proxy
-// enabled (ResetAll).
+// enabled (ResetAll) on a server the controller owns; on a shared one (a
+// [Sweeper]) the faults left by flagstorm runs that expired (killed
+// before their cleanup) removed, and nothing else touched.
 func (s *Session) Begin(ctx context.Context) error {
 	s.markDirty()
-	if err := s.c.ResetAll(ctx); err != nil {
+	if err := s.reset(ctx); err != nil {
 		return fmt.Errorf("toxics: begin session: %w", err)
 	}
 	return nil
+}
+
+// reset is ResetAll, or a sweep on a shared server.
+func (s *Session) reset(ctx context.Context) error {
+	sw, ok := s.c.(Sweeper)
+	if !ok {
+		return s.c.ResetAll(ctx)
+	}
+	swept, err := sw.Sweep(ctx)
+	if !swept.Empty() {
+		s.log.Info("swept faults of this run and expired runs", "run_id", sw.Owner().RunID,
+			"toxic", strings.Join(swept.Toxics, ","), "proxy", strings.Join(swept.Enabled, ","))
+	}
+	return err
 }
 
 func (s *Session) markDirty() {
@@ -92,7 +112,7 @@ func (s *Session) markDirty() {
 
 // Apply applies f through the controller and records it for Cleanup.
 func (s *Session) Apply(ctx context.Context, f Fault) (Applied, error) {
-	s.markDirty() // even a failed Apply may leave something for ResetAll
+	s.markDirty() // even a failed Apply may leave something for the reset
 	a, err := s.c.Apply(ctx, f)
 	if err != nil {
 		return Applied{}, err
@@ -260,8 +280,9 @@ func (s *Session) Cleanup(ctx context.Context) error {
 		}
 	}
 
-	// The safety net: whatever is left, from this session or not.
-	resetErr := s.c.ResetAll(ctx)
+	// The safety net: whatever is left, from this session or not (on a
+	// shared server: of this run, or expired).
+	resetErr := s.reset(ctx)
 	var failedApplied []Applied
 	if resetErr != nil {
 		s.log.Warn("cleanup: reset all proxies", "err", resetErr)

@@ -128,6 +128,14 @@ func Execute(ctx context.Context, p *Plan, t Target, o Options) (*Outcome, error
 	}
 	var session *toxics.Session
 	if sys.Faults != nil {
+		if rem, ok := sys.Faults.(*toxics.Remote); ok {
+			// A shared server: the run's faults carry its id and expire
+			// after the planned end, so that the next run removes them
+			// even when this one is killed (SIGKILL) before its cleanup.
+			rem.SetExpiry(time.Now().Add(spec.Duration() + FaultExpiryMargin))
+			log = log.With("run_id", rem.Owner().RunID)
+			fmt.Fprintf(o.Stderr, "faults on the shared Toxiproxy carry run id %s and expire at %s\n", rem.Owner().RunID, rem.Owner().Expires.Format(time.RFC3339))
+		}
 		session = toxics.NewSession(sys.Faults, log)
 		if err := session.Begin(ctx); err != nil {
 			return nil, fmt.Errorf("reset toxics before the run: %w", err)
@@ -153,6 +161,12 @@ func Execute(ctx context.Context, p *Plan, t Target, o Options) (*Outcome, error
 	}
 	return r.finish(ctx)
 }
+
+// FaultExpiryMargin is how long after its planned end a run's faults on
+// a shared Toxiproxy (--toxiproxy-url) stay its own: past that, any later
+// run removes them (see toxics.Owner). It covers the graceful stop, the
+// post-run measures, the reports and the cleanup.
+const FaultExpiryMargin = 5 * time.Minute
 
 // execution is one run in progress: what drive measures and finish
 // judges.
