@@ -162,7 +162,7 @@ func checkFailover(ctx context.Context, c Controller, spec FailoverSpec) error {
 		}
 	}
 
-	info, err := redisInfo(ctx, spec.Replica.Addr(), "replication")
+	info, err := spec.Replica.Info(ctx, "replication") // with its password, if any
 	if err != nil {
 		return fmt.Errorf("ask the replica %s for its role: %w", spec.Replica.Addr(), err)
 	}

@@ -241,3 +241,56 @@ func TestFailoverChecks(t *testing.T) {
 		t.Errorf("after Cleanup proxy redis leads to %s, want the new primary %s", got, replica.Addr())
 	}
 }
+
+// TestFailoverWithPassword fails over servers that require a password
+// (the stack's: requirepass, and masterauth for the replica): the checks,
+// the promotion and the rejoin all authenticate, a client that has the
+// password keeps its data, and a client without it is refused by both.
+func TestFailoverWithPassword(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	const pass = "failover-secret-0123"
+	primary := startRedis(t, RedisConfig{Password: pass})
+	replica := startRedis(t, RedisConfig{Password: pass, ReplicaOf: primary.Addr()})
+	e := newEmbedded(t, EmbeddedConfig{})
+	p := addProxy(t, e, "redis", primary.Addr())
+	addProxy(t, e, "redis-replica", replica.Addr())
+	client := newClient(t, redis.Options{Addr: p.Listen, Password: pass, MaxRetries: -1})
+	if err := client.Set(ctx, "k", "before", 0).Err(); err != nil {
+		t.Fatalf("SET with the password: %v", err)
+	}
+	// The write must reach the replica before the primary dies.
+	if _, err := primary.Do(ctx, "WAIT", "1", "2000"); err != nil {
+		t.Fatalf("WAIT: %v", err)
+	}
+
+	rep, err := Failover(ctx, e, FailoverSpec{Proxy: "redis", Primary: primary, Replica: replica, Rejoin: true, ReplicaProxy: "redis-replica"})
+	if err != nil {
+		t.Fatalf("Failover: %v", err)
+	}
+	if rep.Rejoined.IsZero() {
+		t.Fatalf("the old primary did not rejoin: %+v", rep)
+	}
+	testenv.Poll(t, 5*time.Second, "a read through the proxy from the new primary", func() error {
+		v, err := client.Get(ctx, "k").Result()
+		if err != nil || v != "before" {
+			return fmt.Errorf("GET k = %q, %v", v, err)
+		}
+		return nil
+	})
+	for _, s := range []struct {
+		srv  *RedisServer
+		role string
+	}{{replica, "master"}, {primary, "slave"}} {
+		info, err := s.srv.Info(ctx, "replication")
+		if err != nil || infoField(info, "role") != s.role {
+			t.Errorf("%s: role %q (%v), want %s", s.srv.Addr(), infoField(info, "role"), err, s.role)
+		}
+		if s.role == "slave" && infoField(info, "master_link_status") != "up" {
+			t.Errorf("%s: replication link %q, want up (masterauth)", s.srv.Addr(), infoField(info, "master_link_status"))
+		}
+		if _, err := redisDo(ctx, s.srv.Addr(), "PING"); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
+			t.Errorf("%s: PING without the password = %v, want NOAUTH", s.srv.Addr(), err)
+		}
+	}
+}

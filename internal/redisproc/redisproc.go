@@ -209,13 +209,13 @@ func (r *Server) Password() string { return r.password }
 // Do sends one command to the server over a fresh connection,
 // authenticated with its password, like the package's [Do].
 func (r *Server) Do(ctx context.Context, args ...string) (any, error) {
-	return doAuth(ctx, r.addr, r.password, args...)
+	return DoAuth(ctx, r.addr, r.password, args...)
 }
 
 // Info returns the text of INFO section, asked with the server's
 // password, like the package's [Info].
 func (r *Server) Info(ctx context.Context, section string) (string, error) {
-	return infoAuth(ctx, r.addr, r.password, section)
+	return InfoAuth(ctx, r.addr, r.password, section)
 }
 
 // Addr returns the server's address, like "127.0.0.1:41234".
@@ -556,7 +556,7 @@ func (r *Server) waitReady(ctx context.Context, p *process) error {
 			return true, errors.New("redis-server exited")
 		default:
 		}
-		info, err := infoAuth(ctx, r.addr, r.password, "server")
+		info, err := InfoAuth(ctx, r.addr, r.password, "server")
 		if err != nil {
 			return false, err
 		}
@@ -591,7 +591,7 @@ const probeChannel = "flagstorm:replication-probe"
 // replica's offset reaches the primary's.
 func waitReplicating(ctx context.Context, addr, primary, password string) error {
 	return waitFor(ctx, func() (bool, error) {
-		info, err := infoAuth(ctx, addr, password, "replication")
+		info, err := InfoAuth(ctx, addr, password, "replication")
 		if err != nil {
 			return false, err
 		}
@@ -611,7 +611,7 @@ func waitReplicating(ctx context.Context, addr, primary, password string) error 
 		if err != nil {
 			return false, fmt.Errorf("primary %s: master_repl_offset: %w", primary, err)
 		}
-		if info, err = infoAuth(ctx, addr, password, "replication"); err != nil {
+		if info, err = InfoAuth(ctx, addr, password, "replication"); err != nil {
 			return false, err
 		}
 		got, err := strconv.ParseInt(InfoField(info, "slave_repl_offset"), 10, 64)
@@ -631,7 +631,7 @@ func waitReplicating(ctx context.Context, addr, primary, password string) error 
 func (r *Server) Promote(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	if _, err := doAuth(ctx, r.addr, r.password, "REPLICAOF", "NO", "ONE"); err != nil {
+	if _, err := DoAuth(ctx, r.addr, r.password, "REPLICAOF", "NO", "ONE"); err != nil {
 		return fmt.Errorf("redisproc: promote redis-server on %s: %w", r.addr, err)
 	}
 	err := waitFor(ctx, func() (bool, error) {
@@ -664,7 +664,7 @@ func (r *Server) ReplicateFrom(ctx context.Context, primary string) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	host, port, _ := net.SplitHostPort(primary)
-	if _, err := doAuth(ctx, r.addr, r.password, "REPLICAOF", host, port); err != nil {
+	if _, err := DoAuth(ctx, r.addr, r.password, "REPLICAOF", host, port); err != nil {
 		return fmt.Errorf("redisproc: make redis-server on %s a replica of %s: %w", r.addr, primary, err)
 	}
 	err := waitReplicating(ctx, r.addr, net.JoinHostPort(host, port), r.password)

@@ -23,11 +23,11 @@ func (e ReplyError) Error() string { return "redis: " + string(e) }
 // a string, int64, nil or []any. Readiness checks use it so that they
 // depend on no client library's pool or retries.
 func Do(ctx context.Context, addr string, args ...string) (any, error) {
-	return doAuth(ctx, addr, "", args...)
+	return DoAuth(ctx, addr, "", args...)
 }
 
-// doAuth is Do, authenticated with password unless it is "".
-func doAuth(ctx context.Context, addr, password string, args ...string) (any, error) {
+// DoAuth is [Do], authenticated with password (AUTH) unless it is "".
+func DoAuth(ctx context.Context, addr, password string, args ...string) (any, error) {
 	replies, err := pipeline(ctx, addr, password, args)
 	if err != nil {
 		return nil, err
@@ -139,12 +139,13 @@ func readReply(br *bufio.Reader) (any, error) {
 
 // Info returns the text of INFO section.
 func Info(ctx context.Context, addr, section string) (string, error) {
-	return infoAuth(ctx, addr, "", section)
+	return InfoAuth(ctx, addr, "", section)
 }
 
-// infoAuth is Info, authenticated with password unless it is "".
-func infoAuth(ctx context.Context, addr, password, section string) (string, error) {
-	v, err := doAuth(ctx, addr, password, "INFO", section)
+// InfoAuth is [Info], authenticated with password (AUTH) unless it is
+// "".
+func InfoAuth(ctx context.Context, addr, password, section string) (string, error) {
+	v, err := DoAuth(ctx, addr, password, "INFO", section)
 	if err != nil {
 		return "", err
 	}
@@ -157,7 +158,7 @@ func infoAuth(ctx context.Context, addr, password, section string) (string, erro
 
 // replicationRole returns "master" or "slave" from INFO replication.
 func replicationRole(ctx context.Context, addr, password string) (string, error) {
-	info, err := infoAuth(ctx, addr, password, "replication")
+	info, err := InfoAuth(ctx, addr, password, "replication")
 	if err != nil {
 		return "", err
 	}

@@ -32,7 +32,7 @@ Flags:`)
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
-	if err := t.check(); err != nil {
+	if err := t.check(e, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 1 {

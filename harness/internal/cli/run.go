@@ -107,7 +107,7 @@ Flags:`)
 	case file == "" || fs.NArg() > 0:
 		return usageError("run takes exactly one scenario file (flagstorm run FILE --target-url URL)")
 	}
-	if err := o.target.check(); err != nil {
+	if err := o.target.check(e, args); err != nil {
 		return err
 	}
 	plan, err := run.Load(file)

@@ -32,9 +32,16 @@ func runStack(ctx context.Context, e env, args []string) error {
 		return usageError("--log-level: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	if f.cfg.AdminToken, err = f.admin.resolve(e, args); err != nil {
+		return err
+	}
+	warnArgvURLs(e, args, "database-url", "target-url")
 	cfg, err := f.config(log)
 	if err != nil {
 		return err
+	}
+	if cfg.ToxiproxyAPI != "" {
+		log.Warn("the Toxiproxy API is on, without authentication: any local user can create proxies and toxics while the stack runs", "addr", cfg.ToxiproxyAPI)
 	}
 
 	st, err := stack.Start(ctx, cfg)
@@ -80,6 +87,7 @@ type stackFlags struct {
 	seed     int
 	jsonOut  bool
 	logLevel string
+	admin    secretFlag
 }
 
 // defineStackFlags defines the flags of `flagstorm stack` and its usage
@@ -105,9 +113,9 @@ Flags (environment fallback FLAGSTORM_<FLAG>):
 	fs.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL URL the flagservers use through the postgres proxy (not created or dropped); in external mode, read directly by the oracle")
 	fs.StringVar(&f.database, "database", "auto", "without --database-url: auto (a throwaway PostgreSQL cluster if initdb is installed, else SQLite), throwaway or sqlite (SQLite: no database faults)")
 	fs.IntVar(&f.seed, "seed-flags", stack.DefaultSeedFlags, "flags per environment each flagserver seeds if missing (0: none)")
-	fs.StringVar(&cfg.AdminToken, "admin-token", "", "flagserver bearer token for PATCH (default: random, printed)")
+	f.admin.define(fs, "admin-token", "flagserver bearer token for PATCH (default: random); written to the run directory's admin-token file (mode 0600), never printed")
 	fs.Var(&f.memTTL, "memory-cache-ttl", "flagserver in-process cache `TTL`, e.g. 1s; 0 switches it off (default: the profile's)")
-	fs.StringVar(&cfg.ToxiproxyAPI, "toxiproxy-api", "127.0.0.1:0", "serve the Toxiproxy HTTP API here, for toxiproxy-cli (\"off\": none)")
+	fs.StringVar(&cfg.ToxiproxyAPI, "toxiproxy-api", "", "serve the Toxiproxy HTTP API at `ADDR` (127.0.0.1:0: a free port), for toxiproxy-cli and flagstorm run --toxiproxy-url; it has no authentication: any local user can then create proxies and toxics (default: off)")
 	fs.StringVar(&cfg.FlagserverBin, "flagserver-bin", "", "flagserver executable (default: next to flagstorm, then bin/flagserver, then PATH)")
 	fs.StringVar(&cfg.RedisServerBin, "redis-server-bin", "", "redis-server executable (default: from PATH)")
 	fs.StringVar(&cfg.Dir, "dir", "", "run directory for logs and data (default: a temporary directory, removed at the end)")

@@ -35,7 +35,7 @@ func runSuite(ctx context.Context, e env, args []string) error {
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
-	if err := o.target.check(); err != nil {
+	if err := o.target.check(e, args); err != nil {
 		return err
 	}
 	var desc *service.Description

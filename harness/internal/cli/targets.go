@@ -19,7 +19,10 @@ type targetFlags struct {
 	targetURL     string
 	toxiproxyURL  string
 	redisAddr     string
-	adminToken    string
+	adminToken    string // resolved from adminSecret by check
+	redisPassword string // resolved from redisSecret by check
+	adminSecret   secretFlag
+	redisSecret   secretFlag
 	sourceHeader  string
 	file          string
 	variant       string
@@ -52,19 +55,34 @@ func (t *targetFlags) define(fs *flag.FlagSet, remote bool) {
 	fs.Func("flagserver-env", "the same as --env (kept for scripts)", envFlag)
 	fs.StringVar(&t.flagserverBin, "flagserver-bin", "", "flagserver binary for the local stack (default: next to flagstorm, bin/flagserver, or PATH)")
 	fs.StringVar(&t.databaseURL, "database-url", "", "PostgreSQL for the local stack (used through the postgres proxy; default: a throwaway cluster, else SQLite); with --toxiproxy-url: your service's database, read directly for the oracle's truth")
-	fs.StringVar(&t.adminToken, "admin-token", "", "for a running service: the bearer token added to requests that write (PATCH); prefer FLAGSTORM_ADMIN_TOKEN (argv is visible in ps)")
+	t.adminSecret.define(fs, "admin-token", "for a running service: the bearer token added to requests that write (PATCH)")
 	if !remote {
 		return
 	}
+	t.redisSecret.define(fs, "redis-password", "with --redis-addr (or a running: description's redis:): the password of that Redis (AUTH)")
 	fs.StringVar(&t.targetURL, "target-url", "", "base URL of a running service (e.g. http://127.0.0.1:8080); several, comma-separated, spread the requests at random over them")
 	fs.StringVar(&t.toxiproxyURL, "toxiproxy-url", "", "with --target-url: the Toxiproxy API in front of the service's backends (proxies named redis, postgres, redis-replica): faults and the oracle on")
 	fs.StringVar(&t.redisAddr, "redis-addr", "", "with --toxiproxy-url: the Redis primary's direct address, for the backend cost (INFO)")
 	fs.StringVar(&t.sourceHeader, "source-header", "X-Flag-Source", "with --target-url: the response header naming where an answer came from (redis, db, ...); \"\" if the service sends none")
 }
 
-// check rejects flags that do not go together.
-func (t *targetFlags) check() error {
+// check rejects flags that do not go together and resolves the secrets
+// (from args, files or the environment, warning on e.stderr about those
+// given in args).
+func (t *targetFlags) check(e env, args []string) error {
+	var err error
+	if t.adminToken, err = t.adminSecret.resolve(e, args); err != nil {
+		return err
+	}
+	if t.redisSecret.name != "" {
+		if t.redisPassword, err = t.redisSecret.resolve(e, args); err != nil {
+			return err
+		}
+	}
+	warnArgvURLs(e, args, "database-url", "target-url", "toxiproxy-url")
 	switch {
+	case t.redisPassword != "" && t.redisAddr == "" && t.file == "":
+		return usageError("--redis-password goes with --redis-addr (or --target with a running: description that names redis:)")
 	case t.targetURL != "" && t.file != "":
 		return usageError("--target-url and --target both name the service: give one (a running service's description has running: with its URL)")
 	case t.toxiproxyURL != "" && t.targetURL == "":
@@ -104,11 +122,18 @@ func (t *targetFlags) targets(spec *scenarios.Spec, desc *service.Description) (
 	switch {
 	case t.targetURL != "" && t.toxiproxyURL != "":
 		return []run.Target{run.Running{URLs: splitList(t.targetURL), AdminToken: t.adminToken, SourceHeader: t.sourceHeader,
-			Toxiproxy: t.toxiproxyURL, DatabaseURL: t.databaseURL, Redis: t.redisAddr}}, false
+			Toxiproxy: t.toxiproxyURL, DatabaseURL: t.databaseURL, Redis: t.redisAddr, RedisPassword: t.redisPassword}}, false
 	case t.targetURL != "":
 		return []run.Target{run.Remote{URLs: splitList(t.targetURL), AdminToken: t.adminToken, SourceHeader: t.sourceHeader}}, false
 	case desc != nil:
-		return run.Described(desc, t.variant, t.databaseURL, t.adminToken, t.env), desc.Running == nil
+		targets = run.Described(desc, t.variant, t.databaseURL, t.adminToken, t.env)
+		for i, tg := range targets {
+			if r, ok := tg.(run.Running); ok {
+				r.RedisPassword = t.redisPassword
+				targets[i] = r
+			}
+		}
+		return targets, desc.Running == nil
 	}
 	profiles := spec.Profiles()
 	if t.profile != "" {

@@ -110,6 +110,8 @@ type Target struct {
 	// RedisAddr is the Redis primary's own address (host:port), not the
 	// proxy's: Check reads its command counters there.
 	RedisAddr string
+	// RedisPassword is RedisAddr's password (AUTH); "" for none.
+	RedisPassword string
 	// HTTPClient sends the requests; nil means a client with a
 	// [ClientTimeout] timeout.
 	HTTPClient *http.Client

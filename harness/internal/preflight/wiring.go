@@ -45,9 +45,10 @@ var ignoredCommands = map[string]bool{
 // redisCounter reads how many commands Redis has run.
 type redisCounter struct{ rdb *redis.Client }
 
-func newRedisCounter(addr string) *redisCounter {
+func newRedisCounter(addr, password string) *redisCounter {
 	return &redisCounter{rdb: redis.NewClient(&redis.Options{
 		Addr:            addr,
+		Password:        password,
 		Protocol:        2,
 		DisableIdentity: true, // no CLIENT SETINFO on connect
 		MaxRetries:      -1,
@@ -245,7 +246,7 @@ func remove(ctx context.Context, s *toxics.Session, a toxics.Applied) error {
 func (c *checker) wiringRedis(ctx context.Context, s *toxics.Session) error {
 	const item = "wiring: redis"
 	c.rep.checked(item)
-	rc := newRedisCounter(c.t.RedisAddr)
+	rc := newRedisCounter(c.t.RedisAddr, c.t.RedisPassword)
 	defer rc.Close()
 
 	// (a) The proxy normal: Redis must see the service's commands.

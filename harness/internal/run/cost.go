@@ -20,6 +20,8 @@ import (
 // phase's backend cost can be put per HTTP request: retry amplification
 // and reconnect storms become numbers.
 type redisCost struct {
+	password string // of every server sampled; "" for none
+
 	mu      sync.Mutex
 	samples []costSample
 }
@@ -43,7 +45,7 @@ func (c *redisCost) run(ctx context.Context, addrs []string) {
 	quietRedis.Do(func() { redis.SetLogger(discardLogger{}) })
 	clients := make([]*redis.Client, 0, len(addrs))
 	for _, a := range addrs {
-		clients = append(clients, redis.NewClient(&redis.Options{Addr: a, MaxRetries: -1, DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, DisableIdentity: true}))
+		clients = append(clients, redis.NewClient(&redis.Options{Addr: a, Password: c.password, MaxRetries: -1, DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, DisableIdentity: true}))
 	}
 	defer func() {
 		for _, cl := range clients {

@@ -64,9 +64,9 @@ func preflightTarget(p *Plan, sys *System) preflight.Target {
 	}
 	switch {
 	case sys.Primary != nil:
-		t.RedisAddr = sys.Primary.Addr()
+		t.RedisAddr, t.RedisPassword = sys.Primary.Addr(), sys.Primary.Password()
 	case len(sys.RedisAddrs) > 0:
-		t.RedisAddr = sys.RedisAddrs[0]
+		t.RedisAddr, t.RedisPassword = sys.RedisAddrs[0], sys.RedisPassword
 	}
 	return t
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/flagstorm/flagstorm/harness/internal/oracle"
 	"github.com/flagstorm/flagstorm/harness/internal/service"
+	"github.com/flagstorm/flagstorm/internal/secret"
 	"github.com/flagstorm/flagstorm/scenarios"
 	"github.com/flagstorm/flagstorm/toxics"
 )
@@ -37,8 +38,9 @@ type Running struct {
 	// there, else by reading every written flag back through the API.
 	DatabaseURL, Truth string
 	// Redis is the Redis primary's direct address, for INFO and the
-	// preflight's wiring check; optional.
-	Redis string
+	// preflight's wiring check; optional. RedisPassword is its password
+	// (AUTH), "" for none.
+	Redis, RedisPassword string
 	// Ready is the readiness path; default /readyz.
 	Ready string
 	// Proxies are created on the Toxiproxy when absent, by name.
@@ -68,17 +70,17 @@ func (r Running) Start(ctx context.Context, p *Plan, w io.Writer, _ *slog.Logger
 	}
 	version, err := ctl.Version(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("toxiproxy at %s: %w", r.Toxiproxy, err)
+		return nil, fmt.Errorf("toxiproxy at %s: %w", secret.URL(r.Toxiproxy), err)
 	}
 	for _, name := range slices.Sorted(maps.Keys(r.Proxies)) {
 		pr := r.Proxies[name]
 		if _, err := ctl.EnsureProxy(ctx, name, pr.Listen, pr.Upstream); err != nil {
-			return nil, fmt.Errorf("toxiproxy at %s: proxy %s: %w", r.Toxiproxy, name, err)
+			return nil, fmt.Errorf("toxiproxy at %s: proxy %s: %w", secret.URL(r.Toxiproxy), name, err)
 		}
 	}
 	proxies, err := ctl.Proxies(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("toxiproxy at %s: %w", r.Toxiproxy, err)
+		return nil, fmt.Errorf("toxiproxy at %s: %w", secret.URL(r.Toxiproxy), err)
 	}
 	var have []string
 	for _, pi := range proxies {
@@ -86,10 +88,10 @@ func (r Running) Start(ctx context.Context, p *Plan, w io.Writer, _ *slog.Logger
 	}
 	for _, s := range p.Steps {
 		if s.Fault != nil && !slices.Contains(have, s.Fault.Proxy) {
-			return nil, &InvalidError{Err: fmt.Errorf("%s: phase %s injects a fault on proxy %q, which the Toxiproxy at %s does not have (it has: %s); name your proxies redis, postgres and redis-replica", spec.File, s.Name, s.Fault.Proxy, r.Toxiproxy, strings.Join(have, ", "))}
+			return nil, &InvalidError{Err: fmt.Errorf("%s: phase %s injects a fault on proxy %q, which the Toxiproxy at %s does not have (it has: %s); name your proxies redis, postgres and redis-replica", spec.File, s.Name, s.Fault.Proxy, secret.URL(r.Toxiproxy), strings.Join(have, ", "))}
 		}
 	}
-	fmt.Fprintf(w, "running service at %s; Toxiproxy %s at %s with proxies %s\n", strings.Join(r.URLs, ", "), version, r.Toxiproxy, strings.Join(have, ", "))
+	fmt.Fprintf(w, "running service at %s; Toxiproxy %s at %s with proxies %s\n", strings.Join(secret.URLs(r.URLs), ", "), version, secret.URL(r.Toxiproxy), strings.Join(have, ", "))
 	field := r.Oracle
 	if field.Name == "" {
 		field = oracle.Field{Name: "version"}
@@ -101,7 +103,7 @@ func (r Running) Start(ctx context.Context, p *Plan, w io.Writer, _ *slog.Logger
 		Close:  func(context.Context) error { return nil },
 	}
 	if r.Redis != "" {
-		sys.RedisAddrs = []string{r.Redis}
+		sys.RedisAddrs, sys.RedisPassword = []string{r.Redis}, r.RedisPassword
 	}
 	if slices.Contains(have, "postgres") {
 		sys.PostgresProxy = "postgres"

@@ -13,6 +13,7 @@ import (
 
 	"github.com/flagstorm/flagstorm/harness/internal/oracle"
 	"github.com/flagstorm/flagstorm/harness/internal/service"
+	"github.com/flagstorm/flagstorm/internal/secret"
 	"github.com/flagstorm/flagstorm/scenarios"
 )
 
@@ -86,7 +87,7 @@ func Check(ctx context.Context, p *Plan, targets []Target, w io.Writer, log *slo
 		if err != nil {
 			return false, err
 		}
-		name := cmp.Or(t.Name(), strings.Join(sys.URLs, ", "))
+		name := cmp.Or(t.Name(), strings.Join(secret.URLs(sys.URLs), ", "))
 		rep, err := Preflight(ctx, p, name, sys)
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		_ = sys.Close(cctx)

@@ -22,6 +22,7 @@ import (
 	"github.com/flagstorm/flagstorm/harness/internal/oracle"
 	"github.com/flagstorm/flagstorm/harness/internal/service"
 	"github.com/flagstorm/flagstorm/harness/internal/stack"
+	"github.com/flagstorm/flagstorm/internal/secret"
 	"github.com/flagstorm/flagstorm/scenarios"
 	"github.com/flagstorm/flagstorm/toxics"
 )
@@ -177,7 +178,7 @@ type Remote struct {
 }
 
 // Name is the URL (or URLs).
-func (r Remote) Name() string { return strings.Join(r.URLs, ", ") }
+func (r Remote) Name() string { return strings.Join(secret.URLs(r.URLs), ", ") }
 
 // Start refuses a plan that needs what a running service cannot give.
 func (r Remote) Start(_ context.Context, p *Plan, _ io.Writer, _ *slog.Logger) (*System, error) {

@@ -3,6 +3,7 @@ package service
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -96,5 +97,22 @@ func unwrapAll(err error) error {
 			return err
 		}
 		err = u.Unwrap()
+	}
+}
+
+// Secrets in an argv are found (for the stack's warning); those in env:
+// are not a concern.
+func TestSecretsInArgv(t *testing.T) {
+	got := SecretsInArgv([]string{"./svc", "--redis={{redis_url}}", "--listen={{listen}}", "--token", "{{ admin_token }}", "{{redis_url}}", "--pw={{redis_password}}"})
+	if diff := cmp.Diff([]string{"redis_url", "admin_token", "redis_password"}, got); diff != "" {
+		t.Errorf("SecretsInArgv (-want +got):\n%s", diff)
+	}
+	if got := SecretsInArgv([]string{"./svc", "--listen", "{{listen}}", "--redis", "{{redis_addr}}"}); len(got) != 0 {
+		t.Errorf("SecretsInArgv of an argv without secrets = %q", got)
+	}
+	for _, p := range SecretPlaceholders {
+		if !slices.Contains(Placeholders, p) {
+			t.Errorf("secret placeholder %q is not a placeholder", p)
+		}
 	}
 }

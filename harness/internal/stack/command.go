@@ -49,10 +49,11 @@ func (s *Stack) commandValues(i int, addr string) map[string]string {
 	v := map[string]string{
 		"listen": addr, "port": port, "admin_token": s.cfg.AdminToken,
 		"instance": strconv.Itoa(i), "dir": s.dir,
-		"redis_url": "redis://" + redis + "/0", "redis_addr": redis, "redis_host": rh, "redis_port": rp,
+		"redis_url": s.redisURL(redis), "redis_addr": redis, "redis_host": rh, "redis_port": rp,
+		"redis_password": s.redisPass,
 	}
 	if replica := s.proxyListen(ProxyRedisReplica); replica != "" {
-		v["replica_url"], v["replica_addr"] = "redis://"+replica+"/0", replica
+		v["replica_url"], v["replica_addr"] = s.redisURL(replica), replica
 	}
 	if _, proxied, err := proxiedURL(s.dbURL, s.proxyListen(ProxyPostgres)); err == nil {
 		v["database_url"] = proxied
@@ -138,7 +139,7 @@ func (s *Stack) seedCommand(ctx context.Context) error {
 		cmd.Stdout, cmd.Stderr = logf, logf
 		cmd.SysProcAttr = childAttr()
 		if err := cmd.Run(); err != nil {
-			return componentErr("seed", fmt.Errorf("%s: %w\n--- %s (tail) ---\n%s", strings.Join(argv, " "), err, logPath, logfile.Tail(logPath, logTail)))
+			return componentErr("seed", fmt.Errorf("%s: %w\n--- %s (tail) ---\n%s", s.hide(strings.Join(argv, " ")), err, logPath, s.hide(logfile.Tail(logPath, logTail))))
 		}
 	}
 	return nil

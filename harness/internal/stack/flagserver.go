@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/flagstorm/flagstorm/internal/freeport"
 	"github.com/flagstorm/flagstorm/internal/logfile"
+	"github.com/flagstorm/flagstorm/internal/secret"
 )
 
 // flagserverVars are the variables flagserver reads; this process's values
@@ -86,7 +88,7 @@ func (s *Stack) newInstance(i int) *instance {
 		_, proxied, _ := proxiedURL(s.dbURL, s.proxyListen(ProxyPostgres)) // checked before
 		set("DATABASE_URL", proxied)
 	}
-	set("REDIS_URL", "redis://"+s.proxyListen(ProxyRedis)+"/0")
+	set("REDIS_URL", s.redisURL(s.proxyListen(ProxyRedis)))
 	set("CACHE_PROFILE", in.profile)
 	set("ADMIN_TOKEN", cfg.AdminToken)
 	if cfg.DeferTargets {
@@ -121,6 +123,23 @@ func isFlagserverVar(k string) bool {
 }
 
 func (in *instance) url() string { return "http://" + in.addr }
+
+// redisURL is the URL of the Redis at addr (a proxy's) with the stack's
+// password: redis://:PASSWORD@addr/0. It goes into environments only,
+// never into a command line.
+func (s *Stack) redisURL(addr string) string {
+	u := url.URL{Scheme: "redis", Host: addr, Path: "/0"}
+	if s.redisPass != "" {
+		u.User = url.UserPassword("", s.redisPass)
+	}
+	return u.String()
+}
+
+// hide masks the stack's secrets in text (a command line, say): the
+// database password, the Redis password, the admin token.
+func (s *Stack) hide(text string) string {
+	return secret.Hide(text, s.dbURL, s.redisPass, s.cfg.AdminToken)
+}
 
 // command is the process of one start: flagserver serve, or the
 // description's command with its templates filled for this address.
@@ -189,7 +208,7 @@ func (in *instance) startLocked(ctx context.Context, first bool) error {
 		if first && inUse && attempt < startAttempts {
 			continue
 		}
-		return fmt.Errorf("%w\n--- %s (tail) ---\n%s", err, in.logPath, logfile.Tail(in.logPath, logTail))
+		return fmt.Errorf("%w\n--- %s (tail) ---\n%s", err, in.logPath, in.s.hide(logfile.Tail(in.logPath, logTail)))
 	}
 }
 
@@ -202,7 +221,7 @@ func (in *instance) run(ctx context.Context) error {
 	}
 	defer logf.Close() // the child has its own descriptor
 	cmd := in.command()
-	fmt.Fprintf(logf, "--- flagstorm: %s on %s\n", hideSecrets(strings.Join(cmd.Args, " "), in.s.dbURL), in.addr)
+	fmt.Fprintf(logf, "--- flagstorm: %s on %s\n", in.s.hide(strings.Join(cmd.Args, " ")), in.addr)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = childAttr()

@@ -128,8 +128,8 @@ func TestCommandSignals(t *testing.T) {
 				t.Fatalf("decode the JSON endpoints: %v", err)
 			}
 			t.Logf("ready in %.3f s", out.ReadySeconds)
-			if len(out.Processes) != 3 || out.ToxiproxyAPI == "" || len(out.TargetURLs) != 1 {
-				t.Fatalf("endpoints %+v; want 3 processes, the Toxiproxy API, one target", out.Endpoints)
+			if len(out.Processes) != 3 || out.ToxiproxyAPI != "" || len(out.TargetURLs) != 1 {
+				t.Fatalf("endpoints %+v; want 3 processes, no Toxiproxy API (off by default), one target", out.Endpoints)
 			}
 			res, err := http.Get(out.TargetURLs[0] + "/api/config/flags/flag-001?environment=production")
 			if err != nil {
@@ -159,7 +159,7 @@ func TestCommandText(t *testing.T) {
 	t.Parallel()
 	r := testenv.Redis(t)
 	listen := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
-	p := runFlagstorm(t, nil, "--target-url", "http://127.0.0.1:8080", "--redis-upstream", r.Addr(), "--redis-listen", listen)
+	p := runFlagstorm(t, nil, "--target-url", "http://127.0.0.1:8080", "--redis-upstream", r.Addr(), "--redis-listen", listen, "--toxiproxy-api", "127.0.0.1:0")
 	var lines []string
 	for {
 		l := p.line(t, 30*time.Second)
@@ -185,6 +185,9 @@ func TestCommandText(t *testing.T) {
 	}
 	if code := p.wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("exit code %d, want 0; stderr:\n%s", code, p.stderr)
+	}
+	if want := "any local user can create proxies and toxics"; !strings.Contains(p.stderr.String(), want) {
+		t.Errorf("no warning that the Toxiproxy API is open (%q):\n%s", want, p.stderr)
 	}
 	checkGone(t, nil, []string{listen})
 }

@@ -44,9 +44,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/flagstorm/flagstorm/harness/internal/service"
 	"github.com/flagstorm/flagstorm/internal/freeport"
 	"github.com/flagstorm/flagstorm/internal/logfile"
 	"github.com/flagstorm/flagstorm/internal/pgcluster"
+	"github.com/flagstorm/flagstorm/internal/redisproc"
 	"github.com/flagstorm/flagstorm/toxics"
 )
 
@@ -82,6 +84,13 @@ const (
 	// the database's URL with its password (mode 0600); everything printed
 	// or logged shows the URL redacted.
 	databaseURLFile = "database-url"
+	// redisPasswordFile, in the run directory, holds the password both
+	// Redis servers require (mode 0600); nothing printed or logged shows
+	// it.
+	redisPasswordFile = "redis-password"
+	// adminTokenFile, in the run directory, holds the flagservers' admin
+	// token (mode 0600); nothing printed or logged shows it.
+	adminTokenFile = "admin-token"
 )
 
 // redisArgs are given to both Redis servers (they swap roles in a
@@ -129,6 +138,13 @@ type Endpoints struct {
 	// RedisPrimary and RedisReplica are the servers' direct addresses.
 	RedisPrimary string `json:"redis_primary,omitempty"`
 	RedisReplica string `json:"redis_replica,omitempty"`
+	// RedisPassword is the password both Redis servers require
+	// (requirepass; the replica's masterauth), random for each stack.
+	// Never printed: RedisPasswordFile holds it.
+	RedisPassword string `json:"-"`
+	// RedisPasswordFile is the file (mode 0600, in the run directory)
+	// that holds RedisPassword.
+	RedisPasswordFile string `json:"redis_password_file,omitempty"`
 	// Proxies maps each proxy's name to its listen address.
 	Proxies map[string]string `json:"proxies"`
 	// Upstreams maps each proxy's name to the address it forwards to.
@@ -148,8 +164,12 @@ type Endpoints struct {
 	SQLitePath string `json:"sqlite_path,omitempty"`
 	// ToxiproxyAPI is the base URL of the Toxiproxy HTTP API, if served.
 	ToxiproxyAPI string `json:"toxiproxy_api,omitempty"`
-	// AdminToken is the flagservers' bearer token for PATCH.
-	AdminToken string `json:"admin_token,omitempty"`
+	// AdminToken is the flagservers' bearer token for PATCH. Never
+	// printed: AdminTokenFile holds it.
+	AdminToken string `json:"-"`
+	// AdminTokenFile is the file (mode 0600, in the run directory) that
+	// holds AdminToken; "" in external mode.
+	AdminTokenFile string `json:"admin_token_file,omitempty"`
 	// Dir is the run directory.
 	Dir string `json:"dir,omitempty"`
 	// External is true in external mode.
@@ -186,8 +206,13 @@ type Stack struct {
 	database  Database
 	dbURL     string // direct, with the password
 	dbURLFile string // holds dbURL (throwaway cluster)
-	sqlite    string
-	instances []*instance
+	// redisPass is the password of both Redis servers; redisPassFile and
+	// tokenFile hold it and the admin token (mode 0600).
+	redisPass     string
+	redisPassFile string
+	tokenFile     string
+	sqlite        string
+	instances     []*instance
 
 	readyIn time.Duration
 	pgSetup time.Duration
@@ -299,6 +324,14 @@ func (s *Stack) prepare() error {
 	if err := s.makeDir(); err != nil {
 		return componentErr("config", err)
 	}
+	if err := s.writeSecrets(); err != nil {
+		return componentErr("config", err)
+	}
+	if c := cfg.Command; c != nil {
+		if names := service.SecretsInArgv(append(slices.Clone(c.Argv), c.SeedArgv...)); len(names) > 0 {
+			s.log.Warn("the command line of the service carries secrets: any local user can read them (ps, /proc); pass them in env: instead", "service", c.Name, "placeholders", strings.Join(names, ", "))
+		}
+	}
 	var err error
 	s.proxy, err = toxics.NewEmbedded(toxics.EmbeddedConfig{APIAddr: cfg.ToxiproxyAPI})
 	if err != nil {
@@ -319,13 +352,14 @@ func (s *Stack) startPrimaryAndDatabase(ctx context.Context) error {
 		t := time.Now()
 		s.primary, redisErr = toxics.StartRedis(rctx, toxics.RedisConfig{
 			Dir: filepath.Join(s.dir, "redis-primary"), Binary: cfg.RedisServerBin, Args: redisArgs,
+			Password: s.redisPass,
 		})
 		var p toxics.ProxyInfo
 		if redisErr == nil {
 			p, redisErr = s.addProxy(rctx, ProxyRedis, "", s.primary.Addr())
 		}
 		if redisErr == nil {
-			if redisErr = ping(rctx, p.Listen); redisErr != nil {
+			if redisErr = ping(rctx, p.Listen, s.redisPass); redisErr != nil {
 				redisErr = fmt.Errorf("PING through proxy %s: %w", ProxyRedis, redisErr)
 			}
 		}
@@ -355,7 +389,7 @@ func (s *Stack) startReplicaAndTargets(ctx context.Context) error {
 		defer func() { s.log.Debug("redis replica ready", "duration", time.Since(t)) }()
 		s.replica, replicaErr = toxics.StartRedis(rctx, toxics.RedisConfig{
 			Dir: filepath.Join(s.dir, "redis-replica"), Binary: cfg.RedisServerBin, Args: redisArgs,
-			ReplicaOf: s.primary.Addr(),
+			ReplicaOf: s.primary.Addr(), Password: s.redisPass,
 		})
 		if replicaErr == nil {
 			_, replicaErr = s.addProxy(rctx, ProxyRedisReplica, "", s.replica.Addr())
@@ -422,7 +456,7 @@ func (s *Stack) reserveAndSeed(ctx context.Context) error {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = childAttr()
 	if err := cmd.Run(); err != nil {
-		return componentErr("flagserver seed", fmt.Errorf("%s seed: %w\n--- %s (tail) ---\n%s", s.flagBin, err, in.logPath, logfile.Tail(in.logPath, logTail)))
+		return componentErr("flagserver seed", fmt.Errorf("%s seed: %w\n--- %s (tail) ---\n%s", s.flagBin, err, in.logPath, s.hide(logfile.Tail(in.logPath, logTail))))
 	}
 	return nil
 }
@@ -480,7 +514,7 @@ func (s *Stack) startDatabase(ctx context.Context) error {
 			return fmt.Errorf("throwaway cluster in %s: %w", c.Dir(), err)
 		}
 		s.dbURLFile = filepath.Join(s.dir, databaseURLFile)
-		if err := os.WriteFile(s.dbURLFile, []byte(s.dbURL+"\n"), 0o600); err != nil {
+		if err := writePrivate(s.dbURLFile, s.dbURL+"\n"); err != nil {
 			return fmt.Errorf("throwaway cluster: write its URL: %w", err)
 		}
 		s.pgSetup = time.Since(t)
@@ -593,11 +627,44 @@ func (s *Stack) makeDir() error {
 	if err != nil {
 		return fmt.Errorf("run directory: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create the run directory: %w", err)
 	}
 	s.dir = dir
 	return nil
+}
+
+// writeSecrets picks the Redis password and writes it and the admin
+// token to their files in the run directory (mode 0600), for the user who
+// needs them: nothing the stack prints or logs shows them.
+func (s *Stack) writeSecrets() error {
+	s.redisPass = randomHex(16)
+	s.redisPassFile = filepath.Join(s.dir, redisPasswordFile)
+	s.tokenFile = filepath.Join(s.dir, adminTokenFile)
+	for _, f := range []struct{ path, value string }{{s.redisPassFile, s.redisPass}, {s.tokenFile, s.cfg.AdminToken}} {
+		if err := writePrivate(f.path, f.value+"\n"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writePrivate writes a file only its owner may read (mode 0600, even if
+// it existed with another mode: a --dir of the user's is reused).
+func writePrivate(path, content string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.WriteString(content); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // removeStaleDirs removes the temporary run directories whose owner file
@@ -642,6 +709,7 @@ func (s *Stack) Endpoints() Endpoints {
 		SQLitePath:      s.sqlite,
 		ToxiproxyAPI:    s.proxy.APIURL(),
 		AdminToken:      s.cfg.AdminToken,
+		AdminTokenFile:  s.tokenFile,
 		Dir:             s.dir,
 		External:        s.cfg.External != nil,
 		Processes:       []Process{},
@@ -655,6 +723,7 @@ func (s *Stack) Endpoints() Endpoints {
 		return e
 	}
 	e.Database = s.database.String()
+	e.RedisPassword, e.RedisPasswordFile = s.redisPass, s.redisPassFile
 	e.Profiles = slices.Clone(s.cfg.Profiles)
 	for _, in := range s.instances {
 		e.TargetURLs = append(e.TargetURLs, in.url())
@@ -773,11 +842,12 @@ func (s *Stack) close(ctx context.Context) error {
 	return nil
 }
 
-// ping sends PING over a new connection to addr and expects +PONG.
-func ping(ctx context.Context, addr string) error {
+// ping sends PING over a new connection to addr, after AUTH password
+// unless it is "", and expects +PONG.
+func ping(ctx context.Context, addr, password string) error {
 	var last error
 	for {
-		last = pingOnce(ctx, addr)
+		last = pingOnce(ctx, addr, password)
 		if last == nil {
 			return nil
 		}
@@ -789,7 +859,19 @@ func ping(ctx context.Context, addr string) error {
 	}
 }
 
-func pingOnce(ctx context.Context, addr string) error {
+func pingOnce(ctx context.Context, addr, password string) error {
+	if password != "" {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		v, err := redisproc.DoAuth(pctx, addr, password, "PING")
+		if err != nil {
+			return err
+		}
+		if v != "PONG" {
+			return fmt.Errorf("PING answered %v", v)
+		}
+		return nil
+	}
 	d := net.Dialer{Timeout: time.Second}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/flagstorm/flagstorm/internal/redisproc"
 	"github.com/flagstorm/flagstorm/internal/testenv"
 	"github.com/flagstorm/flagstorm/toxics"
 )
@@ -57,12 +58,14 @@ func TestStackPostgres(t *testing.T) {
 	environ, err := os.ReadFile("/proc/" + strconv.Itoa(ep.Processes[slices.IndexFunc(ep.Processes, func(p Process) bool { return p.Name == "flagserver[0]" })].PID) + "/environ")
 	if err == nil {
 		env := string(environ)
-		for _, want := range []string{"@" + ep.Proxies[ProxyPostgres] + "/", "REDIS_URL=redis://" + ep.Proxies[ProxyRedis] + "/0", "ADMIN_TOKEN=" + ep.AdminToken} {
+		for _, want := range []string{"@" + ep.Proxies[ProxyPostgres] + "/", "REDIS_URL=redis://:" + ep.RedisPassword + "@" + ep.Proxies[ProxyRedis] + "/0", "ADMIN_TOKEN=" + ep.AdminToken} {
 			if !strings.Contains(env, want) {
 				t.Errorf("flagserver environment lacks %q", want)
 			}
 		}
 	}
+
+	checkRedisPassword(t, s)
 
 	status, source := getFlag(t, ep.TargetURLs[0])
 	if status != http.StatusOK || (source != "db" && source != "redis") {
@@ -259,6 +262,47 @@ func checkPassword(t *testing.T, s *Stack) {
 	s.WriteSummary(&out)
 	if strings.Contains(out.String(), pass) {
 		t.Errorf("WriteJSON or WriteSummary prints the password:\n%s", out.String())
+	}
+}
+
+// checkRedisPassword checks that both Redis servers of s, and the redis
+// proxy, refuse a client without the password (NOAUTH) and answer one
+// with it; that the password file holds it (mode 0600) and so does the
+// admin token's; and that neither WriteJSON nor WriteSummary prints
+// either secret.
+func checkRedisPassword(t *testing.T, s *Stack) {
+	t.Helper()
+	ep := s.Endpoints()
+	if len(ep.RedisPassword) < 16 {
+		t.Fatalf("Redis password %d bytes long, want a random one", len(ep.RedisPassword))
+	}
+	for _, addr := range []string{ep.RedisPrimary, ep.RedisReplica, ep.Proxies[ProxyRedis]} {
+		if _, err := redisproc.Do(t.Context(), addr, "PING"); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
+			t.Errorf("%s: PING without the password = %v, want NOAUTH", addr, err)
+		}
+		if v, err := redisproc.DoAuth(t.Context(), addr, ep.RedisPassword, "PING"); err != nil || v != "PONG" {
+			t.Errorf("%s: PING with the password = %v, %v", addr, v, err)
+		}
+	}
+	for _, f := range []struct{ path, want string }{{ep.RedisPasswordFile, ep.RedisPassword}, {ep.AdminTokenFile, ep.AdminToken}} {
+		st, err := os.Stat(f.path)
+		if err != nil {
+			t.Errorf("secret file: %v", err)
+			continue
+		}
+		if b, _ := os.ReadFile(f.path); strings.TrimSpace(string(b)) != f.want || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s (mode %v) does not hold its secret alone", f.path, st.Mode().Perm())
+		}
+	}
+	var out strings.Builder
+	if err := s.WriteJSON(&out); err != nil {
+		t.Fatal(err)
+	}
+	s.WriteSummary(&out)
+	for _, secret := range []string{ep.RedisPassword, ep.AdminToken} {
+		if strings.Contains(out.String(), secret) {
+			t.Errorf("WriteJSON or WriteSummary prints a secret:\n%s", out.String())
+		}
 	}
 }
 

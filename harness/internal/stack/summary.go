@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/url"
 	"sort"
 	"strings"
+
+	"github.com/flagstorm/flagstorm/internal/secret"
 )
 
 // summaryJSON is what WriteJSON writes.
@@ -17,11 +18,15 @@ type summaryJSON struct {
 }
 
 // WriteJSON writes the endpoints (with the child PIDs) and the start
-// times as one line of JSON, database passwords hidden (database_url_file
-// holds a throwaway cluster's URL with its password).
+// times as one line of JSON, secrets hidden: the database URL's password
+// is masked, the Redis password and the admin token are left out; the
+// files named by database_url_file, redis_password_file and
+// admin_token_file (mode 0600) hold them.
 func (s *Stack) WriteJSON(w io.Writer) error {
 	ep := s.Endpoints()
 	ep.DatabaseURL = redact(ep.DatabaseURL)
+	ep.AdminToken, ep.RedisPassword = "", "" // json:"-" already; belt and braces
+	ep.TargetURLs = secret.URLs(ep.TargetURLs)
 	b, err := json.Marshal(summaryJSON{
 		Endpoints:            ep,
 		ReadySeconds:         s.ReadyIn().Seconds(),
@@ -35,7 +40,7 @@ func (s *Stack) WriteJSON(w io.Writer) error {
 }
 
 // WriteSummary writes the endpoints and the start time as a readable
-// block, database passwords hidden.
+// block, secrets hidden: it names the files that hold them.
 func (s *Stack) WriteSummary(w io.Writer) {
 	ep := s.Endpoints()
 	if ep.External {
@@ -44,7 +49,9 @@ func (s *Stack) WriteSummary(w io.Writer) {
 		ep.writeLocal(w)
 	}
 	if ep.ToxiproxyAPI != "" {
-		fmt.Fprintf(w, "toxiproxy API  %s/ (toxiproxy-cli -h %s list)\n", ep.ToxiproxyAPI, ep.ToxiproxyAPI)
+		fmt.Fprintf(w, "toxiproxy API  %s/ (toxiproxy-cli -h %s list; no authentication: any local user can use it)\n", ep.ToxiproxyAPI, ep.ToxiproxyAPI)
+	} else {
+		fmt.Fprintln(w, "toxiproxy API  off (--toxiproxy-api 127.0.0.1:0 serves it, to every local user)")
 	}
 	if ep.Dir != "" {
 		fmt.Fprintf(w, "run dir        %s\n", ep.Dir)
@@ -59,7 +66,7 @@ func (s *Stack) WriteSummary(w io.Writer) {
 
 // writeExternal writes the external mode's target and proxies.
 func (ep Endpoints) writeExternal(w io.Writer) {
-	fmt.Fprintf(w, "target (yours): %s\n", ep.TargetURLs[0])
+	fmt.Fprintf(w, "target (yours): %s\n", redact(ep.TargetURLs[0]))
 	names := make([]string, 0, len(ep.Proxies))
 	for n := range ep.Proxies {
 		names = append(names, n)
@@ -73,7 +80,9 @@ func (ep Endpoints) writeExternal(w io.Writer) {
 	}
 	fmt.Fprintf(w, "Point your service at the proxies: %s.\n", ep.pointAt())
 	if ep.ToxiproxyAPI != "" {
-		fmt.Fprintf(w, "Then run a scenario with faults and the oracle: flagstorm run FILE --target-url %s --toxiproxy-url %s --database-url URL (the direct one above).\n", ep.TargetURLs[0], ep.ToxiproxyAPI)
+		fmt.Fprintf(w, "Then run a scenario with faults and the oracle: FLAGSTORM_DATABASE_URL=URL flagstorm run FILE --target-url %s --toxiproxy-url %s (URL: the direct one above).\n", redact(ep.TargetURLs[0]), ep.ToxiproxyAPI)
+	} else {
+		fmt.Fprintln(w, "To run scenario files with faults against it, start the stack with --toxiproxy-api 127.0.0.1:0 (flagstorm run needs the API: --toxiproxy-url).")
 	}
 }
 
@@ -89,6 +98,9 @@ func (ep Endpoints) writeLocal(w io.Writer) {
 	}
 	fmt.Fprintf(w, "redis primary  %-21s%s\n", ep.RedisPrimary, ep.via(ProxyRedis))
 	fmt.Fprintf(w, "redis replica  %-21s%s\n", ep.RedisReplica, ep.via(ProxyRedisReplica))
+	if ep.RedisPasswordFile != "" {
+		fmt.Fprintf(w, "               password (both): %s\n", ep.RedisPasswordFile)
+	}
 	switch ep.Database {
 	case "sqlite":
 		fmt.Fprintf(w, "database       SQLite %s (no postgres proxy: database faults are unavailable)\n", ep.SQLitePath)
@@ -100,7 +112,9 @@ func (ep Endpoints) writeLocal(w io.Writer) {
 	default:
 		fmt.Fprintf(w, "postgres       %s%s\n", redact(ep.DatabaseURL), ep.via(ProxyPostgres))
 	}
-	fmt.Fprintf(w, "admin token    %s\n", ep.AdminToken)
+	if ep.AdminTokenFile != "" {
+		fmt.Fprintf(w, "admin token    %s\n", ep.AdminTokenFile)
+	}
 }
 
 // via says which proxy, if any, stands in front of a backend.
@@ -126,62 +140,5 @@ func (ep Endpoints) pointAt() string {
 	return strings.Join(parts, ", ")
 }
 
-// redact hides a URL's passwords: the one in its userinfo
-// (scheme://user:xxxxx@host) and password or sslpassword query
-// parameters. Text that is not a URL is returned as it is.
-func redact(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return u
-	}
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
-	}
-	authority, tail := rest[:end], rest[end:]
-	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
-		if name, _, hasPass := strings.Cut(authority[:at], ":"); hasPass {
-			authority = name + ":xxxxx" + authority[at:]
-		}
-	}
-	path, query, hasQuery := strings.Cut(tail, "?")
-	if !hasQuery {
-		return scheme + "://" + authority + tail
-	}
-	query, fragment, hasFragment := strings.Cut(query, "#")
-	params := strings.Split(query, "&")
-	for i, p := range params {
-		if k, _, hasValue := strings.Cut(p, "="); hasValue && (strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword")) {
-			params[i] = k + "=xxxxx"
-		}
-	}
-	out := scheme + "://" + authority + path + "?" + strings.Join(params, "&")
-	if hasFragment {
-		out += "#" + fragment
-	}
-	return out
-}
-
-// hideSecrets replaces every password of the URL dbURL found in text
-// (a command line, say) by xxxxx.
-func hideSecrets(text, dbURL string) string {
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		return text
-	}
-	var secrets []string
-	if p, ok := u.User.Password(); ok {
-		secrets = append(secrets, p)
-	}
-	for k, vs := range u.Query() {
-		if strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword") {
-			secrets = append(secrets, vs...)
-		}
-	}
-	for _, secret := range secrets {
-		if secret != "" {
-			text = strings.ReplaceAll(text, secret, "xxxxx")
-		}
-	}
-	return text
-}
+// redact hides a URL's passwords (see secret.URL).
+func redact(u string) string { return secret.URL(u) }

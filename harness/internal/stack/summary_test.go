@@ -50,6 +50,7 @@ proxy postgres      127.0.0.1:1003 -> 10.0.0.2:5432
 proxy redis         127.0.0.1:1001 -> 10.0.0.1:6379
 database (direct, for the oracle): postgres://u:xxxxx@10.0.0.2:5432/db
 Point your service at the proxies: Redis at 127.0.0.1:1001, PostgreSQL at 127.0.0.1:1003.
+To run scenario files with faults against it, start the stack with --toxiproxy-api 127.0.0.1:0 (flagstorm run needs the API: --toxiproxy-url).
 `,
 		},
 		{
@@ -62,16 +63,21 @@ Point your service at the proxies: Redis at 127.0.0.1:1001, PostgreSQL at 127.0.
 				Proxies:      map[string]string{ProxyRedis: "127.0.0.1:1001"},
 				Database:     "sqlite",
 				SQLitePath:   "/run/flagserver.db",
-				AdminToken:   "tok",
+				AdminToken:   "tok-secret",
 				Processes:    []Process{{Name: "flagserver[1]", PID: 42}},
+
+				AdminTokenFile:    "/run/admin-token",
+				RedisPassword:     "redis-secret",
+				RedisPasswordFile: "/run/redis-password",
 			},
 			write: func(ep Endpoints, b *strings.Builder) { ep.writeLocal(b) },
 			want: `flagserver[0] (hardened): http://127.0.0.1:8080  pid 0
 flagserver[1] (seed): http://127.0.0.1:8081  pid 42
 redis primary  127.0.0.1:2001         via proxy redis         127.0.0.1:1001
 redis replica  127.0.0.1:2002       
+               password (both): /run/redis-password
 database       SQLite /run/flagserver.db (no postgres proxy: database faults are unavailable)
-admin token    tok
+admin token    /run/admin-token
 `,
 		},
 		{
@@ -88,7 +94,6 @@ admin token    tok
 redis primary                       
 redis replica                       
 postgres       postgres://postgres:xxxxx@127.0.0.1:5432/flagstorm  via proxy postgres      127.0.0.1:1003  (throwaway cluster)
-admin token    
 `,
 		},
 	} {
@@ -103,8 +108,9 @@ admin token
 }
 
 func TestHideSecrets(t *testing.T) {
-	got := hideSecrets("app --dsn host=h password=s2 --url postgres://u:s1@h/db", "postgres://u:s1@h/db?password=s2")
-	if want := "app --dsn host=h password=xxxxx --url postgres://u:xxxxx@h/db"; got != want {
-		t.Errorf("hideSecrets = %q, want %q", got, want)
+	s := &Stack{dbURL: "postgres://u:s1-db@h/db?password=s2-db", redisPass: "redis-pw-1", cfg: Config{AdminToken: "token-123"}}
+	got := s.hide("app --dsn host=h password=s2-db --url postgres://u:s1-db@h/db --redis redis://:redis-pw-1@h/0 --token token-123")
+	if want := "app --dsn host=h password=xxxxx --url postgres://u:xxxxx@h/db --redis redis://:xxxxx@h/0 --token xxxxx"; got != want {
+		t.Errorf("hide = %q, want %q", got, want)
 	}
 }

@@ -36,7 +36,10 @@ type Topology struct {
 	Replica *toxics.RedisServer
 	// PrimaryAddr reaches a Redis primary the harness did not start
 	// (a running service's): flush only. Ignored when Primary is set.
-	PrimaryAddr  string
+	PrimaryAddr string
+	// Password is PrimaryAddr's password (AUTH), "" for none; Primary
+	// knows its own.
+	Password     string
 	Proxy        string // the proxy clients reach the primary through ("redis")
 	ReplicaProxy string // the proxy to the replica ("redis-replica")
 }
@@ -174,14 +177,14 @@ func do(ctx context.Context, s Step, topo Topology, ev *Event, applied map[int]t
 	case s.Action == scenarios.ActionRestart:
 		return topo.Session.ColdRestart(ctx, topo.Primary)
 	case s.Action == scenarios.ActionFlush:
-		addr := topo.PrimaryAddr
+		addr, password := topo.PrimaryAddr, topo.Password
 		if topo.Primary != nil {
-			addr = topo.Primary.Addr()
+			addr, password = topo.Primary.Addr(), topo.Primary.Password()
 		}
 		if addr == "" {
 			return fmt.Errorf("phase %s: flush needs the Redis primary's address", s.Name)
 		}
-		c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+		c := redis.NewClient(&redis.Options{Addr: addr, Password: password, MaxRetries: -1})
 		defer c.Close()
 		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
