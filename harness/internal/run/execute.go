@@ -34,6 +34,7 @@ import (
 	"github.com/flagstorm/flagstorm/harness/internal/telemetry"
 	"github.com/flagstorm/flagstorm/harness/internal/timeline"
 	"github.com/flagstorm/flagstorm/internal/metric"
+	"github.com/flagstorm/flagstorm/internal/secret"
 	"github.com/flagstorm/flagstorm/scenarios"
 	"github.com/flagstorm/flagstorm/toxics"
 )
@@ -113,7 +114,7 @@ func Execute(ctx context.Context, p *Plan, t Target, o Options) (*Outcome, error
 			log.Warn("target close", "err", err)
 		}
 	}()
-	rep, err := Preflight(ctx, p, cmp.Or(t.Name(), strings.Join(sys.URLs, ", ")), sys)
+	rep, err := Preflight(ctx, p, cmp.Or(t.Name(), strings.Join(secret.URLs(sys.URLs), ", ")), sys)
 	if err != nil {
 		return nil, err
 	}
@@ -225,13 +226,13 @@ func (r *execution) drive(ctx context.Context) error {
 	var g errgroup.Group
 	g.Go(func() error {
 		r.events = timeline.Run(side, start, r.plan.Steps, timeline.Topology{
-			Session: r.session, Primary: sys.Primary, Replica: sys.Replica, PrimaryAddr: firstOr(sys.RedisAddrs),
+			Session: r.session, Primary: sys.Primary, Replica: sys.Replica, PrimaryAddr: firstOr(sys.RedisAddrs), Password: sys.RedisPassword,
 			Proxy: sys.RedisProxy, ReplicaProxy: sys.ReplicaProxy,
 		}, timeline.Hooks{Changed: r.phaseChanged}, r.log)
 		return nil
 	})
 	if addrs := redisAddrs(sys); len(addrs) > 0 {
-		r.cost = &redisCost{}
+		r.cost = &redisCost{password: sys.RedisPassword}
 		g.Go(func() error { r.cost.run(side, addrs); return nil })
 	}
 	if r.cold != nil {
@@ -255,7 +256,7 @@ func describeTarget(t Target, sys *System) string {
 	if t.Name() != "" {
 		return " (" + t.Name() + ")"
 	}
-	return " against " + strings.Join(sys.URLs, ", ")
+	return " against " + strings.Join(secret.URLs(sys.URLs), ", ")
 }
 
 func firstOr(s []string) string {
