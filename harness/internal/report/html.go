@@ -114,6 +114,9 @@ func newPage(r Run) page {
 		Throughput: throughputChart(r),
 		Timeline:   newTimeline(r),
 	}
+	if r.Partial {
+		p.Word += " · PARTIAL"
+	}
 	p.Title = "flagstorm · " + r.Scenario + " · " + p.Word
 	if !r.Start.IsZero() {
 		p.Started = r.Start.Format("2006-01-02 15:04:05 MST")

@@ -32,7 +32,7 @@ import (
 //	    "schemaVersion": 1,
 //	    "scenario": "redis-outage", "description": "...", "profile": "seed", "targetURL": "http://...",
 //	    "start": "2025-06-03T09:14:07Z", "durationMs": 60000,
-//	    "verdict": "fail", "exitCode": 1, "abort": "",
+//	    "verdict": "fail", "exitCode": 1, "abort": "", "partial": false,
 //	    "phases": [{"name": "outage", "startMs": 20000, "endMs": 40000, "fault": "...",
 //	                "applied": "2025-06-03T09:14:27.004Z", "removed": "2025-06-03T09:14:47.002Z"}],
 //	    "thresholds": [{"key": "http_req_duration{phase:outage}", "submetric": "http_req_duration{phase:outage}",
@@ -53,6 +53,12 @@ import (
 // threshold without data is not ok, where k6 would call it ok) and
 // flagstorm's "verdict" ("pass", "fail" or "nodata"); a submetric with
 // thresholds but no samples is listed with empty values.
+//
+// "partial" is true for a run cut short by a signal: the report holds what
+// was recorded until then, "partialReason" says where ("interrupted in
+// phase outage at t=12.3s of 60s planned (hangup signal received)"), and
+// the verdict is "interrupted", never "pass", whatever the thresholds
+// (each shown as measured).
 //
 // In "flagstorm": times are RFC 3339 with nanoseconds, durations and
 // offsets are milliseconds (the "Ms" suffix); "key" is the threshold key
@@ -117,6 +123,8 @@ type jsonFlagstorm struct {
 	Verdict       string              `json:"verdict"`
 	ExitCode      int                 `json:"exitCode"`
 	Abort         string              `json:"abort"`
+	Partial       bool                `json:"partial"`
+	PartialReason string              `json:"partialReason,omitempty"`
 	Phases        []jsonPhase         `json:"phases"`
 	Thresholds    []jsonThresholdFull `json:"thresholds"`
 	Series        []jsonPoint         `json:"series"`
@@ -245,6 +253,8 @@ func summaryJSON(r Run) jsonSummary {
 		Verdict:       r.verdict(),
 		ExitCode:      r.ExitCode,
 		Abort:         r.Abort,
+		Partial:       r.Partial,
+		PartialReason: r.PartialReason,
 		Phases:        []jsonPhase{},
 		Thresholds:    []jsonThresholdFull{},
 		Series:        []jsonPoint{},

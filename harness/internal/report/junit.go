@@ -124,6 +124,10 @@ func junitSuites(r Run) junitTestsuites {
 	prop("verdict", r.verdict())
 	prop("exitCode", strconv.Itoa(r.ExitCode))
 	prop("abort", r.Abort)
+	if r.Partial {
+		prop("partial", "true")
+		prop("partialReason", r.PartialReason)
+	}
 
 	for _, res := range r.Thresholds.Results {
 		t := res.Threshold
@@ -166,6 +170,8 @@ func runProblem(r Run) (msg, kind string, ok bool) {
 	switch {
 	case r.Abort != "":
 		return "aborted: " + r.Abort, "aborted", true
+	case r.Partial && r.PartialReason != "":
+		return "partial report: " + r.PartialReason + "; thresholds were judged on partial data", "interrupted", true
 	case r.verdict() == VerdictInterrupted:
 		return "interrupted after " + fmtOffset(r.Duration) + "; thresholds were judged on partial data", "interrupted", true
 	}

@@ -36,6 +36,15 @@ type Run struct {
 	// Abort is non-empty when a threshold with abortOnFail stopped the
 	// run: what failed and when, in words.
 	Abort string
+	// Partial is true when the run was cut short (interrupted by a
+	// signal) and the report holds only what was recorded until then;
+	// PartialReason says so in words, with the phase and the time:
+	// "interrupted (hangup signal received) in phase outage at t=12.3s of
+	// 60s planned". Every format shows it. A partial run's verdict is
+	// never a pass: its thresholds are shown as measured, and the run is
+	// VerdictInterrupted (fail closed).
+	Partial       bool
+	PartialReason string
 
 	Metrics    []Metric        // sorted by Name, then Submetric ("" first)
 	Thresholds verdict.Summary // the judgement, in the thresholds' order
@@ -82,8 +91,12 @@ type Point struct {
 }
 
 // verdict returns r.Verdict, or the outcome the thresholds imply when the
-// engine left it empty.
+// engine left it empty; a partial run is interrupted, whatever its
+// thresholds say.
 func (r Run) verdict() string {
+	if r.Partial {
+		return VerdictInterrupted // partial data never passes
+	}
 	if r.Verdict != "" {
 		return r.Verdict
 	}

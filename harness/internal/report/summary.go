@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"strings"
@@ -97,6 +98,9 @@ func (s *summaryWriter) header(r Run) {
 		field("started", r.Start.Format("2006-01-02 15:04:05 MST"))
 	}
 	field("duration", fmtOffset(r.Duration))
+	if r.Partial {
+		field("report", "PARTIAL: "+cmp.Or(r.PartialReason, "the run was cut short")+"; only what was recorded until then")
+	}
 }
 
 func (s *summaryWriter) phases(r Run) {
@@ -286,6 +290,13 @@ func verdictLine(r Run) string {
 		fmt.Fprintf(&b, "INCONCLUSIVE: %d of %d %s had no data: %s; %d passed", sum.NoData, n, plural(n, "threshold"), listResults(sum, verdict.NoData), sum.Passed)
 	case VerdictInterrupted:
 		fmt.Fprintf(&b, "INTERRUPTED after %s", fmtOffset(r.Duration))
+		if r.Partial {
+			b.WriteString(" (partial report")
+			if r.PartialReason != "" {
+				b.WriteString(": " + r.PartialReason)
+			}
+			b.WriteString(")")
+		}
 		if r.Abort != "" {
 			b.WriteString(": aborted: " + r.Abort)
 		}

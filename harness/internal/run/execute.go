@@ -328,6 +328,12 @@ func (r *execution) finish(ctx context.Context) (*Outcome, error) {
 		interrupted: res.Interrupted, aborted: res.Aborted, ran: res.End.Sub(res.Start),
 	})
 	rep := summarize(spec, r.target.Name(), strings.Join(r.sys.URLs, ", "), res, j, ev)
+	if res.Interrupted {
+		// What was recorded until the signal, marked as such; the judge
+		// made the verdict "interrupted" whatever the thresholds say.
+		rep.Partial = true
+		rep.PartialReason = partialReason(r.plan.Phases, res.End.Sub(res.Start), spec.Duration(), context.Cause(ctx))
+	}
 	for i := range rep.Phases {
 		if i >= len(r.events) {
 			continue

@@ -1,7 +1,10 @@
 package run
 
 import (
+	"context"
+	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/flagstorm/flagstorm/harness/internal/engine"
@@ -9,6 +12,7 @@ import (
 	"github.com/flagstorm/flagstorm/harness/internal/report"
 	"github.com/flagstorm/flagstorm/harness/internal/verdict"
 	"github.com/flagstorm/flagstorm/internal/metric"
+	"github.com/flagstorm/flagstorm/internal/phase"
 	"github.com/flagstorm/flagstorm/scenarios"
 )
 
@@ -45,6 +49,23 @@ func summarize(spec *scenarios.Spec, target, urls string, res *engine.Result, j 
 	}
 	run.Metrics = metricsOf(res, spec, j.Summary, ev)
 	return run
+}
+
+// partialReason says where a run was cut short: "interrupted in phase
+// outage at t=12.3s of 1m planned (hangup signal received)".
+func partialReason(tl phase.Timeline, ran, planned time.Duration, cause error) string {
+	var b strings.Builder
+	b.WriteString("interrupted")
+	if name := tl.At(ran); name != "" {
+		fmt.Fprintf(&b, " in phase %s", name)
+	}
+	fmt.Fprintf(&b, " at t=%s of %s planned", ran.Round(100*time.Millisecond), planned)
+	// A signal's cause says which ("hangup signal received"), and is
+	// context.Canceled by errors.Is: compare with the plain cancel.
+	if cause != nil && cause != context.Canceled {
+		fmt.Fprintf(&b, " (%v)", cause)
+	}
+	return b.String()
 }
 
 // aggsOf are the aggregates a report lists for each kind of metric.
