@@ -404,8 +404,9 @@ func (r *execution) measure(ctx context.Context) (Evidence, []string) {
 // invalidation retried) before it counts as stale at rest.
 const ReadBackBound = 5 * time.Second
 
-// readBack reads every written flag back through the API once the faults
-// are off and compares it with the database: an answer still older than
+// readBack reads every flag of the run's key space (its environments and
+// flags) back through the API once the faults are off and compares it
+// with the database: an answer still older than
 // the database after ReadBackBound is stale at rest (a write whose answer
 // never came left the cache behind), counted as
 // stale_reads{phase:read-back}.

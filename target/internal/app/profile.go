@@ -117,6 +117,13 @@ func SeedProfile() Profile {
 //     costs neither. Flags are not created through the API (only by
 //     SEED_FLAGS / flagserver seed, or SQL): one created later is found
 //     within 10 s (30 s if it was asked for before, the negative cache).
+//   - A reconciler: every 5 s each instance asks the database which flags
+//     changed since its last round and deletes the Redis entries holding
+//     an older version (generation bumped). An invalidation lost for good
+//     (the instance that owed it crashed during a Redis outage, or it is
+//     cut off from Redis while others read the old value) is repaired by
+//     any instance that reaches both within one round; its first round
+//     looks back a whole TTL.
 //   - Connections live 5 min ± 1 min, so a DNS flip after a managed
 //     failover is followed without a restart.
 func HardenedProfile() Profile {
@@ -152,6 +159,7 @@ func HardenedProfile() Profile {
 			DurableInvalidation: true,
 			GuardedFill:         true,
 			InvalidationRecheck: time.Second,
+			ReconcileInterval:   5 * time.Second,
 		},
 	}
 }

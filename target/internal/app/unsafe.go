@@ -138,11 +138,13 @@ func (u Unsafe) apply(p Profile) Profile {
 	}
 	if u.IgnoreUnknownOutcome {
 		p.Service.IgnoreUnknownOutcome = true
+		p.Service.ReconcileInterval = 0
 	}
 	if u.NaiveInvalidation {
 		p.Service.DurableInvalidation = false
 		p.Service.GuardedFill = false
 		p.Service.InvalidationRecheck = 0
+		p.Service.ReconcileInterval = 0
 	}
 	if u.UnboundedRetries {
 		p.Redis.MaxRetries = UnsafeRetries

@@ -28,6 +28,11 @@ type metrics struct {
 	// (and which were invalidated as if committed).
 	unknownUpdates prometheus.Counter
 	indexMisses    prometheus.Counter
+	// reconciled counts the Redis entries the reconciler deleted for
+	// holding an older version than the database; reconcileFailures its
+	// rounds that could not complete.
+	reconciled        prometheus.Counter
+	reconcileFailures prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -60,6 +65,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "flagserver_unknown_key_reads_total",
 			Help: "Reads of a key not in the environment's key index, answered 404 without Redis or the database.",
 		}),
+		reconciled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flagserver_cache_reconciled_total",
+			Help: "Redis entries deleted by the reconciler because they held an older version than the database (an invalidation lost by a crash or another instance).",
+		}),
+		reconcileFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flagserver_cache_reconcile_failures_total",
+			Help: "Reconciler rounds that could not read the database or Redis (retried the next round, the window kept).",
+		}),
 	}
 	for _, s := range Sources() {
 		m.readBySource[s] = m.reads.WithLabelValues(s.String())
@@ -71,7 +84,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.storeErrors.WithLabelValues(op)
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.reads, m.fallbacks, m.pending, m.invFailures, m.storeErrors, m.unknownUpdates, m.indexMisses} {
+		for _, c := range []prometheus.Collector{m.reads, m.fallbacks, m.pending, m.invFailures, m.storeErrors, m.unknownUpdates, m.indexMisses, m.reconciled, m.reconcileFailures} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("register flags metrics: %w", err)
 			}

@@ -76,6 +76,12 @@ type Config struct {
 	// successful invalidation, erasing a value that a read racing with the
 	// update wrote back from its older database snapshot. 0: no second DEL.
 	InvalidationRecheck time.Duration
+	// ReconcileInterval runs the cache reconciler this often: it deletes
+	// Redis entries older than the database for flags updated since its
+	// last round, so an invalidation lost by a crash or by an instance cut
+	// off from Redis is repaired by any instance within one interval (see
+	// reconciler). Needs a Store that implements RecentStore. 0: off.
+	ReconcileInterval time.Duration
 	// UpdateTimeout bounds a store update. The update runs under its own
 	// context, not the client's: a client that hangs up mid-commit does not
 	// cancel it, so the outcome is known and the caches are invalidated.
@@ -128,6 +134,7 @@ type Service struct {
 	state func() string
 	guard GuardedCache // nil unless GuardedFill
 	index *keyIndex    // nil unless KeyIndexTTL > 0
+	rec   *reconciler  // nil unless ReconcileInterval > 0 (with a cache and a RecentStore)
 }
 
 // New validates cfg and builds a Service. Close releases it.
@@ -146,7 +153,7 @@ func New(cfg Config) (*Service, error) {
 		envs[e] = struct{}{}
 	}
 	switch {
-	case cfg.CacheTTL < 0, cfg.CacheTTLJitter < 0, cfg.NegativeTTL < 0, cfg.MemoryTTL < 0, cfg.StaleTTL < 0, cfg.InvalidationRecheck < 0, cfg.UpdateTimeout < 0, cfg.KeyIndexTTL < 0:
+	case cfg.CacheTTL < 0, cfg.CacheTTLJitter < 0, cfg.NegativeTTL < 0, cfg.MemoryTTL < 0, cfg.StaleTTL < 0, cfg.InvalidationRecheck < 0, cfg.UpdateTimeout < 0, cfg.KeyIndexTTL < 0, cfg.ReconcileInterval < 0:
 		return nil, errors.New("flags: config: durations must not be negative")
 	case cfg.MemoryMaxEntries < 0:
 		return nil, errors.New("flags: config: MemoryMaxEntries must not be negative")
@@ -209,6 +216,9 @@ func New(cfg Config) (*Service, error) {
 		if cfg.DurableInvalidation || cfg.InvalidationRecheck > 0 {
 			s.inv = newInvalidator(cfg.Cache, cfg.InvalidationRecheck, m, log)
 		}
+		if rs, ok := cfg.Store.(RecentStore); ok && cfg.ReconcileInterval > 0 {
+			s.rec = newReconciler(s, rs, cfg.ReconcileInterval)
+		}
 	}
 	return s, nil
 }
@@ -217,6 +227,9 @@ func New(cfg Config) (*Service, error) {
 // deliver pending deletes, bounded by ctx) and the in-process cache.
 func (s *Service) Close(ctx context.Context) error {
 	var err error
+	if s.rec != nil {
+		s.rec.close()
+	}
 	if s.inv != nil {
 		err = s.inv.close(ctx)
 	}

@@ -37,6 +37,13 @@ type Store interface {
 	Ping(ctx context.Context) error
 }
 
+// RecentStore is a Store that lists the flags updated after a time, in
+// every environment: what the cache reconciler (Config.ReconcileInterval)
+// compares with Redis. store/postgres implements it.
+type RecentStore interface {
+	UpdatedSince(ctx context.Context, since time.Time) ([]Flag, error)
+}
+
 // Cache is a shared byte cache (Redis). Get returns ErrCacheMiss for an
 // absent key; any other error means the cache itself failed.
 type Cache interface {

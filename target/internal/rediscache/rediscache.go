@@ -337,14 +337,30 @@ func b2f(b bool) float64 {
 
 // fillScript sets KEYS[1] only while KEYS[2] (the environment's
 // invalidation generation) still holds ARGV[3] ("" for absent), so a value
-// read from the database before an invalidation is never written after it.
+// read from the database before an invalidation is never written after it;
+// and never over a newer version: when KEYS[1] holds a flag whose
+// "version" is above the new value's (or the new value is a "not found"
+// while a flag is there), the fill is skipped. Flags never go away and
+// versions only grow, so a fill from an older database snapshot can never
+// replace what a fresher reader wrote. Lists carry no version of their own
+// and are guarded by the generation alone.
 var fillScript = redis.NewScript(`
 local g = redis.call('GET', KEYS[2])
-if (g == false and ARGV[3] == '') or g == ARGV[3] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
+if not ((g == false and ARGV[3] == '') or g == ARGV[3]) then
+  return 0
 end
-return 0`)
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local okc, c = pcall(cjson.decode, cur)
+  local okn, n = pcall(cjson.decode, ARGV[1])
+  if okc and okn and type(c) == 'table' and type(n) == 'table' and type(c.version) == 'number' then
+    if n.notFound == true or (type(n.version) == 'number' and c.version > n.version) then
+      return 0
+    end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`)
 
 // Generation returns guard's invalidation generation, "" before the first.
 func (c *Cache) Generation(ctx context.Context, guard string) (string, error) {
@@ -361,7 +377,8 @@ func (c *Cache) Generation(ctx context.Context, guard string) (string, error) {
 }
 
 // SetIfGeneration writes value at key with ttl only if guard's generation
-// is still gen; skipped reports that an invalidation came first.
+// is still gen and key holds no newer version of the flag; skipped reports
+// that an invalidation or a newer value came first.
 func (c *Cache) SetIfGeneration(ctx context.Context, key string, value []byte, ttl time.Duration, guard, gen string) (skipped bool, err error) {
 	start := time.Now()
 	b, err := c.do(ctx, opSet, func(ctx context.Context) ([]byte, error) {

@@ -201,3 +201,39 @@ func TestGuardedFillLosesToAnInvalidation(t *testing.T) {
 		t.Errorf("guarded fill TTL %v, want 1m", ttl)
 	}
 }
+
+// A fill from an older database snapshot never replaces a newer version
+// another reader wrote (issue 12: version-aware compare-and-set); an
+// equal or newer version does, and a "not found" never replaces a flag.
+func TestGuardedFillNeverOverwritesANewerVersion(t *testing.T) {
+	r := testenv.Redis(t)
+	c := newCache(t, Config{URL: r.URL()})
+	ctx := t.Context()
+	const guard, key = "feature_flags_generation:production", "feature_flags:production:a"
+	fill := func(v string) bool {
+		t.Helper()
+		skipped, err := c.SetIfGeneration(ctx, key, []byte(v), time.Minute, guard, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return skipped
+	}
+	for _, tt := range []struct {
+		value      string
+		skipped    bool
+		holdsAfter string
+	}{
+		{`{"key":"a","version":5}`, false, `{"key":"a","version":5}`},
+		{`{"key":"a","version":4}`, true, `{"key":"a","version":5}`},
+		{`{"notFound":true}`, true, `{"key":"a","version":5}`},
+		{`{"key":"a","version":5,"enabled":true}`, false, `{"key":"a","version":5,"enabled":true}`},
+		{`{"key":"a","version":6}`, false, `{"key":"a","version":6}`},
+	} {
+		if got := fill(tt.value); got != tt.skipped {
+			t.Errorf("fill %s: skipped %v, want %v", tt.value, got, tt.skipped)
+		}
+		if b, err := c.Get(ctx, key); err != nil || string(b) != tt.holdsAfter {
+			t.Errorf("after fill %s: Redis holds %q, %v; want %s", tt.value, b, err, tt.holdsAfter)
+		}
+	}
+}

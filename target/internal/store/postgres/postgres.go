@@ -259,6 +259,22 @@ func (s *Store) List(ctx context.Context, env string) ([]flags.Flag, error) {
 	return fs, nil
 }
 
+// UpdatedSince returns every flag whose last update began after since,
+// in any environment (flags.RecentStore: the cache reconciler's query).
+func (s *Store) UpdatedSince(ctx context.Context, since time.Time) ([]flags.Flag, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, "SELECT "+columns+" FROM feature_flags WHERE updated_at > $1", since)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: flags updated since %s: %w", since.Format(time.RFC3339), err)
+	}
+	fs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (flags.Flag, error) { return scan(row) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: flags updated since %s: %w", since.Format(time.RFC3339), err)
+	}
+	return fs, nil
+}
+
 // updateSQL updates a flag and returns it with updated = true; if the version
 // check fails it returns the flag as it is with updated = false; if there is
 // no such flag it returns no row. It is one statement, so one transaction:
