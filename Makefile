@@ -9,9 +9,13 @@ TEST_TIMEOUT ?= 10m
 BENCH_DURATION ?= 10s
 BENCH_CONNECTIONS ?= 50
 BENCH_ROUNDS ?= 3
+# Fuzz knobs (fuzz): time per target, bound on minimising each new input, fuzz workers (2 cores).
+FUZZTIME ?= 30s
+FUZZMINTIME ?= 1s
+FUZZPARALLEL ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help build loadtest loadtest-quick loadtest-minimal-go ioredis-example test-ioredis loadtest-ioredis test-e2e soak check-dashboards test-broken test test-short lint check-imports fmt bench bench-target bench-engine run-target fuzz clean toxiproxy-server
+.PHONY: help build loadtest loadtest-quick loadtest-minimal-go ioredis-example test-ioredis loadtest-ioredis test-e2e soak check-dashboards test-broken test test-short lint check-imports fmt bench bench-target bench-engine run-target fuzz fuzz-list clean toxiproxy-server
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -85,9 +89,22 @@ bench-engine: build ## flagstorm's engine vs wrk and hey at $(BENCH_CONNECTIONS)
 run-target: build ## run flagserver on 127.0.0.1:8080 (SQLite unless DATABASE_URL; Redis if REDIS_URL)
 	SEED_FLAGS=$${SEED_FLAGS:-100} ADMIN_TOKEN=$${ADMIN_TOKEN:-dev-token} $(BIN)/flagserver serve
 
-fuzz: ## run each fuzz target for 30 s
-	$(GO) test -run '^$$' -fuzz FuzzDecodePatch -fuzztime 30s ./target/internal/httpapi/
-	$(GO) test -run '^$$' -fuzz FuzzServeHTTP -fuzztime 30s ./harness/internal/gate/
+fuzz: ## run every fuzz target (fuzz-list) for FUZZTIME (30s) each, minimising each new input for at most FUZZMINTIME (1s); fails if any fails
+	@list=$$($(MAKE) -s --no-print-directory fuzz-list) || exit 1; failed=; \
+	while read -r pkg name; do \
+	  [ -n "$$name" ] || continue; \
+	  echo "== $$name ($$pkg)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME) -parallel $(FUZZPARALLEL) $$pkg \
+	    || failed="$$failed $$pkg.$$name"; \
+	done <<< "$$list"; \
+	if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed" >&2; exit 1; fi
+
+fuzz-list: ## print "package FuzzTarget" for every fuzz target: packages whose tests declare func Fuzz..., names from go test -list
+	@set -o pipefail; \
+	pkgs=$$($(GO) list -f '{{range .TestGoFiles}}{{$$.ImportPath}} {{$$.Dir}}/{{.}}{{"\n"}}{{end}}{{range .XTestGoFiles}}{{$$.ImportPath}} {{$$.Dir}}/{{.}}{{"\n"}}{{end}}' $(PKGS) \
+	  | while read -r pkg file; do if grep -q '^func Fuzz' "$$file"; then echo "$$pkg"; fi; done | sort -u) || exit 1; \
+	[ -z "$$pkgs" ] || $(GO) test -list '^Fuzz' $$pkgs \
+	  | awk '/^Fuzz/ {n[++c] = $$1; next} /^ok / {for (i = 1; i <= c; i++) print $$2, n[i]; c = 0; next} {print > "/dev/stderr"; bad = 1} END {exit bad}'
 
 toxiproxy-server: ## build bin/toxiproxy-server from the Toxiproxy version go.mod pins, offline from the module cache (tests build their own)
 	@mkdir -p $(BIN)
