@@ -386,10 +386,16 @@ func (c *Cluster) Stop(ctx context.Context) error {
 	}
 	c.stopped = true
 	var errs []error
+	// Read before the postmaster goes: a clean shutdown deletes the file
+	// (and the segment); after a SIGKILL it is all that names the segment.
+	pidFile, _ := os.ReadFile(filepath.Join(c.dir, "data", "postmaster.pid"))
 	if c.proc != nil {
 		if err := stopProc(ctx, c.proc, c.done); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if pidFile != nil {
+		removeSysVSegment(pidFile)
 	}
 	if err := os.RemoveAll(c.dir); err != nil {
 		errs = append(errs, fmt.Errorf("remove throwaway cluster: %w", err))
@@ -473,12 +479,15 @@ func processExists(pid int) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-// killPostmaster stops the postmaster named in dataDir/postmaster.pid.
+// killPostmaster stops the postmaster named in dataDir/postmaster.pid and
+// removes the System V segment the file names, which a postmaster killed
+// with SIGKILL (by us, or with a flagstorm that died) leaves behind.
 func killPostmaster(ctx context.Context, dataDir string) {
 	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
 	if err != nil {
 		return
 	}
+	defer removeSysVSegment(b)
 	first, _, _ := strings.Cut(string(b), "\n")
 	pid, err := strconv.Atoi(strings.TrimSpace(first))
 	if err != nil || pid <= 0 {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -134,6 +135,37 @@ func TestRemoveStale(t *testing.T) {
 	}
 }
 
+// A flagstorm SIGKILLed mid-run: the kernel SIGKILLs its postmaster too,
+// which leaves the cluster's directory and its System V segment. The next
+// start's RemoveStale removes both.
+func TestRemoveStaleAfterSIGKILL(t *testing.T) {
+	c := start(t, Options{Dir: filepath.Join(os.TempDir(), "flagstorm-pgcluster-killtest-"+strconv.Itoa(deadPID(t))+"-k")})
+	pid := c.PID()
+	if len(sysvSegments(t, pid)) == 0 {
+		t.Fatalf("no System V segment created by postgres %d: the test would show nothing", pid)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); processExists(pid) && !zombie(pid); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("postgres %d survived SIGKILL", pid)
+		}
+	}
+	if n := RemoveStale(t.Context(), "flagstorm-pgcluster-killtest-"); n != 1 {
+		t.Fatalf("RemoveStale removed %d clusters, want 1", n)
+	}
+	if _, err := os.Stat(c.Dir()); !os.IsNotExist(err) {
+		t.Errorf("stale cluster %s remains (stat: %v)", c.Dir(), err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(sysvSegments(t, pid)) > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("System V segments %v of the killed postmaster %d remain after RemoveStale", sysvSegments(t, pid), pid)
+		}
+	}
+	_ = c.Stop(t.Context())
+}
+
 // deadPID returns the pid of a process that has exited and been reaped.
 func deadPID(t *testing.T) int {
 	t.Helper()
@@ -237,7 +269,12 @@ func TestNoSharedMemoryFiles(t *testing.T) {
 	if files := shmFiles(t, pid); len(files) > 0 {
 		t.Errorf("postgres %d maps %v", pid, files)
 	}
-	// A SIGKILLed server leaves nothing outside its directory.
+	segs := sysvSegments(t, pid)
+	if len(segs) == 0 {
+		t.Fatalf("no System V segment created by postgres %d: the test would show nothing", pid)
+	}
+	// A SIGKILLed server leaves nothing outside its directory: neither a
+	// file in /dev/shm nor its System V segment.
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -247,6 +284,33 @@ func TestNoSharedMemoryFiles(t *testing.T) {
 	if _, err := os.Stat(c.Dir()); !os.IsNotExist(err) {
 		t.Errorf("cluster directory %s remains (stat: %v)", c.Dir(), err)
 	}
+	// The segment goes when the last backend detaches: poll, bounded.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		left := sysvSegments(t, pid)
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("System V segments %v created by the killed postmaster %d remain", left, pid)
+		}
+	}
+}
+
+// sysvSegments returns the ids of the System V shared memory segments
+// process pid created (/proc/sysvipc/shm: key shmid perms size cpid ...).
+func sysvSegments(t *testing.T, pid int) []string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/sysvipc/shm")
+	if err != nil {
+		t.Skipf("no /proc/sysvipc/shm: %v", err)
+	}
+	var ids []string
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == strconv.Itoa(pid) {
+			ids = append(ids, f[1])
+		}
+	}
+	return ids
 }
 
 // shmFiles returns the /dev/shm files process pid maps.
