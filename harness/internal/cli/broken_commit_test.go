@@ -41,14 +41,25 @@ func TestBrokenAmbiguousCommitIsCaught(t *testing.T) {
 	if failed, _ := verdicts(stdout); code != ExitOK || len(failed) > 0 {
 		t.Fatalf("without the switch: exit %d, failed %v; want 0\n%s", code, failed, stdout)
 	}
-	if !strings.Contains(stdout, "read-back: 10 flag(s)") {
-		t.Errorf("the read-back did not cover the key space (10 flags):\n%s", stdout)
+	if !strings.Contains(stdout, "read-back: 30 flag(s)") {
+		t.Errorf("the read-back did not cover the key space (30 flags):\n%s", stdout)
 	}
 
-	code, stdout = run("UNSAFE_IGNORE_UNKNOWN_OUTCOME=true")
+	// Whether an update's commit outlives its client depends on a pooled
+	// connection being ready (recently used, its statement prepared) when
+	// a late window begins: three windows make that near certain (caught
+	// in 3 runs of 3 here), and a run without one would show nothing on
+	// any build, so the broken build gets up to three runs.
+	for attempt := 1; ; attempt++ {
+		code, stdout = run("UNSAFE_IGNORE_UNKNOWN_OUTCOME=true")
+		if code == ExitFailed || attempt == 3 {
+			break
+		}
+		t.Logf("attempt %d: no commit outlived its client (exit %d); again", attempt, code)
+	}
 	failed, _ := verdicts(stdout)
 	if code != ExitFailed {
-		t.Fatalf("UNSAFE_IGNORE_UNKNOWN_OUTCOME: exit %d, want 1\n%s", code, stdout)
+		t.Fatalf("UNSAFE_IGNORE_UNKNOWN_OUTCOME: exit %d in three runs, want 1\n%s", code, stdout)
 	}
 	for _, want := range []string{"stale_reads count==0", "nonmonotonic_reads count==0"} {
 		if !slices.Contains(failed, want) {
