@@ -457,7 +457,8 @@ func TestLoadFunction(t *testing.T) {
 
 // The control function applies and removes each phase's fault through
 // Toxiproxy's API at the phase's times from its own start, tagged as
-// control traffic; setup and teardown reset every proxy.
+// control traffic; setup and teardown undo the timeline's own faults and
+// nothing else (the Toxiproxy may be shared: no POST /reset).
 func TestControlFunction(t *testing.T) {
 	_, s := export(t, "builtin:redis-outage")
 	js := evaluate(t, s.Source, map[string]string{"TOXIPROXY_URL": "http://127.0.0.1:9/"})
@@ -483,12 +484,14 @@ func TestControlFunction(t *testing.T) {
 		return `{"attributes":{"timeout":0},"name":"flagstorm_outage_` + stream + `","stream":"` + stream + `","toxicity":1,"type":"timeout"}`
 	}
 	want := []call{
-		{-5, "POST", "http://127.0.0.1:9/reset", "reset", nil, "control", nil},
+		{-5, "DELETE", "http://127.0.0.1:9/proxies/redis/toxics/flagstorm_outage_downstream", "reset", nil, "control", nil},
+		{-5, "DELETE", "http://127.0.0.1:9/proxies/redis/toxics/flagstorm_outage_upstream", "reset", nil, "control", nil},
 		{20000, "POST", "http://127.0.0.1:9/proxies/redis/toxics", "apply", "outage", "control", toxic("downstream")},
 		{20000, "POST", "http://127.0.0.1:9/proxies/redis/toxics", "apply", "outage", "control", toxic("upstream")},
 		{40000, "DELETE", "http://127.0.0.1:9/proxies/redis/toxics/flagstorm_outage_downstream", "remove", "outage", "control", nil},
 		{40000, "DELETE", "http://127.0.0.1:9/proxies/redis/toxics/flagstorm_outage_upstream", "remove", "outage", "control", nil},
-		{40000, "POST", "http://127.0.0.1:9/reset", "reset", nil, "control", nil},
+		{40000, "DELETE", "http://127.0.0.1:9/proxies/redis/toxics/flagstorm_outage_downstream", "reset", nil, "control", nil},
+		{40000, "DELETE", "http://127.0.0.1:9/proxies/redis/toxics/flagstorm_outage_upstream", "reset", nil, "control", nil},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("control calls (-want +got):\n%s", diff)

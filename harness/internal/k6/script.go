@@ -125,36 +125,45 @@ export function load() {
   check(res, { 'expected status': (x) => expected(r, x.status) }, tags);
 }
 
-function toxiproxy(call, step, phase) {
+function toxiproxy(call, step, phase, missingOK) {
   const tags = { ` + TagTraffic + `: '` + TrafficControl + `', ` + TagStep + `: step };
   if (phase !== '') {
     tags.phase = phase;
   }
   const body = call.body === null || call.body === undefined ? null : JSON.stringify(call.body);
+  const ok = missingOK ? http.expectedStatuses({ min: 200, max: 299 }, 404) : http.expectedStatuses({ min: 200, max: 299 });
   const res = http.request(call.method, TOXIPROXY_URL + call.path, body, {
     headers: { 'Content-Type': 'application/json', 'User-Agent': 'flagstorm-k6' },
     tags: tags,
-    responseCallback: http.expectedStatuses({ min: 200, max: 299 }),
+    responseCallback: ok,
   });
-  if (res.status < 200 || res.status > 299) {
+  if ((res.status < 200 || res.status > 299) && !(missingOK && res.status === 404)) {
     console.error('toxiproxy ' + call.method + ' ' + call.path + ' (' + step + ' ' + phase + '): HTTP ' + res.status + ' ' + res.body);
   }
 }
 
-function reset() {
-  if (SPEC.control.length > 0) {
-    toxiproxy({ method: 'POST', path: '/reset', body: null }, 'reset', '');
+// undo removes what the timeline adds and nothing else: its own toxics,
+// by name, and the proxies it disables. The Toxiproxy may be shared:
+// everyone else's faults stay (a toxic already gone is fine).
+function undo() {
+  for (const s of SPEC.control) {
+    if (s.step === 'remove') {
+      for (const c of s.calls) {
+        toxiproxy(c, 'reset', '', true);
+      }
+    }
   }
 }
 
-// setup and teardown reset every proxy: no fault before the run, none
-// left after it, whatever happened.
+// setup and teardown undo the timeline's faults: none left from a killed
+// run of this script before the run, none left after it, whatever
+// happened.
 export function setup() {
-  reset();
+  undo();
 }
 
 export function teardown() {
-  reset();
+  undo();
 }
 
 // control is the fault timeline: one VU, one iteration, applying and
@@ -167,7 +176,7 @@ export function control() {
       sleep(wait / 1000);
     }
     for (const c of s.calls) {
-      toxiproxy(c, s.step, s.phase);
+      toxiproxy(c, s.step, s.phase, false);
     }
   }
 }
