@@ -33,6 +33,7 @@ var progressLine = regexp.MustCompile(`(?m)^\s*[0-9.]+s  phase \S+ .* req/s`)
 // left: no process of its tree, no temporary directory, no /dev/shm file
 // and no SysV shared memory segment created by it.
 func TestRunHangupWritesPartialReport(t *testing.T) {
+	testenv.CatchHangup(t)
 	if testing.Short() {
 		t.Skip("starts the local stack with a throwaway PostgreSQL cluster")
 	}

@@ -117,6 +117,7 @@ func (p *stackProc) wait(t *testing.T, timeout time.Duration) int {
 // every port free.
 func TestCommandSignals(t *testing.T) {
 	t.Parallel()
+	testenv.CatchHangup(t)
 	flagserver := testenv.BuildFlagserver(t)
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT} {
 		t.Run(sig.String(), func(t *testing.T) {
