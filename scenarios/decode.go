@@ -984,8 +984,19 @@ func (d *decoder) expect(n *yaml.Node) map[string][]ExpectedFailure {
 		for i, it := range items {
 			ip := index(path, i)
 			d.record(ip, it)
+			may := false
+			if it.Kind == yaml.MappingNode {
+				// {may: "threshold"}: it may fail or pass.
+				if len(it.Content) != 2 || it.Content[0].Value != "may" {
+					d.fail(it, ip, `a threshold ("http_req_duration p(95)<50"), or {may: "..."} for one that may fail or pass`)
+					continue
+				}
+				may, it = true, it.Content[1]
+				ip = join(ip, "may")
+				d.record(ip, it)
+			}
 			if t, ok := d.str(it, ip); ok {
-				list = append(list, ExpectedFailure{Text: t, Line: it.Line})
+				list = append(list, ExpectedFailure{Text: t, May: may, Line: it.Line})
 			}
 		}
 		out[p.name] = list

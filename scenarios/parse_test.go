@@ -254,6 +254,8 @@ func TestParseErrors(t *testing.T) {
 
 		// expect
 		{"expect both", "", "expect: {both: []}\n", "expect.both", 15, `a profile (hardened or seed) or a variant of a target description, not "both"`},
+		{"expect may unmatched", "", "expect: {seed: [{may: \"http_req_duration p(99)<50\"}]}\n", "expect.seed[0].may", 15, `"http_req_duration p(99)<50" names no threshold of this file`},
+		{"expect bad mapping", "", "expect: {seed: [{might: \"http_req_duration p(95)<50\"}]}\n", "expect.seed[0]", 15, `or {may: "..."} for one that may fail or pass`},
 		{"expect unmatched", "", "expect: {seed: [\"http_req_duration p(99)<50\"]}\n", "expect.seed[0]", 15, `"http_req_duration p(99)<50" names no threshold of this file: write a key of thresholds and one of its expressions, such as "http_req_duration p(95)<50"`},
 
 		// YAML
@@ -411,7 +413,7 @@ thresholds:
   "http_reqs{scenario:writers,method:PATCH,status:412}": ["count<100"]
   "checks{name:eval}": ["rate>0.99"]
 expect:
-  seed: ["http_req_duration{source:db,phase:slow} p(99) < 300"]
+  seed: ["http_req_duration{source:db,phase:slow} p(99) < 300", {may: "checks{name:eval} rate>0.99"}]
   hardened: []
 `
 	s, err := Parse("full.yaml", []byte(doc))
@@ -451,7 +453,7 @@ expect:
 			{Key: "checks{name:eval}", Line: 33, Exprs: []ThresholdExpr{{Text: "rate>0.99", Line: 33}}},
 		},
 		Expect: map[string][]ExpectedFailure{
-			"seed":     {{Text: "http_req_duration{source:db,phase:slow} p(99) < 300", Line: 35}},
+			"seed":     {{Text: "http_req_duration{source:db,phase:slow} p(99) < 300", Line: 35}, {Text: "checks{name:eval} rate>0.99", May: true, Line: 35}},
 			"hardened": {},
 		},
 	}
@@ -464,6 +466,12 @@ expect:
 	if !s.Expected("seed", "http_req_duration{phase:slow, source:db}", 1) {
 		t.Error("the seed expectation does not match its threshold")
 	}
+	if got := s.Expectation("seed", "checks{name:eval}", 0); got != ExpectEither {
+		t.Errorf("{may: ...} gives %v, want ExpectEither", got)
+	}
+	if got := s.Expectation("seed", "http_req_duration{phase:slow, source:db}", 1); got != ExpectFail {
+		t.Errorf("a plain item gives %v, want ExpectFail", got)
+	}
 	for _, tc := range []struct {
 		p     string
 		key   string
@@ -471,7 +479,7 @@ expect:
 	}{
 		{"seed", "http_req_duration{phase:slow, source:db}", 0},
 		{"hardened", "http_req_duration{phase:slow, source:db}", 1},
-		{"seed", "checks{name:eval}", 0},
+		{"hardened", "checks{name:eval}", 0},
 	} {
 		if s.Expected(tc.p, tc.key, tc.index) {
 			t.Errorf("Expected(%v, %q, %d) = true", tc.p, tc.key, tc.index)

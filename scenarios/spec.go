@@ -491,8 +491,28 @@ type ThresholdExpr struct {
 
 // ExpectedFailure is a threshold expected to fail under one profile,
 // written as the harness prints a threshold: the key and the expression,
-// "http_req_duration{phase:outage} p(95)<50".
+// "http_req_duration{phase:outage} p(95)<50". In a file it is a string,
+// or {may: "..."} for a threshold that may fail or pass (May).
 type ExpectedFailure struct {
 	Text string
+	// May marks a threshold whose outcome the target does not decide
+	// alone: a race (stale reads after a recovery that happen in some runs
+	// and not others) or a measure that straddles its limit. The run
+	// passes whether it fails or passes, and the report says which.
+	May  bool
 	Line int
 }
+
+// Expectation is what a target's expect: list says of one threshold.
+type Expectation uint8
+
+// The expectations.
+const (
+	// ExpectPass: the list does not name it; it must pass.
+	ExpectPass Expectation = iota
+	// ExpectFail: the list names it; it must fail.
+	ExpectFail
+	// ExpectEither: the list names it with may:; failing or passing are
+	// both what the target does.
+	ExpectEither
+)

@@ -65,15 +65,24 @@ func (s *Spec) resolveExpect(idx map[string][]int, text string) (key string, ind
 
 // Expected reports whether expression number index of the threshold key
 // (as written in the file: verdict.Threshold's Key and Index) is
-// expected to fail under profile p.
+// expected to fail under profile p (not one that only may fail).
 func (s *Spec) Expected(target string, key string, index int) bool {
+	return s.Expectation(target, key, index) == ExpectFail
+}
+
+// Expectation is what target's expect: list says of expression number
+// index of the threshold key.
+func (s *Spec) Expectation(target string, key string, index int) Expectation {
 	idx := s.thresholdIndex()
 	for _, e := range s.Expect[target] {
 		if k, i, ok := s.resolveExpect(idx, e.Text); ok && k == key && i == index {
-			return true
+			if e.May {
+				return ExpectEither
+			}
+			return ExpectFail
 		}
 	}
-	return false
+	return ExpectPass
 }
 
 // ThresholdError returns a problem with a threshold, placed in the file:

@@ -891,6 +891,9 @@ func (v *validator) expect() {
 				continue
 			}
 			ip := index(path, i)
+			if e.May {
+				ip = join(ip, "may")
+			}
 			if ex := v.exampleFailure(); ex != "" {
 				v.add(ip, "%q names no threshold of this file: write a key of thresholds and one of its expressions, such as %q", truncate(e.Text, 60), ex)
 			} else {

@@ -11,6 +11,7 @@ import (
 	"github.com/flagstorm/flagstorm/harness/internal/record"
 	"github.com/flagstorm/flagstorm/harness/internal/run"
 	"github.com/flagstorm/flagstorm/harness/internal/verdict"
+	"github.com/flagstorm/flagstorm/scenarios"
 )
 
 const exportSummary = "export a scenario file to another tool: export k6 FILE writes a k6 script"
@@ -129,7 +130,7 @@ Flags:`)
 	}
 	x := run.External{Tool: "k6", Target: target}
 	if target != "" {
-		x.Expected = func(key string, index int) bool { return plan.Spec.Expected(target, key, index) }
+		x.Expected = func(key string, index int) scenarios.Expectation { return plan.Spec.Expectation(target, key, index) }
 	}
 	var sum *k6.Summary
 	if summary != "" {

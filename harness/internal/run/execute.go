@@ -88,7 +88,7 @@ type Expecter interface {
 
 // Expected is the scenario's expectations of the profile.
 func (l Local) Expected(spec *scenarios.Spec) Expected {
-	return func(key string, index int) bool { return spec.Expected(l.Profile, key, index) }
+	return func(key string, index int) scenarios.Expectation { return spec.Expectation(l.Profile, key, index) }
 }
 
 // Execute runs the plan against the target and judges it. It returns an

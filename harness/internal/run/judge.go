@@ -9,6 +9,7 @@ import (
 
 	"github.com/flagstorm/flagstorm/harness/internal/exitcode"
 	"github.com/flagstorm/flagstorm/harness/internal/verdict"
+	"github.com/flagstorm/flagstorm/scenarios"
 )
 
 // Evidence is what a run could measure. A threshold on something it could
@@ -128,10 +129,10 @@ func (ev Evidence) starvedBy(t verdict.Threshold, observed float64) string {
 	return fmt.Sprintf("the load generator fell behind in phase %s (%s); its lag can add up to %s to a request, which accounts for the excess over the limit", worst, s.Why, bound.Round(100*time.Microsecond))
 }
 
-// Expected says whether the target is expected to fail threshold key's
+// Expected says what the target is expected to do with threshold key's
 // index-th expression (the scenario's expect: list for a profile or
-// variant); nil expects nothing to fail.
-type Expected func(key string, index int) bool
+// variant): pass, fail, or either (may:); nil expects nothing to fail.
+type Expected func(key string, index int) scenarios.Expectation
 
 // Judgement is a run's one verdict, computed once, after every measure is
 // in.
@@ -194,19 +195,29 @@ func judge(in judgeInput) Judgement {
 		j.Abort = fmt.Sprintf("%s failed with abortOnFail; the run stopped after %s", in.aborted.Threshold.String(), in.ran.Round(time.Second))
 	}
 	anyExpected := false
+	expectation := func(t verdict.Threshold) scenarios.Expectation {
+		if in.expected == nil {
+			return scenarios.ExpectPass
+		}
+		return in.expected(t.Key, t.Index)
+	}
 	for _, r := range results {
-		expected := in.expected != nil && in.expected(r.Threshold.Key, r.Threshold.Index)
-		anyExpected = anyExpected || expected
+		e := expectation(r.Threshold)
+		anyExpected = anyExpected || e != scenarios.ExpectPass
 		switch v := r.Verdict(); {
-		case v == verdict.Fail && expected:
+		case v == verdict.Fail && e == scenarios.ExpectFail:
 			j.Notes = append(j.Notes, "expected failure: "+r.String())
+		case v == verdict.Fail && e == scenarios.ExpectEither:
+			j.Notes = append(j.Notes, "failed, as it may (a race or a limit the target straddles): "+r.String())
+		case v == verdict.Pass && e == scenarios.ExpectEither:
+			j.Notes = append(j.Notes, "passed this time, though it may fail: "+r.String())
 		case v == verdict.Fail && in.expected != nil:
 			j.Unexpected = append(j.Unexpected, "unexpected failure: "+r.Threshold.String())
-		case v == verdict.Pass && expected:
+		case v == verdict.Pass && e == scenarios.ExpectFail:
 			j.Unexpected = append(j.Unexpected, "expected to fail but passed: "+r.Threshold.String())
 		}
 	}
-	abortExpected := in.aborted != nil && in.expected != nil && in.expected(in.aborted.Threshold.Key, in.aborted.Threshold.Index)
+	abortExpected := in.aborted != nil && expectation(in.aborted.Threshold) != scenarios.ExpectPass
 	switch {
 	case in.interrupted:
 		j.Verdict = exitcode.VerdictInterrupted

@@ -3,6 +3,7 @@ package run
 import (
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +77,7 @@ func TestJudge(t *testing.T) {
 	p := testPlan(t, twoPhases, thresholds, "  seed:\n    - \"http_req_duration{phase:outage} p(95)<50\"\n")
 	seedExpect := Local{Profile: "seed"}.Expected(p.Spec)
 	hardenedExpect := Local{Profile: "hardened"}.Expected(p.Spec)
+	mayExpect := Local{Profile: "seed"}.Expected(testPlan(t, twoPhases, thresholds, "  seed:\n    - may: \"http_req_duration{phase:outage} p(95)<50\"\n").Spec)
 	good := fakeStats{"http_req_duration": 10, "recovery_time": 1}
 	slowOutage := fakeStats{"http_req_duration": 10, "http_req_duration{phase:outage}": 900, "recovery_time": 1}
 	tests := []struct {
@@ -86,6 +88,7 @@ func TestJudge(t *testing.T) {
 		mutate   func(*judgeInput)
 		verdict  string
 		reasons  []string // NoData reasons, in threshold order
+		notes    []string // each the start of one of the judgement's notes
 	}{
 		{name: "everything measured and within limits", stats: good, ev: fullEvidence(), verdict: exitcode.VerdictPass},
 		{name: "a latency threshold fails", stats: slowOutage, ev: fullEvidence(), verdict: exitcode.VerdictFail},
@@ -114,6 +117,12 @@ func TestJudge(t *testing.T) {
 			verdict: exitcode.VerdictFail},
 		{name: "seed expected to fail the outage p95, and does", stats: slowOutage, ev: fullEvidence(), expected: seedExpect, verdict: exitcode.VerdictPass},
 		{name: "seed expected to fail the outage p95, but passes", stats: good, ev: fullEvidence(), expected: seedExpect, verdict: exitcode.VerdictFail},
+		{name: "may fail the outage p95, and fails", stats: slowOutage, ev: fullEvidence(), expected: mayExpect, verdict: exitcode.VerdictPass,
+			notes: []string{"failed, as it may"}},
+		{name: "may fail the outage p95, and passes", stats: good, ev: fullEvidence(), expected: mayExpect, verdict: exitcode.VerdictPass,
+			notes: []string{"passed this time, though it may fail"}},
+		{name: "may fail the outage p95, and the overall p95 fails", stats: fakeStats{"http_req_duration": 900, "http_req_duration{phase:outage}": 900, "recovery_time": 1},
+			ev: fullEvidence(), expected: mayExpect, verdict: exitcode.VerdictFail, notes: []string{"unexpected failure: http_req_duration p(95)<50"}},
 		{name: "hardened not expected to fail it, and fails", stats: slowOutage, ev: fullEvidence(), expected: hardenedExpect, verdict: exitcode.VerdictFail},
 		{name: "expectations met but a threshold has no data: inconclusive", stats: slowOutage,
 			ev: Evidence{Sources: true, Disturbed: []string{"outage"}, NoOracle: "x", NoDurability: "x"}, expected: seedExpect,
@@ -141,6 +150,11 @@ func TestJudge(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.reasons, reasons); diff != "" {
 				t.Errorf("no-data reasons (-want +got):\n%s", diff)
+			}
+			for _, want := range tc.notes {
+				if !slices.ContainsFunc(j.Notes, func(n string) bool { return strings.HasPrefix(n, want) }) {
+					t.Errorf("no note starting %q in %q", want, j.Notes)
+				}
 			}
 			if got := j.Summary.Passed + j.Summary.Failed + j.Summary.NoData; got != len(p.Thresholds) {
 				t.Errorf("summary counts %d results, want %d", got, len(p.Thresholds))

@@ -263,7 +263,7 @@ func (c Command) Name() string {
 // A variant's own expect: (in the description) replaces the file's.
 func (c Command) Expected(spec *scenarios.Spec) Expected {
 	name, s := c.Name(), c.expectSpec(spec)
-	return func(key string, index int) bool { return s.Expected(name, key, index) }
+	return func(key string, index int) scenarios.Expectation { return s.Expectation(name, key, index) }
 }
 
 // expectSpec is spec with the variant's expect lists from the description
@@ -275,8 +275,8 @@ func (c Command) expectSpec(spec *scenarios.Spec) *scenarios.Spec {
 	}
 	s := *spec
 	var failures []scenarios.ExpectedFailure
-	for _, t := range v.Expect[spec.Name] {
-		failures = append(failures, scenarios.ExpectedFailure{Text: t})
+	for _, e := range v.Expect[spec.Name] {
+		failures = append(failures, scenarios.ExpectedFailure{Text: e.Threshold, May: e.May})
 	}
 	s.Expect = map[string][]scenarios.ExpectedFailure{c.Name(): failures}
 	return &s

@@ -16,13 +16,13 @@ func TestVariantExpect(t *testing.T) {
   seed:
     env: {CACHE_VARIANT: seed}
     expect:
-      redis-outage: ["http_req_duration{phase:outage} p(95)<50", "stale_reads count==0"]
+      redis-outage: ["http_req_duration{phase:outage} p(95)<50", {may: "stale_reads count==0"}]
   hardened: {env: {CACHE_VARIANT: hardened}}
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string][]string{"redis-outage": {"http_req_duration{phase:outage} p(95)<50", "stale_reads count==0"}}
+	want := map[string][]Expectation{"redis-outage": {{Threshold: "http_req_duration{phase:outage} p(95)<50"}, {Threshold: "stale_reads count==0", May: true}}}
 	if diff := cmp.Diff(want, d.Variants["seed"].Expect); diff != "" {
 		t.Errorf("seed's expect (-want +got):\n%s", diff)
 	}
@@ -32,5 +32,9 @@ func TestVariantExpect(t *testing.T) {
 	_, err = Parse("svc.yaml", []byte(head+"variants:\n  seed: {expect: {Redis_Outage: [x]}}\n"))
 	if err == nil || !strings.Contains(err.Error(), "variants.seed.expect.Redis_Outage") {
 		t.Errorf("a bad scenario name: got %v, want an error naming variants.seed.expect.Redis_Outage", err)
+	}
+	_, err = Parse("svc.yaml", []byte(head+"variants:\n  seed: {expect: {redis-outage: [{might: x}]}}\n"))
+	if err == nil || !strings.Contains(err.Error(), `{may: "..."}`) {
+		t.Errorf("an item that is neither a threshold nor {may: ...}: got %v", err)
 	}
 }

@@ -119,7 +119,28 @@ type Variant struct {
 	// When set (even empty) it replaces the scenario files' expect lists
 	// for the variant: the built-in files were written for flagserver's
 	// profiles, the description knows its service. Nil: the files' lists.
-	Expect map[string][]string `yaml:"expect"`
+	Expect map[string][]Expectation `yaml:"expect"`
+}
+
+// Expectation is one item of an expect: list: a threshold as the harness
+// prints it ("stale_reads count==0"), which must fail, or {may: "..."}, a
+// threshold that may fail or pass (a race the service loses in some runs).
+type Expectation struct {
+	Threshold string
+	May       bool
+}
+
+// UnmarshalYAML reads a string or {may: string}.
+func (e *Expectation) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.MappingNode && len(n.Content) == 2 && n.Content[0].Value == "may" && n.Content[1].Kind == yaml.ScalarNode {
+		*e = Expectation{Threshold: n.Content[1].Value, May: true}
+		return nil
+	}
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: want a threshold (\"http_req_duration p(95)<50\") or {may: \"...\"} for one that may fail or pass", n.Line)
+	}
+	*e = Expectation{Threshold: n.Value}
+	return nil
 }
 
 // Oracle says how flagstorm judges reads without knowing the service's
