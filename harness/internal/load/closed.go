@@ -56,17 +56,28 @@ type closedRun struct {
 	kills    []kill // FIFO: deadlines never decrease
 	live     int    // goroutines whose exit is not yet received
 	active   int    // VUs in state active
+	target   int    // the last target set
 	stopping bool   // past the duration
+}
+
+// scaled returns this runner's share of n VUs: n, or with a segment the
+// number of the VU indexes 0..n-1 the segment owns, so that the runners of
+// one sequence have n VUs between them whenever the plan has n.
+func (r *closedRun) scaled(n int) int {
+	if r.s.seg == nil {
+		return n
+	}
+	return int(r.s.seg.Scale(int64(n)))
 }
 
 func (r *closedRun) run(parent context.Context) (cut bool) {
 	sp := &r.s.spec
 	r.end = r.start.Add(sp.duration)
 	r.exits = make(chan int)
-	r.vus = make([]*closedVU, 0, sp.peakVUs)
+	r.vus = make([]*closedVU, 0, r.scaled(sp.peakVUs))
 	defer r.wg.Wait()
 
-	r.setTarget(r.start, sp.startVUs)
+	r.setTarget(r.start, r.scaled(sp.startVUs))
 	steps := vuSteps{stages: sp.stages, from: sp.startVUs}
 	stepAt, stepTarget, stepOK := steps.next()
 	timer := time.NewTimer(time.Hour)
@@ -94,7 +105,11 @@ func (r *closedRun) run(parent context.Context) (cut bool) {
 		}
 		switch ev {
 		case evStep:
-			r.setTarget(at, stepTarget)
+			// With a segment, a step of the plan's count that does not
+			// change this runner's share changes nothing.
+			if t := r.scaled(stepTarget); r.s.seg == nil || t != r.target {
+				r.setTarget(at, t)
+			}
 			stepAt, stepTarget, stepOK = steps.next()
 		case evKill:
 			r.kill()
@@ -174,6 +189,7 @@ func (r *closedRun) fire(ev event) bool {
 // setTarget moves the number of active VUs to target at the scheduled time
 // at.
 func (r *closedRun) setTarget(at time.Time, target int) {
+	r.target = target
 	for r.active < target {
 		r.activate()
 		r.active++
@@ -262,7 +278,7 @@ func (r *closedRun) loop(ctx context.Context, i int, state *atomic.Int32) {
 	defer func() { r.exits <- i }()
 	c := &r.s.c
 	done := ctx.Done()
-	it := Iteration{Scenario: r.s.name, VU: i + 1}
+	it := Iteration{Scenario: r.s.name, VU: r.s.vuID(i)}
 	for {
 		switch state.Load() {
 		case vuActive:

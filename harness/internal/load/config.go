@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/flagstorm/flagstorm/harness/internal/segment"
 )
 
 // Defaults applied when the corresponding option is zero.
@@ -171,6 +173,16 @@ type Plan struct {
 	// an idle Linux box fire 0.5–2 ms late; 10 ms flags a load generator
 	// that has fallen behind without counting timer slack); >= 0.
 	LateTolerance time.Duration
+	// Segment is this runner's part of the plan when the plan is split
+	// between runners (k6's execution segments): nil, or a tuple owning
+	// every index, runs the whole plan. Runners given the segments of one
+	// sequence together run exactly the whole plan: the closed model's VU
+	// counts are scaled at every instant (startVUs, every step of the
+	// stages), so the runners' counts add up to the plan's; the open
+	// model's arrival schedule is the whole plan's and a runner starts only
+	// the arrivals whose index its segment owns, so every arrival index is
+	// started by exactly one runner (or dropped by it). See [segment.Tuple].
+	Segment *segment.Tuple
 }
 
 // Kind implements [Executor].
@@ -452,4 +464,34 @@ func (c RampingArrivalRate) spec() spec {
 		s.duration += st.Duration
 	}
 	return s
+}
+
+// segmented returns the spec of the part of the scenario that seg owns;
+// seg is not nil and not full.
+//
+// Closed model: startVUs, the stages and the peak stay the plan's; the run
+// scales every VU count it reaches (closedRun.scaled), so that each step
+// of the whole plan's count is a step of every runner's.
+//
+// Open model: the schedule stays the plan's (the runner picks its own
+// arrivals from it); preAllocatedVUs and maxVUs are scaled with the
+// segment as k6 scales them (k6's issue 1308 discusses how arrival-rate
+// executors split VUs with execution segments), by the same striping as
+// the indexes: the runners' preAllocatedVUs add up to the plan's, and so do
+// their maxVUs, except that a runner that owns at least one arrival gets at
+// least one VU, so that a small segment does not drop all of its arrivals
+// for want of a VU (k6 has the same corner: a segment with work but no VUs,
+// issue 1308). The sum of maxVUs can then exceed the plan's by at most the
+// number of such runners.
+func (sp spec) segmented(seg *segment.Tuple) spec {
+	if sp.closed {
+		return sp
+	}
+	sp.preAllocatedVUs = int(seg.Scale(int64(sp.preAllocatedVUs)))
+	maxVUs := int(seg.Scale(int64(sp.maxVUs)))
+	if seg.Scale(sp.arrivals.n) > 0 {
+		maxVUs = max(maxVUs, 1)
+	}
+	sp.maxVUs = max(maxVUs, sp.preAllocatedVUs)
+	return sp
 }

@@ -38,6 +38,21 @@
 // everything at once; Run returns only after every goroutine it started has
 // left, so the work function must honour its context.
 //
+// Execution segments: a plan can be split between runners (processes,
+// machines) with k6's execution segments: each runner is given its
+// Plan.Segment, a [segment.Tuple], and the runners of one sequence
+// together run exactly the whole plan, without talking to each other once
+// started. Closed model: at every instant a runner has its segment's share
+// ([segment.Tuple.Scale]) of the plan's VU count, so the counts add up;
+// startVUs and every stage target are scaled with the rest. Open model:
+// every runner walks the whole plan's arrival schedule and starts only the
+// arrivals whose index its segment owns (the indexes are striped over the
+// sequence), at the same intended times; preAllocatedVUs and maxVUs are
+// scaled. An arrival index is thus started, or dropped, by exactly one
+// runner, and Iteration.Index is that global index. VU ids are the plan's:
+// a runner's VUs have the ids its segment owns. With no segment (or the
+// whole 0:1) a run is what it was without segments.
+//
 // Hot path: no allocation per iteration and no goroutine per arrival; a
 // handful of atomic operations per iteration for the counters that
 // [Runner.Progress] reads.

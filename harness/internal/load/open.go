@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/flagstorm/flagstorm/harness/internal/segment"
 )
 
 // arrival is one scheduled iteration, handed to a VU by value.
@@ -63,9 +65,17 @@ func (r *openRun) run(parent context.Context) (cut bool) {
 	pdone := parent.Done()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	sched := sp.arrivals // a copy: the position is ours
+	sched := sp.arrivals    // a copy: the position is ours
+	var owned *segment.Iter // with a segment, the arrival indexes it owns
+	if r.s.seg != nil {
+		owned = r.s.seg.Iter(0)
+	}
 	now := time.Now()
 	for index := int64(0); ; index++ {
+		if owned != nil {
+			index = owned.Next()
+			sched.skipTo(index)
+		}
 		off, ok := sched.next()
 		if !ok {
 			break
@@ -144,7 +154,7 @@ func (r *openRun) dispatch(index int64, at time.Time) {
 }
 
 func (r *openRun) spawn() *openVU {
-	v := &openVU{id: len(r.vus) + 1, in: make(chan arrival, 1)}
+	v := &openVU{id: r.s.vuID(len(r.vus)), in: make(chan arrival, 1)}
 	r.vus = append(r.vus, v)
 	r.s.c.allocated.Store(int64(len(r.vus)))
 	r.live.Add(1)

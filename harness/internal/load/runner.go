@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/flagstorm/flagstorm/harness/internal/segment"
 )
 
 // ErrRunnerUsed is returned by [Runner.Run] when the runner has already run.
@@ -14,9 +16,16 @@ var ErrRunnerUsed = errors.New("load: runner already used")
 
 // Iteration describes one iteration handed to the work function.
 type Iteration struct {
-	Scenario string    // scenario name
-	VU       int       // 1-based virtual-user id within the scenario
-	Index    int64     // iteration number within the scenario (open model: the arrival number; gaps are dropped arrivals)
+	Scenario string // scenario name
+	// VU is the 1-based virtual-user id within the scenario; with a
+	// Plan.Segment, the VU's id in the whole plan, so the runners' ids are
+	// distinct.
+	VU int
+	// Index is the iteration number within the scenario. Open model: the
+	// arrival number in the plan's schedule, from 0; gaps are dropped
+	// arrivals and, with a Plan.Segment, the arrivals other runners own.
+	// Closed model: this runner's count of started iterations, from 0.
+	Index    int64
 	Intended time.Time // open model: when the arrival was scheduled; closed model: equal to Start
 	Start    time.Time // when the work function was called
 }
@@ -101,8 +110,10 @@ type Stats struct {
 	// still finishing an iteration); open model, the VUs running an
 	// iteration.
 	ActiveVUs int
-	// AllocatedVUs: closed model, the highest VU id used; open model, the
+	// AllocatedVUs: closed model, the highest VU id used (with a
+	// Plan.Segment, the number of VUs this runner used); open model, the
 	// VUs allocated so far (PreAllocatedVUs plus those allocated on demand).
+	// With a Plan.Segment both count this runner's VUs only.
 	AllocatedVUs int
 
 	Started     int64 // iterations handed to a VU
@@ -132,7 +143,17 @@ type scenario struct {
 	kind      Kind
 	startTime time.Duration
 	spec      spec
+	seg       *segment.Tuple // nil: the whole plan
 	c         counters
+}
+
+// vuID returns the id of the scenario's i-th VU (from 0): i+1, or with a
+// segment the (i+1)-th VU id the segment owns.
+func (s *scenario) vuID(i int) int {
+	if s.seg == nil {
+		return i + 1
+	}
+	return int(s.seg.Nth(int64(i))) + 1
 }
 
 func (s *scenario) stats() Stats {
@@ -172,13 +193,22 @@ func New(plan Plan) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{tolerance: orDefault(plan.LateTolerance, DefaultLateTolerance)}
+	seg := plan.Segment
+	if seg != nil && seg.IsFull() {
+		seg = nil
+	}
 	for _, s := range plan.Scenarios {
-		r.scenarios = append(r.scenarios, &scenario{
+		sc := &scenario{
 			name:      s.Name,
 			kind:      s.Executor.Kind(),
 			startTime: s.StartTime,
 			spec:      s.Executor.spec(),
-		})
+			seg:       seg,
+		}
+		if seg != nil {
+			sc.spec = sc.spec.segmented(seg)
+		}
+		r.scenarios = append(r.scenarios, sc)
 	}
 	return r, nil
 }

@@ -85,6 +85,12 @@ func rampingArrivals(startRate int, unit time.Duration, stages []Stage) arrivals
 	return a
 }
 
+// skipTo moves the position forward to arrival k, skipping the arrivals
+// before it; it never moves back.
+func (a *arrivals) skipTo(k int64) {
+	a.k = max(a.k, k)
+}
+
 // next returns the offset of the next arrival, or false when there is none.
 func (a *arrivals) next() (time.Duration, bool) {
 	if a.k >= a.n {
