@@ -35,12 +35,12 @@ var ErrUnknownMetric = errors.New("record: unknown metric")
 // not a map, so a series key is cheap to hash and cardinality stays
 // bounded by what a scenario can name.
 type Tags struct {
-	Scenario string
-	Name     string // request template name
-	Method   string
-	Status   string // HTTP status code, or "0" when no response
-	Phase    string // timeline phase
-	Source   string // X-Flag-Source of the response
+	Scenario string `json:"scenario,omitempty"`
+	Name     string `json:"name,omitempty"`   // request template name
+	Method   string `json:"method,omitempty"` // HTTP method
+	Status   string `json:"status,omitempty"` // HTTP status code, or "0" when no response
+	Phase    string `json:"phase,omitempty"`  // timeline phase
+	Source   string `json:"source,omitempty"` // X-Flag-Source of the response
 }
 
 // Get returns the value of the tag called name, and whether name is a tag
@@ -80,6 +80,35 @@ const (
 	hdrMin, hdrMax, hdrDigits = 1, int64(120 * time.Second / time.Microsecond), 3
 )
 
+// Layout is the range and precision of a recorder's HDR histograms: the
+// lowest and highest trackable values, in the internal unit (µs for
+// time), and the significant digits. Histograms merge exactly only
+// within one layout.
+type Layout struct {
+	Lowest  int64 `json:"lowest"`
+	Highest int64 `json:"highest"`
+	Digits  int   `json:"digits"`
+}
+
+// DefaultLayout is the layout New gives: 1 µs to 2 minutes, 3 digits.
+var DefaultLayout = Layout{Lowest: hdrMin, Highest: hdrMax, Digits: hdrDigits}
+
+func (l Layout) String() string {
+	return fmt.Sprintf("%d..%d, %d significant digits", l.Lowest, l.Highest, l.Digits)
+}
+
+func (l Layout) histogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(l.Lowest, l.Highest, l.Digits)
+}
+
+// sumScale is how many units of series.sum one internal unit is: sums
+// are kept as integers (thousandths of the internal unit: nanoseconds for
+// a trend of time), so that adding them is exact in any order, and the
+// sum of a run merged from runners equals the sum of the same run on one
+// machine bit for bit. An int64 holds 292 years of summed latency, or
+// 9.2 PB of a counter of bytes.
+const sumScale = 1000
+
 // stored is how many of the recorder's internal units one unit of a
 // trend is: trends of time are kept in microseconds, whatever unit the
 // catalog reads them in. Other values are kept as they are.
@@ -100,8 +129,8 @@ func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsec
 // internal unit (see stored); the others in the metric's unit.
 type series struct {
 	kind    metric.Kind
-	count   int64   // samples
-	sum     float64 // counter sum; rate non-zero count; trend sum
+	count   int64 // samples
+	sum     int64 // counter and trend: the sum in 1/sumScale internal units; rate: non-zero samples
 	min     float64
 	max     float64
 	last    float64
@@ -110,10 +139,10 @@ type series struct {
 	clamped int64                   // trend values beyond hdrMax
 }
 
-func newSeries(k metric.Kind) *series {
+func newSeries(k metric.Kind, l Layout) *series {
 	s := &series{kind: k, min: math.Inf(1), max: math.Inf(-1)}
 	if k == metric.KindTrend {
-		s.hist = hdrhistogram.New(hdrMin, hdrMax, hdrDigits)
+		s.hist = l.histogram()
 	}
 	return s
 }
@@ -125,19 +154,19 @@ func (s *series) add(v float64) {
 	s.max = max(s.max, v)
 	switch s.kind {
 	case metric.KindCounter, metric.KindTrend:
-		s.sum += v
+		s.sum += int64(math.Round(v * sumScale))
 	case metric.KindRate:
 		if v != 0 {
 			s.sum++
 		}
 	}
 	if s.hist != nil {
-		us := int64(math.Round(v))
-		if us > hdrMax {
+		us, top := int64(math.Round(v)), s.hist.HighestTrackableValue()
+		if us > top {
 			s.clamped++
-			us = hdrMax
+			us = top
 		}
-		_ = s.hist.RecordValue(max(us, hdrMin))
+		_ = s.hist.RecordValue(max(us, s.hist.LowestTrackableValue()))
 	}
 }
 
@@ -150,6 +179,7 @@ type key struct {
 type Recorder struct {
 	mu      sync.Mutex
 	start   time.Time
+	layout  Layout
 	series  map[key]*series
 	seq     uint64
 	buckets []Bucket // one per second since start
@@ -167,7 +197,11 @@ type requestGroup struct {
 
 // New returns a Recorder for the metrics of metric's catalog.
 func New(start time.Time) *Recorder {
-	return &Recorder{start: start, series: make(map[key]*series), groups: make(map[Tags]*requestGroup)}
+	return newRecorder(start, DefaultLayout)
+}
+
+func newRecorder(start time.Time, l Layout) *Recorder {
+	return &Recorder{start: start, layout: l, series: make(map[key]*series), groups: make(map[Tags]*requestGroup)}
 }
 
 // Start is the run's start time.
@@ -237,7 +271,7 @@ func (r *Recorder) seriesLocked(name string, kind metric.Kind, tags Tags) *serie
 	k := key{name, tags}
 	s := r.series[k]
 	if s == nil {
-		s = newSeries(kind)
+		s = newSeries(kind, r.layout)
 		r.series[k] = s
 	}
 	return s
@@ -402,12 +436,13 @@ func (r *Recorder) Summarize(sel Selector) (Summary, bool) {
 	out := Summary{Kind: d.Kind, Unit: d.Unit, Min: math.Inf(1), Max: math.Inf(-1), scale: 1}
 	r.mu.Lock()
 	var lastSeq uint64
+	var sum int64 // exact, whatever the order the map gives
 	for k, s := range r.series {
 		if k.metric != sel.Metric || s.count == 0 || !k.tags.Match(sel.Tags) {
 			continue
 		}
 		out.Count += s.count
-		out.Sum += s.sum
+		sum += s.sum
 		out.Min = min(out.Min, s.min)
 		out.Max = max(out.Max, s.max)
 		if s.seq > lastSeq {
@@ -416,12 +451,16 @@ func (r *Recorder) Summarize(sel Selector) (Summary, bool) {
 		out.Clamped += s.clamped
 		if s.hist != nil {
 			if out.hist == nil {
-				out.hist = hdrhistogram.New(hdrMin, hdrMax, hdrDigits)
+				out.hist = r.layout.histogram()
 			}
 			out.hist.Merge(s.hist)
 		}
 	}
 	r.mu.Unlock()
+	out.Sum = float64(sum)
+	if d.Kind != metric.KindRate {
+		out.Sum /= sumScale
+	}
 	if d.Kind == metric.KindTrend {
 		out.scale = stored(d.Unit)
 		out.Sum /= out.scale
