@@ -82,6 +82,8 @@ type Oracle struct {
 
 	smu  sync.Mutex
 	seen map[flagKey][]seen // the values reads returned, for monotonic reads
+
+	keep *keeper // the reads kept for Log; nil: none (see Keep)
 }
 
 // New returns an oracle of flagserver's kind: writes told apart by the
@@ -137,27 +139,31 @@ func (o *Oracle) Acknowledge(body []byte, sent, at time.Time) error {
 	if d.key == "" || !d.ok || !o.field.Nonce && d.version <= 0 || o.field.Nonce && d.marker == "" {
 		return fmt.Errorf("oracle: a 200 answer to a write does not hold a flag with its %q field: %.100q", o.field.Name, body)
 	}
-	w := write{marker: d.marker, version: d.version, sent: sent, acked: at}
-	k := flagKey{d.env, d.key}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.add(flagKey{d.env, d.key}, write{marker: d.marker, version: d.version, sent: sent, acked: at})
+	return nil
+}
+
+// add records an acknowledged write in the order of acknowledgement; o.mu
+// is held for writing.
+func (o *Oracle) add(k flagKey, w write) {
 	ws := o.writes[k]
 	if !o.field.Nonce {
 		for _, x := range ws {
 			if x.version == w.version {
-				return nil // the same version answered twice
+				return // the same version answered twice
 			}
 		}
 	}
-	i := sort.Search(len(ws), func(i int) bool { return ws[i].acked.After(at) })
+	i := sort.Search(len(ws), func(i int) bool { return ws[i].acked.After(w.acked) })
 	ws = append(ws, write{})
 	copy(ws[i+1:], ws[i:])
 	ws[i] = w
 	o.writes[k] = ws
 	if o.field.Nonce {
-		o.nonces[d.marker] = w
+		o.nonces[w.marker] = w
 	}
-	return nil
 }
 
 // writeOf is the write a value read comes from: in nonce mode the write
