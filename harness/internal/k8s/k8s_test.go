@@ -728,3 +728,41 @@ func TestGolden(t *testing.T) {
 		t.Errorf("the rendering differs from %s (go test -update rewrites it after review):\n%s", golden, buf.String())
 	}
 }
+
+// TestImage: the pods run as the image's user, and rely on its entrypoint
+// being flagstorm (the manifests give args only): harness/Dockerfile's
+// flagstorm stage must say so.
+func TestImage(t *testing.T) {
+	data, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stage []string
+	in := false
+	for line := range strings.Lines(string(data)) {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "FROM ") {
+			in = strings.HasSuffix(line, " AS flagstorm")
+			continue
+		}
+		if in {
+			stage = append(stage, line)
+		}
+	}
+	if len(stage) == 0 {
+		t.Fatal("harness/Dockerfile has no stage named flagstorm")
+	}
+	user := fmt.Sprintf("USER %d:%d", RunAsUser, RunAsUser)
+	if !slices.Contains(stage, user) {
+		t.Errorf("the flagstorm stage has no %q: the pods' runAsUser would not be the image's user\n%s", user, strings.Join(stage, "\n"))
+	}
+	var entrypoint string
+	for _, l := range stage {
+		if e, ok := strings.CutPrefix(l, "ENTRYPOINT "); ok {
+			entrypoint = e
+		}
+	}
+	if !regexp.MustCompile(`^\["[^"]*/flagstorm"\]$`).MatchString(entrypoint) {
+		t.Errorf("the flagstorm stage's ENTRYPOINT is %q, want flagstorm alone: the Jobs give args only", entrypoint)
+	}
+}
