@@ -15,6 +15,7 @@ package run
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,8 +30,10 @@ import (
 	"github.com/flagstorm/flagstorm/harness/internal/engine"
 	"github.com/flagstorm/flagstorm/harness/internal/oracle"
 	"github.com/flagstorm/flagstorm/harness/internal/record"
+	"github.com/flagstorm/flagstorm/harness/internal/rendezvous"
 	"github.com/flagstorm/flagstorm/harness/internal/report"
 	"github.com/flagstorm/flagstorm/harness/internal/request"
+	"github.com/flagstorm/flagstorm/harness/internal/segment"
 	"github.com/flagstorm/flagstorm/harness/internal/telemetry"
 	"github.com/flagstorm/flagstorm/harness/internal/timeline"
 	"github.com/flagstorm/flagstorm/internal/metric"
@@ -58,6 +61,36 @@ type Options struct {
 	// PushGateway receives the final metrics; "" pushes nothing.
 	PushGateway string
 	Logger      *slog.Logger
+	// Segment is this runner's part of a run split between runners
+	// (package segment; run --segment or --runners): the load plan runs
+	// only its share. The zero Segment runs the whole plan. Sequence is
+	// the segment sequence every runner of the run shares; nil: k6's
+	// default, 0, FROM, TO, 1.
+	//
+	// The runner whose segment starts at 0 (the whole run's, alone)
+	// owns the fault timeline; the others follow the phases on the shared
+	// clock without touching Toxiproxy (see Execute).
+	Segment  segment.Segment
+	Sequence segment.Sequence
+	// Rendezvous, when not nil, agrees on the load's start with the other
+	// runners (package rendezvous): Execute waits there once the target
+	// is ready and starts the load at the agreed instant. nil: the load
+	// starts at once.
+	Rendezvous Rendezvous
+}
+
+// Rendezvous is a shared start with the other runners of a distributed
+// run (*rendezvous.Runner).
+type Rendezvous interface {
+	// Await blocks until every runner is ready and returns the start.
+	Await(ctx context.Context) (rendezvous.Start, error)
+}
+
+// ownsTimeline reports whether this runner applies the fault timeline:
+// the one whose segment starts at 0 (with equal segments it also holds
+// index 0 of the striping), which is also the rendezvous's leader.
+func (o Options) ownsTimeline() bool {
+	return o.Segment.From == nil || o.Segment.From.Sign() == 0
 }
 
 func (o Options) withDefaults() Options {
@@ -93,14 +126,41 @@ func (l Local) Expected(spec *scenarios.Spec) Expected {
 
 // Execute runs the plan against the target and judges it. It returns an
 // error only when the run could not happen: an *InvalidError for a plan
-// the target cannot carry out, the context's error when interrupted
-// before the load began, anything else for infrastructure. A failed or
-// inconclusive run is an Outcome.
+// the target cannot carry out (or a runner the rendezvous's leader
+// refused), the context's error when interrupted before the load began,
+// anything else for infrastructure (runners missing at the shared start
+// included). A failed or inconclusive run is an Outcome.
+//
+// A runner of a segment that does not start at 0 (a follower) runs its
+// share of the load on the same phases, on the shared clock, and leaves
+// to the owner of the timeline everything that acts on the target or
+// needs one actor: the faults and Redis actions (it needs no Toxiproxy,
+// and ignores one it is given), the preflight (its wiring check injects
+// faults, which would hit the other runners), the read-back of the whole
+// key space at rest, and the backend-cost sampler (one reader of Redis's
+// INFO: several would count the backend's work once per runner on the
+// merge). What each runner does for itself: the oracle on its own
+// answers and the durability of its own acknowledged writes (a read-only
+// check that stays sound with other writers: versions only grow, an
+// unacknowledged nonce counts as in flight), its generator's lag, and a
+// cold start of instances only its own target holds back. A follower's
+// recovery time is not measured (it has no fault times): flagstorm merge
+// measures it on the merged per-second data.
 func Execute(ctx context.Context, p *Plan, t Target, o Options) (*Outcome, error) {
 	o = o.withDefaults()
+	p, tuple, err := p.Segmented(o.Segment, o.Sequence)
+	if err != nil {
+		return nil, err
+	}
 	spec := p.Spec
 	log := o.Logger.With("scenario", spec.Name)
-	sys, err := t.Start(ctx, p, o.Stderr, log)
+	owner := o.ownsTimeline()
+	started := p
+	if !owner {
+		started = p.followed()
+		log = log.With("segment", tuple.Segment().String())
+	}
+	sys, err := t.Start(ctx, started, o.Stderr, log)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%w: %w", ctx.Err(), err)
@@ -114,17 +174,23 @@ func Execute(ctx context.Context, p *Plan, t Target, o Options) (*Outcome, error
 			log.Warn("target close", "err", err)
 		}
 	}()
-	rep, err := Preflight(ctx, p, cmp.Or(t.Name(), strings.Join(secret.URLs(sys.URLs), ", ")), sys)
-	if err != nil {
-		return nil, err
+	if !owner {
+		// The owner of the timeline alone touches the faults.
+		sys.Faults = nil
+		fmt.Fprintf(o.Stderr, "segment %s of %s: the runner of the segment starting at 0 checks the target (preflight) and applies the timeline's faults and actions; this one follows the phases\n", tuple.Segment(), tuple.Sequence())
+	} else {
+		rep, err := Preflight(ctx, p, cmp.Or(t.Name(), strings.Join(secret.URLs(sys.URLs), ", ")), sys)
+		if err != nil {
+			return nil, err
+		}
+		if len(rep.Checked) > 0 {
+			fmt.Fprintf(o.Stderr, "preflight: the target meets the contract and its traffic crosses the proxies (%d checks in %s)\n", len(rep.Checked), rep.Elapsed.Round(time.Millisecond))
+		}
 	}
-	if len(rep.Checked) > 0 {
-		fmt.Fprintf(o.Stderr, "preflight: the target meets the contract and its traffic crosses the proxies (%d checks in %s)\n", len(rep.Checked), rep.Elapsed.Round(time.Millisecond))
-	}
-	if p.HasFaults() && sys.Faults == nil {
+	if owner && p.HasFaults() && sys.Faults == nil {
 		return nil, &InvalidError{Err: fmt.Errorf("%s injects faults (phases %s), and target %q has no Toxiproxy to inject them with", spec.File, strings.Join(p.Disturbances(), ", "), t.Name())}
 	}
-	if p.HasActions() && sys.Primary == nil && len(sys.RedisAddrs) == 0 {
+	if owner && p.HasActions() && sys.Primary == nil && len(sys.RedisAddrs) == 0 {
 		return nil, &InvalidError{Err: fmt.Errorf("%s acts on the Redis primary (phases %s), and the harness cannot reach target %q's Redis", spec.File, strings.Join(p.Disturbances(), ", "), t.Name())}
 	}
 	var session *toxics.Session
@@ -156,7 +222,12 @@ func Execute(ctx context.Context, p *Plan, t Target, o Options) (*Outcome, error
 		defer stop()
 		fmt.Fprintf(o.Stderr, "metrics on http://%s/metrics\n", at)
 	}
-	r := &execution{plan: p, target: t, sys: sys, session: session, tel: tel, opts: o, log: log}
+	r := &execution{plan: p, target: t, sys: sys, session: session, tel: tel, opts: o, log: log, tuple: tuple, follower: !owner}
+	if o.Rendezvous != nil {
+		if err := r.rendezvous(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if err := r.drive(ctx); err != nil {
 		return nil, err
 	}
@@ -186,6 +257,52 @@ type execution struct {
 	events []timeline.Event
 	cold   *coldStart
 	cost   *redisCost
+	ev     Evidence // what finish measured, for the raw output
+
+	// tuple is this runner's segment within its sequence (the whole run
+	// when not split); follower is true when another runner owns the
+	// fault timeline (Execute says what a follower leaves to it).
+	tuple    *segment.Tuple
+	follower bool
+	// shared is the start agreed at the rendezvous, nil without one: its
+	// Skew.Offset added to this runner's times puts them on the leader's
+	// clock.
+	shared *rendezvous.Start
+}
+
+// rendezvous waits for the shared start and then until its instant.
+func (r *execution) rendezvous(ctx context.Context) error {
+	o := r.opts
+	fmt.Fprintf(o.Stderr, "segment %s: waiting for the other runners at the rendezvous\n", r.tuple.Segment())
+	st, err := o.Rendezvous.Await(ctx)
+	var refused *rendezvous.RefusedError
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.As(err, &refused):
+		return &InvalidError{Err: err}
+	case err != nil:
+		return err
+	}
+	r.shared = &st
+	if rem, ok := r.sys.Faults.(*toxics.Remote); ok {
+		// The faults expire after the planned end counted from the
+		// start, however long the rendezvous took.
+		rem.SetExpiry(st.At.Add(r.plan.Spec.Duration() + FaultExpiryMargin))
+	}
+	if st.Led {
+		fmt.Fprintf(o.Stderr, "shared start: all %d runners in; the load starts in %s\n", st.Runners, time.Until(st.At).Round(time.Millisecond))
+	} else {
+		fmt.Fprintf(o.Stderr, "shared start: all %d runners in; clock offset to the leader %s; the load starts in %s\n", st.Runners, st.Skew, time.Until(st.At).Round(time.Millisecond))
+	}
+	wait := time.NewTimer(time.Until(st.At))
+	defer wait.Stop()
+	select {
+	case <-wait.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // drive runs the load with the timeline, the oracle, the cold start and
@@ -197,6 +314,11 @@ func (r *execution) drive(ctx context.Context) error {
 		return &InvalidError{Err: err}
 	}
 	start := time.Now()
+	if r.shared != nil {
+		// The agreed instant, not the timer's wake-up: every runner's
+		// phases are offsets from it.
+		start = r.shared.At
+	}
 	r.rec = record.New(start)
 	if f := sys.Oracle; f.Name != "" {
 		if f.Nonce {
@@ -224,14 +346,16 @@ func (r *execution) drive(ctx context.Context) error {
 	side, stopSide := context.WithCancel(ctx)
 	defer stopSide()
 	var g errgroup.Group
-	g.Go(func() error {
-		r.events = timeline.Run(side, start, r.plan.Steps, timeline.Topology{
-			Session: r.session, Primary: sys.Primary, Replica: sys.Replica, PrimaryAddr: firstOr(sys.RedisAddrs), Password: sys.RedisPassword,
-			Proxy: sys.RedisProxy, ReplicaProxy: sys.ReplicaProxy,
-		}, timeline.Hooks{Changed: r.phaseChanged}, r.log)
-		return nil
-	})
-	if addrs := redisAddrs(sys); len(addrs) > 0 {
+	if !r.follower {
+		g.Go(func() error {
+			r.events = timeline.Run(side, start, r.plan.Steps, timeline.Topology{
+				Session: r.session, Primary: sys.Primary, Replica: sys.Replica, PrimaryAddr: firstOr(sys.RedisAddrs), Password: sys.RedisPassword,
+				Proxy: sys.RedisProxy, ReplicaProxy: sys.ReplicaProxy,
+			}, timeline.Hooks{Changed: r.phaseChanged}, r.log)
+			return nil
+		})
+	}
+	if addrs := redisAddrs(sys); len(addrs) > 0 && !r.follower {
 		r.cost = &redisCost{password: sys.RedisPassword}
 		g.Go(func() error { r.cost.run(side, addrs); return nil })
 	}
@@ -319,6 +443,7 @@ func (r *execution) phaseChanged(s timeline.Step, active bool) {
 func (r *execution) finish(ctx context.Context) (*Outcome, error) {
 	spec, res := r.plan.Spec, r.res
 	ev, notes := r.measure(ctx)
+	r.ev = ev
 	var expected Expected
 	if e, ok := r.target.(Expecter); ok {
 		expected = e.Expected(spec)
@@ -328,6 +453,7 @@ func (r *execution) finish(ctx context.Context) (*Outcome, error) {
 		interrupted: res.Interrupted, aborted: res.Aborted, ran: res.End.Sub(res.Start),
 	})
 	rep := summarize(spec, r.target.Name(), strings.Join(r.sys.URLs, ", "), res, j, ev)
+	notes = append(r.distributedNotes(), notes...)
 	if res.Interrupted {
 		// What was recorded until the signal, marked as such; the judge
 		// made the verdict "interrupted" whatever the thresholds say.
@@ -352,6 +478,28 @@ func (r *execution) finish(ctx context.Context) (*Outcome, error) {
 	return out, r.report(ctx, out)
 }
 
+// distributedNotes say which part of a split run this runner ran, who
+// owned the timeline and how the start was agreed; nil for a whole run.
+func (r *execution) distributedNotes() []string {
+	if r.tuple.IsFull() && r.shared == nil {
+		return nil
+	}
+	var notes []string
+	if !r.tuple.IsFull() {
+		role := "it owns the fault timeline"
+		if r.follower {
+			role = "the runner of the segment starting at 0 owns the fault timeline (faults, actions, preflight, read-back, backend cost); this runner followed the phases"
+		}
+		notes = append(notes, fmt.Sprintf("segment %s of the sequence %s: this runner ran its share of the load; %s; judge the whole run with flagstorm merge", r.tuple.Segment(), r.tuple.Sequence(), role))
+	}
+	if r.shared != nil {
+		notes = append(notes, r.shared.Notes()...)
+	} else {
+		notes = append(notes, "no shared start (--rendezvous): this runner began at once; its phases line up with the other runners' only as far as they were started together")
+	}
+	return notes
+}
+
 // measure takes the measures only known once the load is over and says
 // what the run could not measure.
 func (r *execution) measure(ctx context.Context) (Evidence, []string) {
@@ -372,7 +520,7 @@ func (r *execution) measure(ctx context.Context) (Evidence, []string) {
 			notes = append(notes, "LOST WRITE "+l.String())
 		}
 		notes = append(notes, fmt.Sprintf("durability: %d flag(s) written, checked in %s, %d lost", r.orc.Written(), sys.TruthName, len(lost)))
-		if _, db := sys.Truth.(pgTruth); db {
+		if _, db := sys.Truth.(pgTruth); db && !r.follower {
 			notes = append(notes, r.readBack(ctx)...)
 		}
 	}
@@ -387,6 +535,9 @@ func (r *execution) measure(ctx context.Context) (Evidence, []string) {
 		}
 	}
 	rs, band, why := recoveries(spec, r.rec.Buckets(), res.Start, res.End, r.events)
+	if r.follower && len(ev.Disturbed) > 0 && why == "" {
+		why = "the runner of the segment starting at 0 applies the faults and has their times; flagstorm merge times the recovery on every runner's per-second data"
+	}
 	ev.NoRecovery = why
 	if why != "" && len(ev.Disturbed) > 0 {
 		notes = append(notes, "recovery time: not measured ("+why+")")
@@ -468,6 +619,9 @@ func (r *execution) report(ctx context.Context, out *Outcome) error {
 			dir = filepath.Join(o.Out, spec.Name, out.Target)
 		}
 		if err := WriteReports(dir, out.Report); err != nil {
+			return err
+		}
+		if err := r.writeRaw(dir, out); err != nil {
 			return err
 		}
 		fmt.Fprintf(o.Stderr, "reports in %s (summary.json, junit.xml, report.html)\n", dir)

@@ -1,14 +1,18 @@
 package run
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
 	"github.com/flagstorm/flagstorm/harness/internal/load"
 	"github.com/flagstorm/flagstorm/harness/internal/oracle"
 	"github.com/flagstorm/flagstorm/harness/internal/request"
+	"github.com/flagstorm/flagstorm/harness/internal/segment"
 	"github.com/flagstorm/flagstorm/harness/internal/timeline"
 	"github.com/flagstorm/flagstorm/harness/internal/verdict"
 	"github.com/flagstorm/flagstorm/internal/phase"
@@ -20,7 +24,11 @@ import (
 // steps. It knows nothing of the target; the request mixes are compiled
 // once the target's addresses are known (Mixes).
 type Plan struct {
-	Spec       *scenarios.Spec
+	Spec *scenarios.Spec
+	// SHA256 is the scenario file's hash (hex), which tells runners of
+	// one distributed run apart from a runner given another file; "" for
+	// a plan built in code.
+	SHA256     string
 	Thresholds []verdict.Threshold
 	Load       load.Plan
 	// MaxVUs is the most VUs the plan can run at once: the HTTP
@@ -44,11 +52,50 @@ func NewPlan(spec *scenarios.Spec) (*Plan, error) {
 
 // Load parses a scenario file and plans it.
 func Load(path string) (*Plan, error) {
-	spec, err := scenarios.Load(path)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &InvalidError{Err: fmt.Errorf("read scenario: %w", err)}
+	}
+	spec, err := scenarios.Parse(path, data)
 	if err != nil {
 		return nil, &InvalidError{Err: err}
 	}
-	return NewPlan(spec)
+	p, err := NewPlan(spec)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(data)
+	p.SHA256 = hex.EncodeToString(sum[:])
+	return p, nil
+}
+
+// Segmented is the plan with its load cut to seg within seq (package
+// segment; seq nil: k6's default, 0, FROM, TO, 1), for one runner of a
+// distributed run; p itself when seg is the whole run. Every error is an
+// *InvalidError.
+func (p *Plan) Segmented(seg segment.Segment, seq segment.Sequence) (*Plan, *segment.Tuple, error) {
+	t, err := segment.NewTuple(seg, seq)
+	if err != nil {
+		return nil, nil, &InvalidError{Err: err}
+	}
+	if t.IsFull() {
+		return p, t, nil
+	}
+	q := *p
+	q.Load.Segment = t
+	return &q, t, nil
+}
+
+// followed is the plan as a runner that does not own the fault timeline
+// sees it: the same phases, none of their faults and actions (the owner
+// applies those). A target given it needs no Toxiproxy.
+func (p *Plan) followed() *Plan {
+	q := *p
+	q.Steps = make([]timeline.Step, len(p.Steps))
+	for i, s := range p.Steps {
+		q.Steps[i] = timeline.Step{Span: s.Span}
+	}
+	return &q
 }
 
 // Thresholds parses the file's thresholds against the grammar and the
