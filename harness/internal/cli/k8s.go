@@ -40,7 +40,7 @@ func runK8s(_ context.Context, e env, args []string) error {
 		if e.describe == nil {
 			fmt.Fprintln(e.stderr, "Usage: flagstorm k8s render FILE --parallelism N --image IMAGE --target-url URL [flags]")
 		}
-		return usageError("k8s needs a subcommand: render (flagstorm k8s render FILE --parallelism N --image IMAGE)")
+		return usageError("want a subcommand: render (flagstorm k8s render FILE --parallelism N --image IMAGE --target-url URL)")
 	}
 	fs := newFlagSet("k8s render", e)
 	var c k8s.Config
@@ -74,7 +74,7 @@ func runK8s(_ context.Context, e env, args []string) error {
 	case file == "" && fs.NArg() == 1:
 		file = fs.Arg(0)
 	case file == "" || fs.NArg() > 0:
-		return usageError("k8s render takes exactly one scenario file (flagstorm k8s render FILE --parallelism N --image IMAGE)")
+		return usageError("render takes exactly one scenario file (flagstorm k8s render FILE --parallelism N --image IMAGE --target-url URL)")
 	}
 	plan, err := run.Load(file)
 	if err != nil {
@@ -92,7 +92,7 @@ func runK8s(_ context.Context, e env, args []string) error {
 		c.RunID = k8s.DefaultRunID(c.Name, time.Now())
 	}
 	if err := c.Validate(); err != nil {
-		return usageError("k8s render %s:\n  %s", file, strings.ReplaceAll(err.Error(), "\n", "\n  "))
+		return usageError("render %s:\n  %s", file, strings.ReplaceAll(err.Error(), "\n", "\n  "))
 	}
 	var buf bytes.Buffer
 	if err := k8s.Render(&buf, c); err != nil {

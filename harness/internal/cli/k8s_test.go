@@ -128,13 +128,13 @@ func TestK8sRenderUsageErrors(t *testing.T) {
 		args []string
 		want string // in stderr
 	}{
-		{"no subcommand", []string{"k8s"}, "k8s needs a subcommand: render"},
-		{"unknown subcommand", []string{"k8s", "apply"}, "k8s needs a subcommand: render"},
-		{"no file", append([]string{"k8s", "render", "--parallelism", "2"}, base...), "exactly one scenario file"},
-		{"two files", append([]string{"k8s", "render", k8sScenario, k8sScenario, "--parallelism", "2"}, base...), "exactly one scenario file"},
+		{"no subcommand", []string{"k8s"}, "flagstorm k8s: want a subcommand: render"},
+		{"unknown subcommand", []string{"k8s", "apply"}, "flagstorm k8s: want a subcommand: render"},
+		{"no file", append([]string{"k8s", "render", "--parallelism", "2"}, base...), "flagstorm k8s: render takes exactly one scenario file"},
+		{"two files", append([]string{"k8s", "render", k8sScenario, k8sScenario, "--parallelism", "2"}, base...), "flagstorm k8s: render takes exactly one scenario file"},
 		{"missing file", append([]string{"k8s", "render", "nope.yaml", "--parallelism", "2"}, base...), "nope.yaml"},
 		{"invalid file", append([]string{"k8s", "render", bad, "--parallelism", "2"}, base...), "bad.yaml"},
-		{"no parallelism", append([]string{"k8s", "render", k8sScenario}, base...), "parallelism 0: want 1 to 1000 runners"},
+		{"no parallelism", append([]string{"k8s", "render", k8sScenario}, base...), "flagstorm k8s: render " + k8sScenario + ":\n  parallelism 0: want 1 to 1000 runners"},
 		{"huge parallelism", append([]string{"k8s", "render", k8sScenario, "--parallelism", "100000"}, base...), "parallelism 100000"},
 		{"parallelism not a number", append([]string{"k8s", "render", k8sScenario, "--parallelism", "four"}, base...), "invalid value \"four\""},
 		{"no image", []string{"k8s", "render", k8sScenario, "--parallelism", "2", "--target-url", "http://x:1"}, "image: required"},
