@@ -407,6 +407,23 @@ func checkManifests(t *testing.T, cfg Config, m *manifests) {
 
 	pod := js.Template.Spec
 	c := checkPod(t, "runner", pod, cfg.claim())
+	// What the API server's validation of these fields asks.
+	for _, r := range js.PodFailurePolicy.Rules {
+		if e := r.OnExitCodes; e != nil {
+			if e.ContainerName == nil || *e.ContainerName != c.Name {
+				t.Errorf("podFailurePolicy rule %s names container %v, want %q", r.Action, e.ContainerName, c.Name)
+			}
+			if !slices.IsSorted(e.Values) || len(slices.Compact(slices.Clone(e.Values))) != len(e.Values) || slices.Contains(e.Values, 0) {
+				t.Errorf("podFailurePolicy rule %s: values %v must be sorted, unique and without 0", r.Action, e.Values)
+			}
+		}
+	}
+	for _, tsc := range pod.TopologySpreadConstraints {
+		sel, err := metav1.LabelSelectorAsSelector(tsc.LabelSelector)
+		if err != nil || !sel.Matches(labels.Set(js.Template.Labels)) {
+			t.Errorf("topology spread selector %v does not select the runner pods (%v)", tsc.LabelSelector, err)
+		}
+	}
 	if pod.Subdomain != svc.Name {
 		t.Errorf("runner pods' subdomain %q, want the headless Service %q", pod.Subdomain, svc.Name)
 	}
