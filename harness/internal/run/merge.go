@@ -123,7 +123,9 @@ func checkRunners(runners []Runner) (*Plan, []Runner, error) {
 		r.seg = seg
 		segs = append(segs, seg)
 		ok = append(ok, r)
-		if sum := sha256.Sum256([]byte(raw.Scenario.Content)); hex.EncodeToString(sum[:]) != raw.Scenario.SHA256 {
+		if why := raw.Scenario.Unreadable; why != "" {
+			errs = append(errs, fmt.Errorf("%s: holds no scenario file: the runner could not read %s again at its end (%s)", r.Dir, raw.Scenario.File, why))
+		} else if sum := sha256.Sum256([]byte(raw.Scenario.Content)); hex.EncodeToString(sum[:]) != raw.Scenario.SHA256 {
 			errs = append(errs, fmt.Errorf("%s: the scenario file's content does not match its sha256 %s: the file is damaged", r.Dir, raw.Scenario.SHA256))
 		}
 		if r.Dir == first.Dir {

@@ -259,6 +259,13 @@ func TestMergeRefuses(t *testing.T) {
 		_, err := mergeDirs(t, root)
 		wantInvalid(t, err, file+": not a gzipped raw file")
 	})
+	t.Run("scenario file unreadable at the runner's end", func(t *testing.T) {
+		other := runner(2)
+		other.Scenario.SHA256, other.Scenario.Content, other.Scenario.Unreadable = "", "", "open scenarios/merged.yaml: no such file or directory"
+		root := writeRunners(t, runner(0), runner(1), other, runner(3))
+		_, err := mergeDirs(t, root)
+		wantInvalid(t, err, filepath.Join(root, "2")+": holds no scenario file")
+	})
 	t.Run("other layout", func(t *testing.T) {
 		other := runner(3)
 		other.Recorder.Layout.Digits = 2

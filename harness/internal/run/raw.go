@@ -89,6 +89,10 @@ type RawScenario struct {
 	File    string `json:"file"`
 	SHA256  string `json:"sha256"`
 	Content string `json:"content"`
+	// Unreadable says why the runner could not read the file again at
+	// the end of the run ("" when it could): such a raw file cannot be
+	// merged.
+	Unreadable string `json:"unreadable,omitempty"`
 }
 
 // RawExpected is what the target was expected to do with one threshold.
@@ -140,18 +144,22 @@ func (r *execution) writeRaw(dir string, out *Outcome) error {
 // raw gathers the run's raw material.
 func (r *execution) raw(out *Outcome) (*Raw, error) {
 	spec, res := r.plan.Spec, r.res
-	content, err := os.ReadFile(spec.File)
-	if err != nil {
-		return nil, fmt.Errorf("read the scenario file again for its hash: %w", err)
+	scenario := RawScenario{Name: spec.Name, File: spec.File}
+	if content, err := os.ReadFile(spec.File); err == nil {
+		sum := sha256.Sum256(content)
+		scenario.SHA256, scenario.Content = hex.EncodeToString(sum[:]), string(content)
+	} else {
+		// A built-in file run from elsewhere than the repository: the raw
+		// file says so, and merge refuses it, naming it.
+		scenario.Unreadable = err.Error()
 	}
-	sum := sha256.Sum256(content)
 	snap, err := r.rec.Snapshot()
 	if err != nil {
 		return nil, err
 	}
 	raw := &Raw{
 		Format: RawFormat, Version: RawVersion,
-		Scenario:  RawScenario{Name: spec.Name, File: spec.File, SHA256: hex.EncodeToString(sum[:]), Content: string(content)},
+		Scenario:  scenario,
 		Segment:   segment.Full().String(),
 		Target:    out.Target,
 		TargetURL: out.Report.TargetURL,
