@@ -285,9 +285,15 @@ func checkURLs(field, list string) []error {
 	return errs
 }
 
-// checkSpec refuses what a runner in a pod cannot do.
+// checkSpec refuses what a runner in a pod cannot do: it drives a
+// running service, so it cannot act on the local stack's Redis or start
+// the service itself.
 func (c Config) checkSpec() []error {
 	var errs []error
+	if c.Spec.Target.Start != "" {
+		errs = append(errs, fmt.Errorf("%s: target.start starts the flagservers at phase %q, which needs the local stack (a runner in Kubernetes drives a running service): run this scenario with flagstorm run on one machine",
+			c.ScenarioFile, c.Spec.Target.Start))
+	}
 	for _, p := range c.Spec.Timeline {
 		if p.Action != 0 {
 			errs = append(errs, fmt.Errorf("%s:%d: phase %q does %s to the local stack's Redis, which a runner in Kubernetes does not have (it drives a running service): run this scenario with flagstorm run on one machine",

@@ -631,6 +631,7 @@ func TestDecodeIsStrict(t *testing.T) {
 func TestValidate(t *testing.T) {
 	faulty, faultyData := loadSpec(t, "redis-latency.yaml")
 	actions, actionsData := loadSpec(t, "cache-stampede.yaml")
+	cold, coldData := loadSpec(t, "cold-start.yaml")
 	tests := []struct {
 		name string
 		edit func(c *Config)
@@ -669,6 +670,9 @@ func TestValidate(t *testing.T) {
 		{"actions", func(c *Config) {
 			c.Spec, c.Scenario, c.ScenarioFile = actions, actionsData, "cache-stampede.yaml"
 		}, []string{"cache-stampede.yaml:", `phase "flush-1" does flush`}},
+		{"a cold start", func(c *Config) {
+			c.Spec, c.Scenario, c.ScenarioFile, c.ToxiproxyURL = cold, coldData, "cold-start.yaml", "http://toxiproxy:8474"
+		}, []string{"cold-start.yaml: target.start starts the flagservers at phase"}},
 		{"every problem at once", func(c *Config) { c.Parallelism, c.Image, c.Name = 0, "", "X" }, []string{"parallelism 0", "image: required", `name "X"`}},
 	}
 	for _, tc := range tests {
