@@ -197,10 +197,10 @@ type volumeMount struct {
 }
 
 type volume struct {
-	Name                  string                 `yaml:"name"`
-	ConfigMap             *configMapVolume       `yaml:"configMap,omitempty"`
-	PersistentVolumeClaim *pvcVolume             `yaml:"persistentVolumeClaim,omitempty"`
-	EmptyDir              *emptyDirVolumeSource  `yaml:"emptyDir,omitempty"`
+	Name                  string                `yaml:"name"`
+	ConfigMap             *configMapVolume      `yaml:"configMap,omitempty"`
+	PersistentVolumeClaim *pvcVolume            `yaml:"persistentVolumeClaim,omitempty"`
+	EmptyDir              *emptyDirVolumeSource `yaml:"emptyDir,omitempty"`
 }
 
 type configMapVolume struct {
