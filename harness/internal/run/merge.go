@@ -193,6 +193,11 @@ func Merge(_ context.Context, runners []Runner, o Options) (*Outcome, error) {
 	}
 	ev, orcNote, judgeOracle := mergeEvidence(runners)
 	notes := []string{mergedNote(runners)}
+	for _, r := range runners[1:] {
+		if d := r.Raw.Start.Add(r.Raw.ClockOffset).Sub(start); d > MergeStartTolerance || d < -MergeStartTolerance {
+			notes = append(notes, fmt.Sprintf("runner %s started %s from the owner of the timeline (on its clock): its phases do not line up with the owner's; start the runners together (run --rendezvous)", r.seg, d.Round(time.Millisecond)))
+		}
+	}
 	recs := make([]*record.Recorder, 0, len(runners))
 	readBack := readBackRunner(runners)
 	for i, r := range runners {
@@ -300,6 +305,11 @@ func Merge(_ context.Context, runners []Runner, o Options) (*Outcome, error) {
 	}
 	return out, nil
 }
+
+// MergeStartTolerance is how far apart (on the owner's clock) runners
+// may start before the merge's report says their phases do not line up:
+// half the per-second buckets' width.
+const MergeStartTolerance = 500 * time.Millisecond
 
 func later(a, b time.Time) time.Time {
 	if b.After(a) {

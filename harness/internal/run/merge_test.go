@@ -300,3 +300,61 @@ func wantInvalid(t *testing.T, err error, want string) {
 		t.Fatalf("merge: %v, want an InvalidError containing %q", err, want)
 	}
 }
+
+// TestMergeJudgesReadsAcrossRunners: a write acknowledged by one runner
+// and an older value read a second later by another, each runner's
+// oracle blind to it, is a stale read of the merged run, under the
+// reading runner's tags; the runners' own counts are replaced.
+func TestMergeJudgesReadsAcrossRunners(t *testing.T) {
+	segs, seq := segment.Split(2)
+	labels := oracle.Label{Scenario: "default", Name: "get", Phase: "outage", Source: "memory"}
+	flag := func(v int) []byte {
+		return fmt.Appendf(nil, `{"key":"flag-001","environment":"production","version":%d}`, v)
+	}
+	raws := make([]*Raw, 2)
+	for i := range raws {
+		rec := record.New(mergeStart)
+		rec.AddRequest(record.Request{Tags: record.Tags{Name: "get", Phase: "steady"}, At: mergeStart, Duration: time.Millisecond})
+		// Each runner's own judgement: nothing stale.
+		rec.Count(metric.StaleReads, record.Tags{Phase: "outage"}, 0)
+		orc := oracle.New()
+		// Runner 1's clock is 2 s behind the owner's.
+		offset := time.Duration(i) * 2 * time.Second
+		orc.Keep(mergeStart.Add(-offset))
+		at := func(d time.Duration) time.Time { return mergeStart.Add(d - offset) }
+		if i == 0 {
+			if err := orc.Acknowledge(flag(2), at(5*time.Second), at(5*time.Second+10*time.Millisecond)); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			orc.ReadAs(flag(1), at(6*time.Second), at(6*time.Second+time.Millisecond), labels)
+			orc.ReadAs(flag(1), at(4*time.Second), at(4*time.Second+time.Millisecond), labels) // before the write: fresh
+		}
+		raws[i] = rawOf(t, mergeScenario, segs[i], seq.String(), rec)
+		raws[i].Evidence.NoOracle = ""
+		raws[i].ClockOffset = offset
+		l := orc.Log()
+		raws[i].Oracle = &l
+	}
+	out, err := mergeDirs(t, writeRunners(t, raws...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, ok := out.Report, false
+	for _, m := range sum.Metrics {
+		if m.Name == "stale_reads" && m.Submetric == "" {
+			ok = m.Values["count"] == 1
+		}
+	}
+	if !ok {
+		t.Errorf("merged stale_reads: %+v, want count 1", sum.Metrics)
+	}
+	for _, r := range out.Judgement.Summary.Results {
+		if r.Threshold.Metric == "stale_reads" && (r.Verdict() != verdict.Fail || r.Observed != 1) {
+			t.Errorf("%s: %s observed %v, want fail observed 1", r.Threshold, r.Verdict(), r.Observed)
+		}
+	}
+	if notes := strings.Join(out.Report.Notes, "\n"); !strings.Contains(notes, "2 flag read(s) of 2 runner(s) judged against 1 acknowledged write(s) of 1 flag(s) from all of them: 1 stale") {
+		t.Errorf("notes: %s", notes)
+	}
+}
