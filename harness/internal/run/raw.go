@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/flagstorm/flagstorm/harness/internal/oracle"
@@ -166,7 +167,7 @@ func (r *execution) raw(out *Outcome) (*Raw, error) {
 		Start:     res.Start, End: res.End,
 		Interrupted: res.Interrupted, PartialReason: out.Report.PartialReason,
 		Evidence: r.ev,
-		Notes:    out.Report.Notes,
+		Notes:    measureNotes(out),
 		Recorder: snap,
 	}
 	if r.tuple != nil {
@@ -203,6 +204,16 @@ func (r *execution) raw(out *Outcome) (*Raw, error) {
 		raw.Oracle = &l
 	}
 	return raw, nil
+}
+
+// measureNotes are the report's notes but the judge's own (the verdict
+// of this runner's share, which the merge judges again as a whole).
+func measureNotes(out *Outcome) []string {
+	notes, judged := out.Report.Notes, out.Judgement.Notes
+	if n := len(notes) - len(judged); n >= 0 && slices.Equal(notes[n:], judged) {
+		return notes[:n]
+	}
+	return notes
 }
 
 // WriteRaw writes raw into dir as RawFile, gzipped JSON, through a
