@@ -228,7 +228,10 @@ func WriteRaw(dir string, raw *Raw) error {
 	}
 	defer func() { _ = os.Remove(f.Name()) }() // after the rename: nothing to remove
 	zw := gzip.NewWriter(f)
-	err = json.NewEncoder(zw).Encode(raw)
+	err = f.Chmod(0o644) // as the reports: a temporary file is the owner's only
+	if err == nil {
+		err = json.NewEncoder(zw).Encode(raw)
+	}
 	if cerr := zw.Close(); err == nil {
 		err = cerr
 	}
