@@ -4,8 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +17,7 @@ import (
 	"github.com/flagstorm/flagstorm/harness/internal/record"
 	"github.com/flagstorm/flagstorm/harness/internal/run"
 	"github.com/flagstorm/flagstorm/harness/internal/segment"
+	"github.com/flagstorm/flagstorm/internal/testenv"
 )
 
 const mergeFile = `name: merged
@@ -159,5 +164,67 @@ func TestMergeCommand(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Runner processes of the built binary, two at a shared start against a
+// stand-in target on loopback, each failing its share of the file's
+// iteration count; merged, they are one run: the single process's
+// iteration count in all and in the second phase, and a pass. Without
+// one runner the merge exits 2 naming its segment.
+func TestMergeOfRunnerProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds flagstorm and runs three runner processes")
+	}
+	bin := testenv.BuildFlagstorm(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Flag-Source", "redis")
+		w.Write([]byte(`{"key":"flag-000","environment":"production","version":1}`))
+	}))
+	t.Cleanup(srv.Close)
+	file := arrivalFile(t, "merged", 100, "3s", `timeline:
+  - {phase: first, at: 0s}
+  - {phase: second, at: 1500ms}
+`, `  iterations: ["count==300"]
+  "http_reqs{phase:second}": ["count>0"]
+  http_req_failed: ["rate==0"]`)
+
+	single := t.TempDir()
+	if code := startProcess(t, bin, nil, "run", file, "--target-url", srv.URL, "--quiet", "--out", single).wait(t, time.Minute); code != ExitOK {
+		t.Fatalf("the single run: exit %d", code)
+	}
+	one := readSummary(t, filepath.Join(single, "summary.json"))
+
+	root, addr := t.TempDir(), freeAddr(t)
+	ps := make([]*process, 2)
+	for i := range ps {
+		ps[i] = startProcess(t, bin, nil, "run", file, "--target-url", srv.URL, "--quiet", "--out", filepath.Join(root, strconv.Itoa(i)),
+			"--runners", "2", "--runner-index", strconv.Itoa(i), "--rendezvous", addr, "--rendezvous-timeout", "60s")
+	}
+	for i, p := range ps {
+		if code := p.wait(t, time.Minute); code != ExitFailed {
+			t.Fatalf("runner %d: exit %d, want 1 (its share fails count==300)\n%s", i, code, p.out.String())
+		}
+	}
+	merged := filepath.Join(root, "merged")
+	var stdout, stderr strings.Builder
+	if code := Main(t.Context(), []string{"merge", root, "--out", merged}, func(string) string { return "" }, &stdout, &stderr); code != ExitOK {
+		t.Fatalf("merge: exit %d, want 0\n%s%s", code, stdout.String(), stderr.String())
+	}
+	m := readSummary(t, filepath.Join(merged, "summary.json"))
+	for _, k := range []struct{ metric, agg string }{{"iterations", "count"}, {"http_reqs", "count"}, {"http_reqs{phase:second}", "count"}} {
+		if got, want := m.value(t, k.metric, k.agg), one.value(t, k.metric, k.agg); got != want {
+			t.Errorf("merged %s %s = %v, the single run's %v", k.metric, k.agg, got, want)
+		}
+	}
+	// Merging again skips its own output directory under root.
+	stdout.Reset()
+	stderr.Reset()
+	if code := Main(t.Context(), []string{"merge", root, "--out", merged}, func(string) string { return "" }, &stdout, &stderr); code != ExitOK {
+		t.Errorf("merge again into root/merged: exit %d\n%s", code, stderr.String())
+	}
+	stderr.Reset()
+	if code := Main(t.Context(), []string{"merge", filepath.Join(root, "0")}, func(string) string { return "" }, io.Discard, &stderr); code != ExitUsage || !strings.Contains(stderr.String(), "no runner covers 1/2:1") {
+		t.Errorf("merge of runner 0 alone: exit %d, want 2 naming 1/2:1\n%s", code, stderr.String())
 	}
 }
