@@ -71,16 +71,30 @@ func simulate(rng *rand.Rand, k int) []event {
 // the stale reads, by label and staleness, that one oracle seeing all of
 // them finds; the runners' own oracles find fewer.
 func TestJudgeAcrossRunnersEqualsOneOracle(t *testing.T) {
-	for _, k := range []int{1, 2, 4} {
-		t.Run(fmt.Sprintf("K=%d", k), func(t *testing.T) {
+	nonce := Field{Name: "etag", Nonce: true, Prefix: "fs-"}
+	for _, tc := range []struct {
+		k     int
+		field Field
+	}{{1, Field{Name: "version"}}, {2, Field{Name: "version"}}, {4, Field{Name: "version"}}, {3, nonce}} {
+		k, f := tc.k, tc.field
+		body := func(key string, v int64) []byte {
+			if !f.Nonce {
+				return fmt.Appendf(nil, `{"key":%q,"environment":"production","version":%d}`, key, v)
+			}
+			if v == 1 {
+				return fmt.Appendf(nil, `{"key":%q,"environment":"production","etag":"seeded"}`, key)
+			}
+			return fmt.Appendf(nil, `{"key":%q,"environment":"production","etag":"fs-%s-%d"}`, key, key, v)
+		}
+		t.Run(fmt.Sprintf("K=%d,%s", k, f.describe()), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(k), 7))
 			evs := simulate(rng, k)
-			one := New()
+			one := NewWith(f)
 			one.Keep(t0)
 			runners := make([]*Oracle, k)
 			offsets := make([]time.Duration, k)
 			for i := range runners {
-				runners[i] = New()
+				runners[i] = NewWith(f)
 				offsets[i] = time.Duration(i) * 1500 * time.Millisecond // runner i's clock is behind by this
 				runners[i].Keep(t0.Add(-offsets[i]))
 			}
@@ -88,7 +102,7 @@ func TestJudgeAcrossRunnersEqualsOneOracle(t *testing.T) {
 			local := 0
 			for _, e := range evs {
 				r, off := runners[e.runner], offsets[e.runner]
-				body := fmt.Appendf(nil, `{"key":%q,"environment":"production","version":%d}`, e.key, e.v)
+				body := body(e.key, e.v)
 				if e.write {
 					if err := one.Acknowledge(body, e.sent, e.at); err != nil {
 						t.Fatal(err)
