@@ -182,7 +182,8 @@ func TestRunnersMeetAtTheRendezvous(t *testing.T) {
 // flagserver behind a toxiproxy-server process, a constant-arrival-rate
 // file with a fault phase; the whole load by one process, then by 2 and
 // by 4 runner processes (--runners, --runner-index, --rendezvous; the
-// runner of index 0 owns the timeline and alone is given the Toxiproxy),
+// runner of index 0 owns the timeline: the others are given the same
+// Toxiproxy and leave it alone, the last of 4 is given none),
 // merged with flagstorm merge. The merge has exactly the single run's
 // iteration count, in all and in the fault phase; its percentiles are
 // those of all the runners' samples within the histograms' resolution;
@@ -255,11 +256,14 @@ func TestDistributedRunIsOneRun(t *testing.T) {
 			for i := range n {
 				dirs[i] = filepath.Join(t.TempDir(), fmt.Sprintf("runner-%d", i))
 				args := []string{"run", file, "--quiet", "--out", dirs[i], "--runners", strconv.Itoa(n), "--runner-index", strconv.Itoa(i), "--rendezvous", addr, "--rendezvous-timeout", "60s"}
-				if i == 0 {
-					args = append(args, owner...)
-				} else {
-					// A follower needs no Toxiproxy, nor the database.
+				if i == n-1 && n > 2 {
+					// A follower needs no Toxiproxy, nor the database
+					// (it runs no oracle then).
 					args = append(args, "--target-url", target)
+				} else {
+					// The same command line as the owner's: only runner 0
+					// may touch the Toxiproxy.
+					args = append(args, owner...)
 				}
 				ps[i] = startProcess(t, bin, env, args...)
 			}
