@@ -325,6 +325,11 @@ func (r *execution) drive(ctx context.Context) error {
 			f.Prefix = request.NoncePrefix
 		}
 		r.orc = oracle.NewWith(f)
+		if !r.tuple.IsFull() {
+			// A runner sees only its own writes: it keeps its reads for
+			// flagstorm merge, which judges them against every runner's.
+			r.orc.Keep(start)
+		}
 	}
 	r.tel.Scenarios(spec.Name)
 	if r.orc != nil {
@@ -411,7 +416,7 @@ func (r *execution) observe(resp engine.Response) {
 	case "PATCH", "PUT", "POST":
 		_ = r.orc.Acknowledge(resp.Body, resp.Sent, resp.Done)
 	case "GET":
-		stale, nonmono := r.orc.Read(resp.Body, resp.Sent, resp.Done)
+		stale, nonmono := r.orc.ReadAs(resp.Body, resp.Sent, resp.Done, oracle.Label{Scenario: resp.Scenario, Name: resp.Template.Name, Phase: resp.Phase, Source: resp.Source})
 		if len(stale)+len(nonmono) == 0 {
 			return
 		}
