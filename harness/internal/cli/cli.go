@@ -88,6 +88,8 @@ func commands() map[string]command {
 		"version":      {"print the version", runVersion},
 		"export":       {exportSummary, runExport},
 		"judge":        {judgeSummary, runJudge},
+		"merge":        {mergeSummary, runMerge},
+		"k8s":          {k8sSummary, runK8s},
 	}
 }
 
@@ -216,7 +218,7 @@ func FlagNames(command string) ([]string, error) {
 }
 
 // flagCommands are the commands that take flags, gate's by subcommand.
-var flagCommands = []string{"run", "validate", "suite", "stack", "check-target", "gate evaluate", "gate serve", "version", "export k6", "judge"}
+var flagCommands = []string{"run", "validate", "suite", "stack", "check-target", "gate evaluate", "gate serve", "version", "export k6", "judge", "merge", "k8s render"}
 
 // testVariables are FLAGSTORM_ variables that are not flags: the tests'
 // settings (FLAGSTORM_TEST_DATABASE_URL, FLAGSTORM_TEST_PG, the report
