@@ -540,7 +540,7 @@ func (r *execution) measure(ctx context.Context) (Evidence, []string) {
 		}
 	}
 	rs, band, why := recoveries(spec, r.rec.Buckets(), res.Start, res.End, r.events)
-	if r.follower && len(ev.Disturbed) > 0 && why == "" {
+	if r.follower && len(ev.Disturbed) > 0 {
 		why = "the runner of the segment starting at 0 applies the faults and has their times; flagstorm merge times the recovery on every runner's per-second data"
 	}
 	ev.NoRecovery = why
