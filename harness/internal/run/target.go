@@ -183,7 +183,7 @@ func (r Remote) Name() string { return strings.Join(secret.URLs(r.URLs), ", ") }
 // Start refuses a plan that needs what a running service cannot give.
 func (r Remote) Start(_ context.Context, p *Plan, _ io.Writer, _ *slog.Logger) (*System, error) {
 	if d := p.Disturbances(); len(d) > 0 {
-		return nil, &InvalidError{Err: fmt.Errorf("%s injects faults (phases %s), which need the local stack: run it without --target-url", p.Spec.File, strings.Join(d, ", "))}
+		return nil, &InvalidError{Err: fmt.Errorf("%s injects faults (phases %s), which need the local stack (run it without --target-url) or the service's Toxiproxy (add --toxiproxy-url; in a run split between runners, the runner whose segment starts at 0 applies them)", p.Spec.File, strings.Join(d, ", "))}
 	}
 	if p.Spec.Target.Start != "" {
 		return nil, &InvalidError{Err: fmt.Errorf("%s starts the flagservers at phase %s (target.start), which needs the local stack: run it without --target-url", p.Spec.File, p.Spec.Target.Start)}
