@@ -141,6 +141,9 @@ Flags:`)
 	targets, nest := o.target.targets(plan.Spec, desc)
 	opts := o.runOptions(e, nest)
 	opts.Segment, opts.Sequence = dist.seg, dist.seq
+	if !dist.seg.IsFull() && nest {
+		fmt.Fprintf(e.stderr, "warning: segment %s on the local stack: every runner starts a stack of its own, so the runners load different targets (and only the one of the segment starting at 0 gets the faults); to split the load of one target, give each runner --target-url (and --toxiproxy-url)\n", dist.seg)
+	}
 	if dist.rendezvous != "" {
 		if len(targets) > 1 {
 			names := make([]string, len(targets))
