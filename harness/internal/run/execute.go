@@ -223,11 +223,6 @@ func Execute(ctx context.Context, p *Plan, t Target, o Options) (*Outcome, error
 		fmt.Fprintf(o.Stderr, "metrics on http://%s/metrics\n", at)
 	}
 	r := &execution{plan: p, target: t, sys: sys, session: session, tel: tel, opts: o, log: log, tuple: tuple, follower: !owner}
-	if o.Rendezvous != nil {
-		if err := r.rendezvous(ctx); err != nil {
-			return nil, err
-		}
-	}
 	if err := r.drive(ctx); err != nil {
 		return nil, err
 	}
@@ -312,6 +307,13 @@ func (r *execution) drive(ctx context.Context) error {
 	def, mixes, err := r.plan.Mixes(sys.URLs, sys.AdminToken, sys.Oracle)
 	if err != nil {
 		return &InvalidError{Err: err}
+	}
+	if r.opts.Rendezvous != nil {
+		// Everything that takes time is done: wait for the other runners
+		// and then for the agreed instant.
+		if err := r.rendezvous(ctx); err != nil {
+			return err
+		}
 	}
 	start := time.Now()
 	if r.shared != nil {
