@@ -59,7 +59,7 @@ test-broken: ## the harness against deliberately broken flagservers (UNSAFE_ swi
 test-e2e: build ## built-in scenario files against examples/minimal-go (correct, three defects, a proxy bypass), alone and without -race, ~2.5 min; CI runs it after the quick suite
 	FLAGSTORM_TEST_E2E=1 $(GO) test -count=1 -timeout 10m -run 'TestDescribedServiceThroughTheSuite' -v ./harness/internal/cli/
 
-test-distributed: ## the distributed proof (issue 15): the whole load by 1, 2 and 4 runner processes (shared start, runner 0 owns the faults), merged: same count, percentiles, verdict; ~2 min, alone (not in make test)
+test-distributed: ## the distributed proof (issue 15): the whole load by 1, 2 and 4 runner processes (shared start, runner 0 owns the faults), merged: same count, percentiles, verdict; ~1 min, alone (not in make test)
 	FLAGSTORM_TEST_DISTRIBUTED=1 $(GO) test -race -count=1 -timeout 10m -run 'TestDistributedRunIsOneRun|TestRunnersMeetAtTheRendezvous' -v ./harness/internal/cli/
 
 test-short: ## the suite without the long tests
