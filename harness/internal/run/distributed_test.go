@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -103,9 +104,19 @@ func TestFollowerOfAFaultFile(t *testing.T) {
 	if !errors.As(err, &invalid) || !strings.Contains(err.Error(), "injects faults") {
 		t.Errorf("owner of the timeline without Toxiproxy: err %v, want an *InvalidError about the faults", err)
 	}
-	out, err := Execute(t.Context(), p, Remote{URLs: []string{url}}, Options{Segment: half(t, "1/2:1")})
+	dir := t.TempDir()
+	out, err := Execute(t.Context(), p, Remote{URLs: []string{url}}, Options{Segment: half(t, "1/2:1"), Out: dir})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The raw output names the sequence the load was striped over, k6's
+	// default made explicit, and has no fault times.
+	raw, err := ReadRaw(filepath.Join(dir, RawFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw.Segment != "1/2:1" || raw.Sequence != "0,1/2,1" || slices.ContainsFunc(raw.Events, func(e RawEvent) bool { return !e.Applied.IsZero() }) {
+		t.Errorf("raw: segment %q, sequence %q, events %+v", raw.Segment, raw.Sequence, raw.Events)
 	}
 	rep := out.Report
 	for _, ph := range rep.Phases {

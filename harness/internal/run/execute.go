@@ -152,6 +152,10 @@ func Execute(ctx context.Context, p *Plan, t Target, o Options) (*Outcome, error
 	if err != nil {
 		return nil, err
 	}
+	// The sequence the load is striped over, k6's default made explicit
+	// (0, FROM, TO, 1): runners striped over different sequences do not
+	// add up, and the raw output says which one this runner used.
+	o.Sequence = tuple.Sequence()
 	spec := p.Spec
 	log := o.Logger.With("scenario", spec.Name)
 	owner := o.ownsTimeline()
