@@ -33,7 +33,7 @@ func (r *Runner) follow(ctx context.Context) (Start, error) {
 	case ctx.Err() != nil:
 		return Start{}, ctx.Err()
 	case wctx.Err() != nil:
-		return Start{}, &MissingError{Leader: cfg.Addr, Segments: f.missing, Waited: cfg.Timeout, Err: f.lastErr}
+		return Start{}, &MissingError{Leader: cfg.Addr, Segments: f.missing, LeaderSegment: cfg.Segments[0], Waited: cfg.Timeout, Err: f.lastErr}
 	}
 	return Start{}, err
 }

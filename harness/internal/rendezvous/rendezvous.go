@@ -146,8 +146,10 @@ type MissingError struct {
 	// Leader is the leader's address.
 	Leader string
 	// Segments are the segments no runner joined for; nil when a follower
-	// never reached the leader (then Err says why).
-	Segments []string
+	// never reached the leader (then Err says why), whose segment is
+	// LeaderSegment.
+	Segments      []string
+	LeaderSegment string
 	// Waited is the timeout.
 	Waited time.Duration
 	// Err is the last error talking to the leader (a follower's), if any.
@@ -161,7 +163,7 @@ func (e *MissingError) Error() string {
 	case len(e.Segments) > 0:
 		fmt.Fprintf(&b, ", no runner for segment(s) %s had joined", strings.Join(e.Segments, ", "))
 	default:
-		b.WriteString(", the leader (the runner whose segment starts at 0) had not answered")
+		fmt.Fprintf(&b, ", the leader (the runner of segment %s) had not answered", e.LeaderSegment)
 	}
 	if e.Err != nil {
 		fmt.Fprintf(&b, " (last error: %v)", e.Err)

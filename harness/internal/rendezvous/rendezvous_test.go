@@ -250,7 +250,7 @@ func TestNoLeader(t *testing.T) {
 	if !errors.As(err, &me) || me.Segments != nil || me.Err == nil {
 		t.Fatalf("err = %#v, want a *MissingError with no segments and the last error", err)
 	}
-	if !strings.Contains(err.Error(), "the leader (the runner whose segment starts at 0) had not answered") {
+	if !strings.Contains(err.Error(), "the leader (the runner of segment 0:1/4) had not answered") {
 		t.Errorf("err = %v", err)
 	}
 }
