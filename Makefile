@@ -53,8 +53,8 @@ soak: build ## 20 minutes of load with the suite's faults in turn (PROFILE=harde
 test: ## run the whole suite with -race (needs redis-server; PostgreSQL is found or started)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
-test-broken: ## the harness against deliberately broken flagservers (UNSAFE_ switches), ~2.5 min
-	$(GO) test -race -count=1 -run 'TestBroken' ./harness/internal/cli/
+test-broken: ## the harness against deliberately broken flagservers (UNSAFE_ switches), ~3.5 min; nightly (make test runs only the ambiguous-commit one)
+	FLAGSTORM_TEST_BROKEN=1 $(GO) test -race -count=1 -timeout 10m -run 'TestBroken' -v ./harness/internal/cli/
 
 test-e2e: build ## built-in scenario files against examples/minimal-go (correct, three defects, a proxy bypass), alone and without -race, ~2.5 min; CI runs it after the quick suite
 	FLAGSTORM_TEST_E2E=1 $(GO) test -count=1 -timeout 10m -run 'TestDescribedServiceThroughTheSuite' -v ./harness/internal/cli/

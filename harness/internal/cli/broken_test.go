@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -79,6 +80,7 @@ func TestBrokenTargetsFail(t *testing.T) {
 	if testing.Short() {
 		t.Skip("five runs of a 12 s scenario on the local stack")
 	}
+	needBrokenSuite(t)
 	bin := testenv.BuildFlagserver(t)
 	file := filepath.Join("testdata", "broken-target.yaml")
 	all := []string{"http_req_duration{phase:outage} p(95)<250", "http_req_failed rate==0", "stale_reads{phase:recovery} count==0"}
@@ -157,6 +159,7 @@ func TestBrokenColdStartFails(t *testing.T) {
 	if testing.Short() {
 		t.Skip("two runs of a 12 s cold-start scenario on the local stack")
 	}
+	needBrokenSuite(t)
 	bin := testenv.BuildFlagserver(t)
 	file := filepath.Join("testdata", "cold-start.yaml")
 	readyRE := regexp.MustCompile(`target_ready_time value<500 observed ([0-9.]+)ms`)
@@ -190,5 +193,17 @@ func TestBrokenColdStartFails(t *testing.T) {
 		if !slices.Contains(failed, w) {
 			t.Errorf("blocking start: %s passed; nothing listens while Redis is down (failed: %v)", w, failed)
 		}
+	}
+}
+
+// needBrokenSuite skips the long proofs against the UNSAFE switches
+// unless FLAGSTORM_TEST_BROKEN is set (make test-broken, nightly): about
+// 2.5 minutes of make test, which CI's 15 minutes cannot hold beside the
+// quick suite and the end-to-end test. The newest switch's proof
+// (TestBrokenAmbiguousCommitIsCaught) stays in make test.
+func needBrokenSuite(t *testing.T) {
+	t.Helper()
+	if os.Getenv("FLAGSTORM_TEST_BROKEN") == "" {
+		t.Skip("runs in make test-broken (FLAGSTORM_TEST_BROKEN=1) and nightly")
 	}
 }
