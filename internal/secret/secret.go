@@ -94,6 +94,17 @@ func InURL(raw string) []string {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
+		// A malformed URL still carries its password, and the parser's
+		// error quotes the whole URL: take userinfo's password by hand.
+		rest := raw[strings.Index(raw, "://")+3:]
+		if end := strings.IndexAny(rest, "/?#"); end >= 0 {
+			rest = rest[:end]
+		}
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			if _, p, ok := strings.Cut(rest[:at], ":"); ok && p != "" {
+				return []string{p}
+			}
+		}
 		return nil
 	}
 	var out []string

@@ -35,6 +35,9 @@ func TestInURL(t *testing.T) {
 		{"postgres://u@h/db?password=pw1&sslmode=disable", []string{"pw1"}},
 		{"redis://:s3cret@h:1/0", []string{"s3cret"}},
 		{"http://h:8080", nil},
+		// Malformed (a bad port, a stray %): the password is still found.
+		{"redis://:s3cret@h:port/0", []string{"s3cret"}},
+		{"postgres://u:pa%zz55@h/db", []string{"pa%zz55"}},
 		{"h:8080", nil},
 	}
 	for _, tt := range tests {

@@ -16,6 +16,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/flagstorm/flagstorm/internal/secret"
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/flagstorm/flagstorm/target/internal/flags"
@@ -104,7 +106,8 @@ func New(cfg Config) (*Cache, error) {
 	}
 	opt, err := redis.ParseURL(cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("rediscache: config: REDIS_URL: %w", err)
+		// The parser's error quotes the URL, password included.
+		return nil, fmt.Errorf("rediscache: config: REDIS_URL: %s", secret.Hide(err.Error(), cfg.URL))
 	}
 	if cfg.MaxRetries < 0 {
 		return nil, errors.New("rediscache: config: MaxRetries must not be negative")

@@ -3,6 +3,7 @@ package rediscache
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,6 +148,11 @@ func TestConfigErrors(t *testing.T) {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("%s: New accepted it", name)
 		}
+	}
+	// A malformed URL's error names the problem, never the password.
+	_, err := New(Config{URL: "redis://:hunter22@127.0.0.1:port/0"})
+	if err == nil || strings.Contains(err.Error(), "hunter22") || !strings.Contains(err.Error(), "REDIS_URL") {
+		t.Errorf("malformed URL: %v; want an error naming REDIS_URL without its password", err)
 	}
 }
 
