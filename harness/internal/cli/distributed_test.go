@@ -304,6 +304,7 @@ func TestDistributedRunIsOneRun(t *testing.T) {
 					t.Errorf("merged threshold %s %s: %s", th.Key, th.Expr, th.Verdict)
 				}
 			}
+			t.Logf("%d runners merged: %v iterations (one process: %d), http_reqs{phase:slow} %v (one process: %v), verdict %s", n, m.value(t, "iterations", "count"), total, m.value(t, "http_reqs{phase:slow}", "count"), slowOne, m.Flagstorm.Verdict)
 			checkMergedPercentiles(t, m, dirs)
 
 			// One runner's results gone: merge refuses, naming the gap.
@@ -357,6 +358,8 @@ func checkMergedPercentiles(t *testing.T, m summaryFile, dirs []string) {
 		got := m.value(t, "http_req_duration", fmt.Sprintf("p(%d)", p)) * 1000 // ms → µs
 		if tol := exact/1000 + 1; math.Abs(got-exact) > tol {
 			t.Errorf("merged p(%d) = %.1f µs, the runners' samples give %.1f µs (resolution ±%.1f µs)", p, got, exact, tol)
+		} else {
+			t.Logf("merged p(%d) = %.1f µs; the runners' %d samples give %.1f µs", p, got, len(samples), exact)
 		}
 	}
 }
