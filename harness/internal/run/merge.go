@@ -323,8 +323,8 @@ func mergedNote(runners []Runner) string {
 	parts := make([]string, len(runners))
 	for i, r := range runners {
 		parts[i] = fmt.Sprintf("%s from %s", r.seg, r.Dir)
-		if r.Raw.ClockOffset != 0 {
-			parts[i] += fmt.Sprintf(" (clock offset %s)", r.Raw.ClockOffset)
+		if r.Raw.ClockOffset != 0 || r.Raw.ClockUncertainty != 0 {
+			parts[i] += fmt.Sprintf(" (clock offset %s ± %s)", r.Raw.ClockOffset, r.Raw.ClockUncertainty)
 		}
 	}
 	return fmt.Sprintf("merged from %d runner(s): %s", len(runners), strings.Join(parts, ", "))

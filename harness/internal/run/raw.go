@@ -64,6 +64,9 @@ type Raw struct {
 	// ClockOffset is what to add to this runner's times to put them on
 	// the reference clock (measured at the shared start; 0 without one).
 	ClockOffset time.Duration `json:"clockOffsetNs"`
+	// ClockUncertainty bounds the error of ClockOffset (half the least
+	// round trip of the measurement); 0 without a shared start.
+	ClockUncertainty time.Duration `json:"clockUncertaintyNs,omitempty"`
 	// Interrupted: a signal cut the load short (PartialReason says
 	// where); Aborted names the abortOnFail threshold that stopped it.
 	Interrupted   bool          `json:"interrupted,omitempty"`
@@ -179,6 +182,7 @@ func (r *execution) raw(out *Outcome) (*Raw, error) {
 	}
 	if r.shared != nil {
 		raw.ClockOffset = r.shared.Skew.Offset
+		raw.ClockUncertainty = r.shared.Skew.Uncertainty
 	}
 	if e, ok := r.target.(Expecter); ok {
 		raw.Expect = true

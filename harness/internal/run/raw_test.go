@@ -43,7 +43,7 @@ func TestWriteRawReadsBack(t *testing.T) {
 		res:    &engine.Result{Start: mergeStart, End: mergeStart.Add(30 * time.Second), Recorder: rec},
 		events: []timeline.Event{{Phase: "steady"}, {Phase: "outage", Err: errors.New("proxy redis: gone")}},
 		ev:     Evidence{NoColdStart: "none", Disturbed: []string{"outage"}},
-		shared: &rendezvous.Start{At: mergeStart, Skew: rendezvous.Skew{Offset: 1500 * time.Microsecond}},
+		shared: &rendezvous.Start{At: mergeStart, Skew: rendezvous.Skew{Offset: 1500 * time.Microsecond, Uncertainty: 40 * time.Microsecond}},
 	}
 	out := &Outcome{
 		Report:    report.Run{TargetURL: "http://127.0.0.1:1", Notes: []string{"durability: not checked", "inconclusive: no data for x"}},
@@ -62,8 +62,8 @@ func TestWriteRawReadsBack(t *testing.T) {
 		t.Errorf("scenario %+v", raw.Scenario)
 	case raw.Segment != "1/3:2/3" || raw.Sequence != "0,1/3,2/3,1":
 		t.Errorf("segment %q sequence %q", raw.Segment, raw.Sequence)
-	case raw.ClockOffset != 1500*time.Microsecond:
-		t.Errorf("clock offset %s", raw.ClockOffset)
+	case raw.ClockOffset != 1500*time.Microsecond || raw.ClockUncertainty != 40*time.Microsecond:
+		t.Errorf("clock offset %s ± %s, want 1.5ms ± 40µs", raw.ClockOffset, raw.ClockUncertainty)
 	case !slices.Equal(raw.Notes, []string{"durability: not checked"}):
 		t.Errorf("notes %q, want the measures' only", raw.Notes)
 	case len(raw.Events) != 2 || raw.Events[1].Err != "proxy redis: gone":
