@@ -63,13 +63,23 @@ func Builtin() ([]*Spec, error) {
 // "redis-outage". Errors name the file as scenarios/NAME.yaml, its path in
 // the repository.
 func BuiltinNamed(name string) (*Spec, error) {
-	file := name + ".yaml"
+	data, err := BuiltinSource(name)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path.Join("scenarios", name+".yaml"), data)
+}
+
+// BuiltinSource returns the bytes of the built-in scenario called name,
+// as embedded in the binary: what a run of it parsed, wherever the
+// binary runs.
+func BuiltinSource(name string) ([]byte, error) {
 	if !validName(name) {
 		return nil, fmt.Errorf("%w: %q (built-ins: %s)", ErrNotBuiltin, name, strings.Join(BuiltinNames(), ", "))
 	}
-	data, err := builtin.ReadFile(file)
+	data, err := builtin.ReadFile(name + ".yaml")
 	if err != nil {
 		return nil, fmt.Errorf("%w: %q (built-ins: %s)", ErrNotBuiltin, name, strings.Join(BuiltinNames(), ", "))
 	}
-	return Parse(path.Join("scenarios", file), data)
+	return data, nil
 }

@@ -28,7 +28,11 @@ type Plan struct {
 	// SHA256 is the scenario file's hash (hex), which tells runners of
 	// one distributed run apart from a runner given another file; "" for
 	// a plan built in code.
-	SHA256     string
+	SHA256 string
+	// Source is the file's bytes as parsed (the raw output keeps them, so
+	// that merge judges what ran, not what the file holds later); nil
+	// for a plan built in code.
+	Source     []byte
 	Thresholds []verdict.Threshold
 	Load       load.Plan
 	// MaxVUs is the most VUs the plan can run at once: the HTTP
@@ -64,9 +68,14 @@ func Load(path string) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(data)
-	p.SHA256 = hex.EncodeToString(sum[:])
+	p.setSource(data)
 	return p, nil
+}
+
+// setSource records the bytes the plan was parsed from and their hash.
+func (p *Plan) setSource(data []byte) {
+	sum := sha256.Sum256(data)
+	p.SHA256, p.Source = hex.EncodeToString(sum[:]), data
 }
 
 // Segmented is the plan with its load cut to seg within seq (package

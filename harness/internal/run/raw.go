@@ -149,11 +149,14 @@ func (r *execution) writeRaw(dir string, out *Outcome) error {
 func (r *execution) raw(out *Outcome) (*Raw, error) {
 	spec, res := r.plan.Spec, r.res
 	scenario := RawScenario{Name: spec.Name, File: spec.File}
-	if content, err := os.ReadFile(spec.File); err == nil {
+	if r.plan.Source != nil {
+		// The bytes the run parsed (a file edited since is not what ran).
+		scenario.SHA256, scenario.Content = r.plan.SHA256, string(r.plan.Source)
+	} else if content, err := os.ReadFile(spec.File); err == nil {
 		sum := sha256.Sum256(content)
 		scenario.SHA256, scenario.Content = hex.EncodeToString(sum[:]), string(content)
 	} else {
-		// A built-in file run from elsewhere than the repository: the raw
+		// A plan built in code from a file no longer readable: the raw
 		// file says so, and merge refuses it, naming it.
 		scenario.Unreadable = err.Error()
 	}

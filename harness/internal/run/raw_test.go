@@ -1,7 +1,10 @@
 package run
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -14,6 +17,7 @@ import (
 	"github.com/flagstorm/flagstorm/harness/internal/report"
 	"github.com/flagstorm/flagstorm/harness/internal/segment"
 	"github.com/flagstorm/flagstorm/harness/internal/timeline"
+	"github.com/flagstorm/flagstorm/scenarios"
 )
 
 // A runner's raw file holds what merge needs, as the execution had it:
@@ -49,6 +53,10 @@ func TestWriteRawReadsBack(t *testing.T) {
 		Report:    report.Run{TargetURL: "http://127.0.0.1:1", Notes: []string{"durability: not checked", "inconclusive: no data for x"}},
 		Judgement: Judgement{Notes: []string{"inconclusive: no data for x"}},
 	}
+	// The file edited during the run: the raw file keeps what ran.
+	if err := os.WriteFile(p.Spec.File, []byte("name: edited\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	if err := r.writeRaw(dir, out); err != nil {
 		t.Fatal(err)
@@ -72,5 +80,24 @@ func TestWriteRawReadsBack(t *testing.T) {
 		t.Errorf("oracle %+v", raw.Oracle)
 	case raw.Recorder.Requests != 1 || raw.Evidence.NoColdStart != "none":
 		t.Errorf("recorder %d requests, evidence %+v", raw.Recorder.Requests, raw.Evidence)
+	}
+}
+
+// A built-in file's plan carries the embedded bytes it was parsed from,
+// so its raw file can be merged wherever the binary ran (no scenarios/
+// folder needed).
+func TestBuiltinPlanKeepsItsSource(t *testing.T) {
+	plans, err := Plans(nil, []string{"redis-outage"})
+	if err != nil || len(plans) != 1 {
+		t.Fatalf("%d plans, %v", len(plans), err)
+	}
+	want, err := scenarios.BuiltinSource("redis-outage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := plans[0]
+	sum := sha256.Sum256(want)
+	if string(p.Source) != string(want) || p.SHA256 != hex.EncodeToString(sum[:]) {
+		t.Errorf("plan source %d bytes (sha256 %s), want the embedded %d bytes", len(p.Source), p.SHA256, len(want))
 	}
 }

@@ -53,6 +53,9 @@ func Plans(files, only []string) ([]*Plan, error) {
 		if err != nil {
 			return nil, err
 		}
+		if data, err := scenarios.BuiltinSource(s.Name); err == nil {
+			p.setSource(data)
+		}
 		plans = append(plans, p)
 	}
 	return plans, nil
