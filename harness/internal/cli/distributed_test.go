@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,7 +23,6 @@ import (
 	"github.com/flagstorm/flagstorm/harness/internal/segment"
 	"github.com/flagstorm/flagstorm/internal/freeport"
 	"github.com/flagstorm/flagstorm/internal/testenv"
-	"github.com/flagstorm/flagstorm/toxics"
 )
 
 // The runner's flags: every bad combination is a usage error (exit 2)
@@ -76,11 +74,7 @@ func TestRunnersMeetAtTheRendezvous(t *testing.T) {
 		t.Skip("builds flagstorm and runs runner processes")
 	}
 	bin := testenv.BuildFlagstorm(t)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Flag-Source", "redis")
-		w.Write([]byte(`{"key":"flag-000","environment":"production","version":1}`))
-	}))
-	t.Cleanup(srv.Close)
+	srv := standIn(t)
 	file := arrivalFile(t, "meet", 40, "2s", "", `  http_reqs: ["count>0"]`)
 
 	t.Run("three runners, one start", func(t *testing.T) {
@@ -197,30 +191,8 @@ func TestDistributedRunIsOneRun(t *testing.T) {
 		t.Skip("the distributed proof runs alone: make test-distributed (FLAGSTORM_TEST_DISTRIBUTED=1)")
 	}
 	bin := testenv.BuildFlagstorm(t)
-	tp := testenv.ExternalToxiproxy(t)
-	redis := testenv.Redis(t)
-	dbURL := testenv.PostgresURL(t)
-	ctl, err := toxics.NewRemote(toxics.RemoteConfig{URL: tp.URL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := func(name, upstream string) string {
-		listen := freeAddr(t)
-		if _, err := ctl.EnsureProxy(t.Context(), name, listen, upstream); err != nil {
-			t.Fatal(err)
-		}
-		return listen
-	}
-	redisListen := proxy("redis", redis.Addr())
-	proxied := *u
-	proxied.Host = proxy("postgres", u.Host)
 	const token = "distributed-token"
-	target := startFlagserver(t, "DATABASE_URL="+proxied.String(), "REDIS_URL=redis://"+redisListen+"/0",
-		"ADMIN_TOKEN="+token, "SEED_FLAGS=100", "CACHE_PROFILE=hardened", "MEMORY_CACHE_TTL=0", "LOG_LEVEL=warn")
+	fs := flagserverBehindToxiproxy(t, "ADMIN_TOKEN="+token, "SEED_FLAGS=100", "CACHE_PROFILE=hardened", "MEMORY_CACHE_TTL=0", "LOG_LEVEL=warn")
 	env := []string{"FLAGSTORM_ADMIN_TOKEN=" + token}
 
 	// 200 arrivals/s for 6 s: 1,200 iterations whatever the latency (open
@@ -235,7 +207,7 @@ func TestDistributedRunIsOneRun(t *testing.T) {
   dropped_iterations: ["count==0"]
   http_req_failed: ["rate<0.01"]
   http_req_duration: ["p(95)<2000"]`, total))
-	owner := []string{"--target-url", target, "--toxiproxy-url", tp.URL(), "--database-url", dbURL, "--redis-addr", redis.Addr()}
+	owner := []string{"--target-url", fs.url, "--toxiproxy-url", fs.toxiproxy, "--database-url", fs.dbURL, "--redis-addr", fs.redisAddr}
 
 	single := t.TempDir()
 	p := startProcess(t, bin, env, append([]string{"run", file, "--quiet", "--out", single}, owner...)...)
@@ -259,7 +231,7 @@ func TestDistributedRunIsOneRun(t *testing.T) {
 				if i == n-1 && n > 2 {
 					// A follower needs no Toxiproxy, nor the database
 					// (it runs no oracle then).
-					args = append(args, "--target-url", target)
+					args = append(args, "--target-url", fs.url)
 				} else {
 					// The same command line as the owner's: only runner 0
 					// may touch the Toxiproxy.
@@ -484,4 +456,16 @@ func (s summaryFile) value(t *testing.T, metric, key string) float64 {
 		t.Fatalf("summary.json: %s has no %s (values %v)", metric, key, m.Values)
 	}
 	return *v
+}
+
+// standIn is a target for runner processes whose answers do not matter:
+// every request gets one flag, from Redis.
+func standIn(t *testing.T) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Flag-Source", "redis")
+		w.Write([]byte(`{"key":"flag-000","environment":"production","version":1}`))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -177,11 +175,7 @@ func TestMergeOfRunnerProcesses(t *testing.T) {
 		t.Skip("builds flagstorm and runs three runner processes")
 	}
 	bin := testenv.BuildFlagstorm(t)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Flag-Source", "redis")
-		w.Write([]byte(`{"key":"flag-000","environment":"production","version":1}`))
-	}))
-	t.Cleanup(srv.Close)
+	srv := standIn(t)
 	file := arrivalFile(t, "merged", 100, "3s", `timeline:
   - {phase: first, at: 0s}
   - {phase: second, at: 1500ms}

@@ -4,19 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/flagstorm/flagstorm/internal/freeport"
 	"github.com/flagstorm/flagstorm/internal/testenv"
 	"github.com/flagstorm/flagstorm/toxics"
 )
@@ -29,36 +26,9 @@ func TestRunningServiceBehindToxiproxyServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts toxiproxy-server, Redis, PostgreSQL and flagserver")
 	}
-	tp := testenv.ExternalToxiproxy(t)
-	redis := testenv.Redis(t)
-	dbURL := testenv.PostgresURL(t)
-	ctl, err := toxics.NewRemote(toxics.RemoteConfig{URL: tp.URL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := func(name, upstream string) string {
-		port, err := freeport.Loopback()
-		if err != nil {
-			t.Fatal(err)
-		}
-		listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		if _, err := ctl.EnsureProxy(t.Context(), name, listen, upstream); err != nil {
-			t.Fatal(err)
-		}
-		return listen
-	}
-	redisListen := proxy("redis", redis.Addr())
-	pgListen := proxy("postgres", u.Host)
-	proxied := *u
-	proxied.Host = pgListen
-
 	// flagserver, as a user runs it: through the proxies.
-	target := startFlagserver(t, "DATABASE_URL="+proxied.String(), "REDIS_URL=redis://"+redisListen+"/0",
-		"ADMIN_TOKEN=remote-token", "SEED_FLAGS=100", "CACHE_PROFILE=hardened", "LOG_LEVEL=warn")
+	fs := flagserverBehindToxiproxy(t, "ADMIN_TOKEN=remote-token", "SEED_FLAGS=100", "CACHE_PROFILE=hardened", "LOG_LEVEL=warn")
+	tp, ctl, target, dbURL, redisAddr := fs.toxiproxy, fs.ctl, fs.url, fs.dbURL, fs.redisAddr
 
 	file := filepath.Join(t.TempDir(), "remote.yaml")
 	os.WriteFile(file, []byte(`name: remote
@@ -72,8 +42,8 @@ timeline:
 thresholds:
   stale_reads: ["count==0"]
 `), 0o644)
-	cmd := exec.Command(testenv.BuildFlagstorm(t), "run", file, "--target-url", target, "--toxiproxy-url", tp.URL(),
-		"--database-url", dbURL, "--redis-addr", redis.Addr(), "--quiet")
+	cmd := exec.Command(testenv.BuildFlagstorm(t), "run", file, "--target-url", target, "--toxiproxy-url", tp,
+		"--database-url", dbURL, "--redis-addr", redisAddr, "--quiet")
 	cmd.Env = append(os.Environ(), "FLAGSTORM_ADMIN_TOKEN=remote-token")
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -87,7 +57,7 @@ thresholds:
 	// toxicsOn counts the toxics on the redis proxy; the timeline's only
 	// unless all (a refused fault's marker, the preflight's, is not).
 	toxicsOn := func(all bool) (int, error) {
-		resp, err := http.Get(tp.URL() + "/proxies/redis/toxics")
+		resp, err := http.Get(tp + "/proxies/redis/toxics")
 		if err != nil {
 			return 0, err
 		}
@@ -145,4 +115,43 @@ thresholds:
 			t.Errorf("proxy %s left disabled", p.Name)
 		}
 	}
+}
+
+// proxiedFlagserver is a flagserver whose Redis and PostgreSQL are behind
+// a toxiproxy-server process (proxies "redis" and "postgres"), as a user
+// runs a service: what --toxiproxy-url and --target-url test against.
+type proxiedFlagserver struct {
+	url       string // the flagserver
+	toxiproxy string // the toxiproxy-server's API
+	ctl       *toxics.Remote
+	dbURL     string // PostgreSQL, direct (the source of truth)
+	redisAddr string // Redis, direct
+}
+
+// flagserverBehindToxiproxy starts one, its environment plus env.
+func flagserverBehindToxiproxy(t *testing.T, env ...string) proxiedFlagserver {
+	t.Helper()
+	tp := testenv.ExternalToxiproxy(t)
+	redis := testenv.Redis(t)
+	dbURL := testenv.PostgresURL(t)
+	ctl, err := toxics.NewRemote(toxics.RemoteConfig{URL: tp.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := func(name, upstream string) string {
+		listen := freeAddr(t)
+		if _, err := ctl.EnsureProxy(t.Context(), name, listen, upstream); err != nil {
+			t.Fatal(err)
+		}
+		return listen
+	}
+	redisListen := proxy("redis", redis.Addr())
+	proxied := *u
+	proxied.Host = proxy("postgres", u.Host)
+	target := startFlagserver(t, append([]string{"DATABASE_URL=" + proxied.String(), "REDIS_URL=redis://" + redisListen + "/0"}, env...)...)
+	return proxiedFlagserver{url: target, toxiproxy: tp.URL(), ctl: ctl, dbURL: dbURL, redisAddr: redis.Addr()}
 }
