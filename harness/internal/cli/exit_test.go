@@ -55,6 +55,11 @@ func TestExitCodeOfEveryCommand(t *testing.T) {
 		{"help", nil, []string{"help"}, exitcode.OK},
 		{"unknown command", nil, []string{"frobnicate"}, exitcode.Usage},
 		{"gate without a subcommand", nil, []string{"gate"}, exitcode.Usage},
+		{"merge without directories", nil, []string{"merge"}, exitcode.Usage},
+		{"merge of a directory no runner wrote", nil, []string{"merge", t.TempDir()}, exitcode.Usage},
+		{"k8s without a subcommand", nil, []string{"k8s"}, exitcode.Usage},
+		{"k8s render", nil, []string{"k8s", "render", pass, "--parallelism", "2", "--image", "flagstorm:test", "--target-url", "http://flags:8080"}, exitcode.OK},
+		{"k8s render without an image", nil, []string{"k8s", "render", pass, "--parallelism", "2", "--target-url", "http://flags:8080"}, exitcode.Usage},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
